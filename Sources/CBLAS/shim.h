@@ -1,0 +1,2 @@
+#include <cblas.h>
+/* OpenBLAS's run-time thread control (declared in its cblas.h). */

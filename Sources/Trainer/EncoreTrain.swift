@@ -1,0 +1,11 @@
+import ArgumentParser
+
+/// `encore-train`: Encore's batch job.
+@main
+struct EncoreTrain: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "encore-train",
+        abstract: "Encore's batch job: generate data, fit models, evaluate them, and recommend.",
+        subcommands: []
+    )
+}
