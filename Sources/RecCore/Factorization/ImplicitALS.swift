@@ -8,15 +8,31 @@ public struct ImplicitALS: Sendable {
     /// The hyper-parameters.
     public var parameters: ALSParameters
     /// One row per user.
-    public var userFactors: Matrix
+    public internal(set) var userFactors: Matrix {
+        didSet { userGram = BLAS.gram(userFactors, threads: parameters.effectiveThreads) }
+    }
     /// One row per item.
-    public var itemFactors: Matrix
+    public internal(set) var itemFactors: Matrix {
+        didSet {
+            itemGram = BLAS.gram(itemFactors, threads: parameters.effectiveThreads)
+            itemNorms = itemFactors.rowNorms()
+        }
+    }
+    /// `YᵀY` of the item factors, kept current so fold-in and explanations cost O(history · f²), not O(items · f²).
+    public private(set) var itemGram: Matrix
+    /// `XᵀX` of the user factors (for refitting items).
+    public private(set) var userGram: Matrix
+    /// The Euclidean norm of every item vector (for cosine similarity).
+    public private(set) var itemNorms: [Float]
 
     /// An unfitted model.
     public init(parameters: ALSParameters = ALSParameters()) {
         self.parameters = parameters
         self.userFactors = Matrix(rows: 0, cols: parameters.factors)
         self.itemFactors = Matrix(rows: 0, cols: parameters.factors)
+        self.itemGram = Matrix(rows: parameters.factors, cols: parameters.factors)
+        self.userGram = itemGram
+        self.itemNorms = []
     }
 
     /// A model over existing factors (for example read from a bundle).
@@ -28,6 +44,9 @@ public struct ImplicitALS: Sendable {
         self.parameters = parameters
         self.userFactors = userFactors
         self.itemFactors = itemFactors
+        self.userGram = BLAS.gram(userFactors, threads: parameters.effectiveThreads)
+        self.itemGram = BLAS.gram(itemFactors, threads: parameters.effectiveThreads)
+        self.itemNorms = itemFactors.rowNorms()
     }
 
     /// The number of users the model knows.
