@@ -1,0 +1,24 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+// Encore's benchmark suites (ordo-one/package-benchmark). A nested package, so `swift test` at the root stays lean.
+// Run from this folder: `swift package benchmark` (or `swift package benchmark --target ALSBenchmarks`).
+let package = Package(
+    name: "EncoreBenchmarks",
+    platforms: [.macOS(.v14)],
+    dependencies: [
+        .package(name: "Encore", path: ".."),
+        .package(url: "https://github.com/ordo-one/package-benchmark", from: "1.38.1", traits: ["MallocInterposer"]),
+    ],
+    targets: [
+        .executableTarget(
+            name: "ALSBenchmarks",
+            dependencies: [
+                .product(name: "RecCore", package: "Encore"),
+                .product(name: "Benchmark", package: "package-benchmark"),
+            ],
+            path: "Benchmarks/ALSBenchmarks",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "package-benchmark")]
+        ),
+    ]
+)
