@@ -22,10 +22,12 @@ let package = Package(
         .systemLibrary(
             name: "CHDF5", path: "Sources/CHDF5", pkgConfig: "hdf5-serial",
             providers: [.apt(["libhdf5-dev"])]),
+        // Small SIMD kernels (AVX2+FMA chosen at run time, portable fallback) for the solvers' and indexes' hot loops.
+        .target(name: "CKernels", path: "Sources/CKernels"),
         .target(
             name: "RecCore",
             dependencies: [
-                "CBLAS", "CLAPACKE", "CHDF5",
+                "CBLAS", "CLAPACKE", "CHDF5", "CKernels",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: [.swiftLanguageMode(.v6)]),

@@ -1,3 +1,5 @@
+internal import CKernels
+
 /// The per-vector least-squares solvers of implicit ALS, on raw pointers for speed.
 ///
 /// Both minimise, for one user (or item) with observed items `I` and confidences `c`,
@@ -39,38 +41,7 @@ enum ALSSolvers {
         cols: UnsafePointer<Int32>, vals: UnsafePointer<Float>, count: Int, steps: Int,
         r: UnsafeMutablePointer<Float>, p: UnsafeMutablePointer<Float>, ap: UnsafeMutablePointer<Float>
     ) {
-        // r = b − A x
-        for j in 0..<f { r[j] = -Kernels.dot(gram + j * f, x, f) }
-        for t in 0..<count {
-            var c = vals[t]
-            let yi = y + Int(cols[t]) * f
-            var temp: Float
-            if c > 0 { temp = c } else { temp = 0; c = -c }
-            temp -= (c - 1) * Kernels.dot(yi, x, f)
-            Kernels.axpy(temp, yi, r, f)
-        }
-        p.update(from: r, count: f)
-        var rsold = Kernels.dot(r, r, f)
-        if rsold < 1e-20 { return }
-        for _ in 0..<steps {
-            // Ap = A p
-            for j in 0..<f { ap[j] = Kernels.dot(gram + j * f, p, f) }
-            for t in 0..<count {
-                let c = abs(vals[t])
-                let yi = y + Int(cols[t]) * f
-                Kernels.axpy((c - 1) * Kernels.dot(yi, p, f), yi, ap, f)
-            }
-            let pAp = Kernels.dot(p, ap, f)
-            if !(pAp > 0) { return }
-            let alpha = rsold / pAp
-            Kernels.axpy(alpha, p, x, f)
-            Kernels.axpy(-alpha, ap, r, f)
-            let rsnew = Kernels.dot(r, r, f)
-            if rsnew < 1e-20 { return }
-            let beta = rsnew / rsold
-            for j in 0..<f { p[j] = r[j] + beta * p[j] }
-            rsold = rsnew
-        }
+        encore_cg_update(x, f, gram, y, cols, vals, count, Int32(steps), r, p, ap)
     }
 
     /// Builds `A = YᵀY + λI + Σ (cᵢ − 1) yᵢyᵢᵀ` (upper triangle) in `a` and `b = Σ_{cᵢ>0} cᵢ yᵢ` in `b`.

@@ -1,0 +1,209 @@
+#include "encore_kernels.h"
+
+#include <math.h>
+#include <stddef.h>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define ENCORE_X86 1
+#endif
+
+/* ---- portable versions -------------------------------------------------------------------------------------- */
+
+static float dot_generic(const float *a, const float *b, long n) {
+    float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    long i = 0;
+    for (; i + 4 <= n; i += 4) {
+        s0 += a[i] * b[i];
+        s1 += a[i + 1] * b[i + 1];
+        s2 += a[i + 2] * b[i + 2];
+        s3 += a[i + 3] * b[i + 3];
+    }
+    for (; i < n; i++) s0 += a[i] * b[i];
+    return (s0 + s1) + (s2 + s3);
+}
+
+static void axpy_generic(float alpha, const float *x, float *y, long n) {
+    for (long i = 0; i < n; i++) y[i] += alpha * x[i];
+}
+
+static float sqdist_generic(const float *a, const float *b, long n) {
+    float s = 0;
+    for (long i = 0; i < n; i++) {
+        float d = a[i] - b[i];
+        s += d * d;
+    }
+    return s;
+}
+
+/* ---- AVX2 + FMA versions ------------------------------------------------------------------------------------ */
+
+#ifdef ENCORE_X86
+#define AVX2 __attribute__((target("avx2,fma")))
+
+AVX2 static inline float hsum256(__m256 v) {
+    __m128 lo = _mm256_castps256_ps128(v), hi = _mm256_extractf128_ps(v, 1);
+    lo = _mm_add_ps(lo, hi);
+    __m128 sh = _mm_movehdup_ps(lo);
+    __m128 sums = _mm_add_ps(lo, sh);
+    sh = _mm_movehl_ps(sh, sums);
+    sums = _mm_add_ss(sums, sh);
+    return _mm_cvtss_f32(sums);
+}
+
+AVX2 static float dot_avx2(const float *a, const float *b, long n) {
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    long i = 0;
+    for (; i + 16 <= n; i += 16) {
+        acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc0);
+        acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), acc1);
+    }
+    if (i + 8 <= n) {
+        acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc0);
+        i += 8;
+    }
+    float s = hsum256(_mm256_add_ps(acc0, acc1));
+    for (; i < n; i++) s += a[i] * b[i];
+    return s;
+}
+
+AVX2 static void axpy_avx2(float alpha, const float *x, float *y, long n) {
+    __m256 va = _mm256_set1_ps(alpha);
+    long i = 0;
+    for (; i + 8 <= n; i += 8) {
+        _mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
+    }
+    for (; i < n; i++) y[i] += alpha * x[i];
+}
+
+AVX2 static float sqdist_avx2(const float *a, const float *b, long n) {
+    __m256 acc = _mm256_setzero_ps();
+    long i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 d = _mm256_sub_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i));
+        acc = _mm256_fmadd_ps(d, d, acc);
+    }
+    float s = hsum256(acc);
+    for (; i < n; i++) {
+        float d = a[i] - b[i];
+        s += d * d;
+    }
+    return s;
+}
+#endif
+
+/* ---- the CG update, written once over the selected dot/axpy ---------------------------------------------------- */
+
+#define CG_BODY(DOT, AXPY)                                                                                  \
+    for (long j = 0; j < f; j++) r[j] = -DOT(gram + j * f, x, f);                                           \
+    for (long t = 0; t < count; t++) {                                                                      \
+        float c = vals[t];                                                                                  \
+        const float *yi = y + (long)cols[t] * f;                                                            \
+        float temp;                                                                                         \
+        if (c > 0) {                                                                                        \
+            temp = c;                                                                                       \
+        } else {                                                                                            \
+            temp = 0;                                                                                       \
+            c = -c;                                                                                         \
+        }                                                                                                   \
+        temp -= (c - 1) * DOT(yi, x, f);                                                                    \
+        AXPY(temp, yi, r, f);                                                                               \
+    }                                                                                                       \
+    for (long j = 0; j < f; j++) p[j] = r[j];                                                               \
+    float rsold = DOT(r, r, f);                                                                             \
+    if (rsold < 1e-20f) return;                                                                             \
+    for (int it = 0; it < steps; it++) {                                                                    \
+        for (long j = 0; j < f; j++) ap[j] = DOT(gram + j * f, p, f);                                       \
+        for (long t = 0; t < count; t++) {                                                                  \
+            float c = fabsf(vals[t]);                                                                       \
+            const float *yi = y + (long)cols[t] * f;                                                        \
+            AXPY((c - 1) * DOT(yi, p, f), yi, ap, f);                                                       \
+        }                                                                                                   \
+        float pap = DOT(p, ap, f);                                                                          \
+        if (!(pap > 0)) return;                                                                             \
+        float alpha = rsold / pap;                                                                          \
+        AXPY(alpha, p, x, f);                                                                               \
+        AXPY(-alpha, ap, r, f);                                                                             \
+        float rsnew = DOT(r, r, f);                                                                         \
+        if (rsnew < 1e-20f) return;                                                                         \
+        float beta = rsnew / rsold;                                                                         \
+        for (long j = 0; j < f; j++) p[j] = r[j] + beta * p[j];                                             \
+        rsold = rsnew;                                                                                      \
+    }
+
+static void cg_generic(float *x, long f, const float *gram, const float *y, const int32_t *cols, const float *vals,
+                       long count, int steps, float *r, float *p, float *ap) {
+    CG_BODY(dot_generic, axpy_generic)
+}
+
+#ifdef ENCORE_X86
+AVX2 static void cg_avx2(float *x, long f, const float *gram, const float *y, const int32_t *cols, const float *vals,
+                         long count, int steps, float *r, float *p, float *ap) {
+    CG_BODY(dot_avx2, axpy_avx2)
+}
+#endif
+
+/* ---- run-time dispatch ---------------------------------------------------------------------------------------- */
+
+static int use_avx2 = -1;
+
+static int detect(void) {
+#ifdef ENCORE_X86
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#else
+    return 0;
+#endif
+}
+
+static inline int avx2(void) {
+    if (__builtin_expect(use_avx2 < 0, 0)) use_avx2 = detect();
+    return use_avx2;
+}
+
+int encore_kernels_use_avx2(void) { return avx2(); }
+
+float encore_dot(const float *a, const float *b, long n) {
+#ifdef ENCORE_X86
+    if (avx2()) return dot_avx2(a, b, n);
+#endif
+    return dot_generic(a, b, n);
+}
+
+void encore_axpy(float alpha, const float *x, float *y, long n) {
+#ifdef ENCORE_X86
+    if (avx2()) {
+        axpy_avx2(alpha, x, y, n);
+        return;
+    }
+#endif
+    axpy_generic(alpha, x, y, n);
+}
+
+float encore_squared_distance(const float *a, const float *b, long n) {
+#ifdef ENCORE_X86
+    if (avx2()) return sqdist_avx2(a, b, n);
+#endif
+    return sqdist_generic(a, b, n);
+}
+
+void encore_gemv_square(const float *a, const float *x, float *y, long n) {
+#ifdef ENCORE_X86
+    if (avx2()) {
+        for (long j = 0; j < n; j++) y[j] = dot_avx2(a + j * n, x, n);
+        return;
+    }
+#endif
+    for (long j = 0; j < n; j++) y[j] = dot_generic(a + j * n, x, n);
+}
+
+void encore_cg_update(float *x, long f, const float *gram, const float *y, const int32_t *cols, const float *vals,
+                      long count, int steps, float *r, float *p, float *ap) {
+#ifdef ENCORE_X86
+    if (avx2()) {
+        cg_avx2(x, f, gram, y, cols, vals, count, steps, r, p, ap);
+        return;
+    }
+#endif
+    cg_generic(x, f, gram, y, cols, vals, count, steps, r, p, ap);
+}
