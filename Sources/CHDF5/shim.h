@@ -14,3 +14,12 @@ static inline hid_t encore_H5T_C_S1(void) { return H5T_C_S1; }
 static inline hid_t encore_H5P_DATASET_CREATE(void) { return H5P_DATASET_CREATE; }
 static inline hid_t encore_H5P_FILE_ACCESS(void) { return H5P_FILE_ACCESS; }
 static inline hid_t encore_H5P_LINK_CREATE(void) { return H5P_LINK_CREATE; }
+static inline hid_t encore_H5T_NATIVE_UINT64(void) { return H5T_NATIVE_UINT64; }
+static inline hid_t encore_H5P_LINK_ACCESS(void) { return H5P_LINK_ACCESS; }
+/* H5T_VARIABLE is ((size_t)(-1)): a cast macro Swift does not import. */
+static inline size_t encore_H5T_VARIABLE(void) { return H5T_VARIABLE; }
+/* The default (per-thread in thread-safe builds) error stack. */
+static inline hid_t encore_H5E_DEFAULT(void) { return H5E_DEFAULT; }
+static inline hid_t encore_H5P_DEFAULT(void) { return H5P_DEFAULT; }
+static inline hid_t encore_H5S_ALL(void) { return H5S_ALL; }
+static inline hid_t encore_H5P_ATTRIBUTE_CREATE(void) { return H5P_ATTRIBUTE_CREATE; }
