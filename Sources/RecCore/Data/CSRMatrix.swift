@@ -112,6 +112,12 @@ public struct CSRMatrix: Sendable, Equatable {
         self.init(unchecked: rows, cols: cols, indptr: indptr, indices: outIdx, values: outVal)
     }
 
+    /// A matrix with no stored values.
+    public static func empty(rows: Int, cols: Int) -> CSRMatrix {
+        CSRMatrix(unchecked: max(0, rows), cols: max(0, cols), indptr: [Int](repeating: 0, count: max(0, rows) + 1),
+                  indices: [], values: [])
+    }
+
     /// The transpose (columns become rows), also in CSR form.
     public func transposed() -> CSRMatrix {
         var start = [Int](repeating: 0, count: cols + 1)

@@ -1,0 +1,150 @@
+import ArgumentParser
+import Foundation
+import RecCore
+
+/// `encore-train evaluate`: ranking metrics of a bundle's model on held-out data.
+struct EvaluateCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "evaluate",
+        abstract: "Score a model bundle on held-out interactions: precision, recall, MAP, NDCG, AUC, hit rate, coverage at k.",
+        discussion: """
+            Either give --train and --test files (a split made by `encore-train split` or any other tool): the \
+            bundle's model is scored on --test, excluding each user's --train items. Or give --input and --split: \
+            the log is split here, the model is refitted on the training part with the bundle's parameters, and \
+            scored on the rest. Metrics follow implicit's ranking_metrics_at_k; a popularity baseline is shown \
+            beside them. With --train/--test the metrics of the bundle's own model are stored in the bundle unless --no-save.
+            """)
+
+    @Option(help: "The model bundle.")
+    var bundle: String
+
+    @Option(help: "Training interactions (those are excluded from each user's recommendations).")
+    var train: String?
+
+    @Option(help: "Held-out interactions to score.")
+    var test: String?
+
+    @Option(help: "An interaction log to split here (with --split), instead of --train/--test.")
+    var input: String?
+
+    @Option(help: "random, leave-k-out or temporal (with --input).")
+    var split: String?
+
+    @Option(help: "Held-out share of pairs for --split random.")
+    var testFraction: Double = 0.2
+
+    @Option(help: "Temporal cutoff for --split temporal: epoch seconds or YYYY-MM-DD.")
+    var cutoff: String?
+
+    @Option(help: "Seed of the split.")
+    var seed: UInt64 = 42
+
+    @OptionGroup var inputFormat: InputFormatOptions
+    @OptionGroup var weightingOptions: WeightingOptions
+
+    @Option(help: "Cut-off rank k of the metrics.")
+    var k: Int = 10
+
+    @Option(help: "Write the metrics as JSON to this file.")
+    var json: String?
+
+    @Flag(help: "Do not store the metrics in the bundle.")
+    var noSave = false
+
+    func validate() throws {
+        let files = train != nil || test != nil
+        let splitting = input != nil || split != nil
+        guard files != splitting else {
+            throw ValidationError("give either --train and --test, or --input and --split")
+        }
+        if files && (train == nil || test == nil) { throw ValidationError("--train and --test go together") }
+        if splitting && (input == nil || split == nil) { throw ValidationError("--input and --split go together") }
+        guard k > 0 else { throw ValidationError("--k must be positive") }
+    }
+
+    func run() throws {
+        let logger = TrainerLogging.logger()
+        var stored = try ModelBundle.read(from: bundle)
+        let model: ImplicitALS
+        let trainMatrix: CSRMatrix
+        let testMatrix: CSRMatrix
+        let weighting = try weightingOptions.confidenceWeighting()
+
+        if let trainPath = train, let testPath = test {
+            model = stored.model
+            let trainLog = try inputFormat.load(trainPath, logger: logger)
+            let testLog = try inputFormat.load(testPath, logger: logger)
+            let (tr, trDropped) = remap(trainLog, users: stored.userIDs, items: stored.itemIDs)
+            let (te, teDropped) = remap(testLog, users: stored.userIDs, items: stored.itemIDs)
+            if trDropped + teDropped > 0 {
+                logger.warning("rows with users or items unknown to the bundle were ignored", metadata: [
+                    "train_rows": "\(trDropped)", "test_rows": "\(teDropped)"])
+            }
+            trainMatrix = tr
+            testMatrix = te
+        } else if let inputPath = input, let method = split {
+            let log = try inputFormat.load(inputPath, logger: logger)
+            let parts: TrainTestSplit
+            switch method {
+            case "random": parts = try TrainTestSplit.random(log, testFraction: testFraction, seed: seed)
+            case "leave-k-out": parts = try TrainTestSplit.leaveKOut(log, k: 1, seed: seed)
+            case "temporal":
+                guard let cutoff else { throw ValidationError("--split temporal needs --cutoff") }
+                parts = try TrainTestSplit.temporal(log, cutoff: try parseDate(cutoff))
+            default: throw ValidationError("unknown --split '\(method)'")
+            }
+            trainMatrix = weighting.apply(toUserItems: parts.train.matrix())
+            testMatrix = parts.test.matrix()
+            var refit = ImplicitALS(parameters: stored.model.parameters)
+            let progress = ProgressReporter(stage: "refit", total: stored.model.parameters.iterations, logger: logger)
+            try refit.fit(trainMatrix) { progress.update($0.iteration) }
+            model = refit
+            stored.userIDs = log.userIDs
+            stored.itemIDs = log.itemIDs
+        } else {
+            throw ValidationError("give either --train and --test, or --input and --split")
+        }
+
+        let alsModel = model
+        let exclude = trainMatrix
+        let als: BatchRecommender = { users, k in
+            ((try? alsModel.recommend(users: users, k: k, userItems: exclude)) ?? []).map(\.items)
+        }
+        let progress = ProgressReporter(stage: "evaluate", total: 2, logger: logger)
+        let alsMetrics = try RankingMetrics.evaluate(test: testMatrix, k: k, itemCount: model.itemCount, recommend: als)
+        progress.update(1)
+        let popMetrics = try RankingMetrics.evaluate(
+            test: testMatrix, k: k, itemCount: model.itemCount, recommend: Baselines.popularity(train: trainMatrix))
+        progress.update(2)
+        print(RankingMetrics.table([("ALS", alsMetrics), ("popularity", popMetrics)]))
+
+        let dict = alsMetrics.asDictionary()
+        if let json {
+            let data = try JSONSerialization.data(withJSONObject: dict, options: [.prettyPrinted, .sortedKeys])
+            try data.write(to: URL(fileURLWithPath: json))
+        }
+        if !noSave && train != nil {
+            stored.metrics = dict
+            stored.metrics.merge(popMetrics.asDictionary().map { ("popularity/\($0.key)", $0.value) }) { $1 }
+            try stored.write(to: bundle)
+            logger.info("metrics stored in the bundle", metadata: ["path": .string(bundle)])
+        }
+    }
+
+    /// The log in the bundle's index space, as a users x items matrix; rows with unknown ids are counted and dropped.
+    func remap(_ log: Interactions, users: IDMap, items: IDMap) -> (CSRMatrix, dropped: Int) {
+        let userMap = log.userIDs.ids.map { users.index(of: $0) ?? -1 }
+        let itemMap = log.itemIDs.ids.map { items.index(of: $0) ?? -1 }
+        var r: [Int32] = [], c: [Int32] = [], v: [Float] = []
+        r.reserveCapacity(log.count); c.reserveCapacity(log.count); v.reserveCapacity(log.count)
+        var dropped = 0
+        for t in 0..<log.count {
+            let u = userMap[Int(log.users[t])], i = itemMap[Int(log.items[t])]
+            if u < 0 || i < 0 { dropped += 1; continue }
+            r.append(u); c.append(i); v.append(log.weights[t])
+        }
+        let m = (try? CSRMatrix(rows: users.count, cols: items.count, rowIndices: r, colIndices: c, values: v))
+            ?? CSRMatrix.empty(rows: users.count, cols: items.count)
+        return (m, dropped)
+    }
+}
