@@ -93,8 +93,12 @@ def main():
     t0 = time.time()
     train = pd.read_csv(train_path, sep="\t", dtype={"user": str, "item": str})
     test = pd.read_csv(test_path, sep="\t", dtype={"user": str, "item": str})
-    users = pd.Index(pd.unique(pd.concat([train["user"], test["user"]])))
-    items = pd.Index(pd.unique(pd.concat([train["item"], test["item"]])))
+    # Index users and items by the training data, as Encore does; test rows of users or items never seen in
+    # training cannot be scored by either library and are left out of both evaluations.
+    users = pd.Index(pd.unique(train["user"]))
+    items = pd.Index(pd.unique(train["item"]))
+    test = test[users.get_indexer(test["user"]) >= 0]
+    test = test[items.get_indexer(test["item"]) >= 0]
     def matrix(df):
         m = sp.csr_matrix((df["weight"].to_numpy(np.float32),
                            (users.get_indexer(df["user"]), items.get_indexer(df["item"]))),
