@@ -94,11 +94,19 @@ AVX2 static float sqdist_avx2(const float *a, const float *b, long n) {
 
 /* ---- the CG update, written once over the selected dot/axpy ---------------------------------------------------- */
 
+/* The first pass over a row's observed items touches factor rows scattered over a matrix far larger than the cache;
+ * asking for the rows a few items ahead hides most of that latency. Later passes find them in cache. */
+#define PREFETCH_AHEAD 4
+static inline void prefetch_row(const float *row, long f) {
+    for (long j = 0; j < f; j += 16) __builtin_prefetch(row + j, 0, 3);
+}
+
 #define CG_BODY(DOT, AXPY)                                                                                  \
     for (long j = 0; j < f; j++) r[j] = -DOT(gram + j * f, x, f);                                           \
     for (long t = 0; t < count; t++) {                                                                      \
         float c = vals[t];                                                                                  \
         const float *yi = y + (long)cols[t] * f;                                                            \
+        if (t + PREFETCH_AHEAD < count) prefetch_row(y + (long)cols[t + PREFETCH_AHEAD] * f, f);            \
         float temp;                                                                                         \
         if (c > 0) {                                                                                        \
             temp = c;                                                                                       \
