@@ -281,32 +281,29 @@ extension ImplicitALS {
     /// Recomputes the vectors of the given users exactly from their rows in `userItems` (which may have more rows
     /// than the model: new users are added, with zero vectors for rows not listed).
     public mutating func refitUsers(_ users: [Int32], userItems: CSRMatrix) throws(FactorizationError) {
-        guard userItems.cols == itemCount else {
-            throw .shapeMismatch("user-items has \(userItems.cols) columns, the model \(itemCount) items")
-        }
-        for u in users where u < 0 || Int(u) >= userItems.rows { throw .unknownIndex("user \(u) of \(userItems.rows)") }
-        var x = userFactors
-        x.grow(toRows: userItems.rows)
-        var p = parameters
-        p.solver = .cholesky
-        let c = p.alpha == 1 ? userItems : userItems.mapValues { $0 * p.alpha }
-        try Self.solveSide(c, solving: &x, given: itemFactors, parameters: p, rows: users)
-        userFactors = x
+        userFactors = try refit(users, of: userFactors, from: userItems, given: itemFactors, side: "user")
     }
 
     /// Recomputes the vectors of the given items exactly from their rows in `itemUsers` (items x users).
     public mutating func refitItems(_ items: [Int32], itemUsers: CSRMatrix) throws(FactorizationError) {
-        guard itemUsers.cols == userCount else {
-            throw .shapeMismatch("item-users has \(itemUsers.cols) columns, the model \(userCount) users")
+        itemFactors = try refit(items, of: itemFactors, from: itemUsers, given: userFactors, side: "item")
+    }
+
+    /// `solving` with the listed rows solved exactly (Cholesky) from `matrix` given the other side's factors.
+    private func refit(
+        _ rows: [Int32], of solving: Matrix, from matrix: CSRMatrix, given other: Matrix, side: String
+    ) throws(FactorizationError) -> Matrix {
+        guard matrix.cols == other.rows else {
+            throw .shapeMismatch("the \(side) matrix has \(matrix.cols) columns, the model's other side \(other.rows) rows")
         }
-        for i in items where i < 0 || Int(i) >= itemUsers.rows { throw .unknownIndex("item \(i) of \(itemUsers.rows)") }
-        var y = itemFactors
-        y.grow(toRows: itemUsers.rows)
+        for r in rows where r < 0 || Int(r) >= matrix.rows { throw .unknownIndex("\(side) \(r) of \(matrix.rows)") }
+        var x = solving
+        x.grow(toRows: matrix.rows)
         var p = parameters
         p.solver = .cholesky
-        let c = p.alpha == 1 ? itemUsers : itemUsers.mapValues { $0 * p.alpha }
-        try Self.solveSide(c, solving: &y, given: userFactors, parameters: p, rows: items)
-        itemFactors = y
+        let c = p.alpha == 1 ? matrix : matrix.mapValues { $0 * p.alpha }
+        try Self.solveSide(c, solving: &x, given: other, parameters: p, rows: rows)
+        return x
     }
 
     // MARK: Helpers
