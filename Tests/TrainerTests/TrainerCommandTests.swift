@@ -55,6 +55,24 @@ private func temporaryDirectory() throws -> String {
         #expect(throws: (any Error).self) { try run(["recommend", "--bundle", "\(dir)/m.h5", "--user", "nobody"]) }
     }
 
+    @Test func evaluateCanMakeItsOwnSplitAndRefit() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try run(["generate", "--preset", "tiny", "--output", "\(dir)/world", "--seed", "11"])
+        try run(["fit", "--input", "\(dir)/world/plays.tsv", "--output", "\(dir)/m.h5", "--factors", "8",
+                 "--iterations", "3", "--regularization", "0.1"])
+        let before = try ModelBundle.read(from: "\(dir)/m.h5")
+        try run(["evaluate", "--bundle", "\(dir)/m.h5", "--input", "\(dir)/world/plays.tsv", "--split", "leave-k-out",
+                 "--k", "5", "--json", "\(dir)/metrics.json"])
+        let metrics = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(dir)/metrics.json"))) as? [String: Double]
+        #expect((metrics?["users"] ?? 0) > 0)
+        // A refit on a split is not the bundle's model: the bundle is left as it was.
+        #expect(try ModelBundle.read(from: "\(dir)/m.h5").metrics == before.metrics)
+        #expect(throws: (any Error).self) {
+            try run(["evaluate", "--bundle", "\(dir)/m.h5", "--input", "\(dir)/world/plays.tsv", "--split", "temporal"])
+        }
+    }
+
     @Test func malformedInputNamesFileLineAndField() throws {
         let dir = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
