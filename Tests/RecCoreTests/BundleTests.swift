@@ -634,3 +634,38 @@ struct BundleTests {
         }
     }
 }
+
+@Suite struct BundlePlaylistTests {
+    @Test func playlistTablesRoundTripAndAreValidated() throws {
+        let users = try IDMap(ids: ["u1", "u2", "u3"])
+        let items = try IDMap(ids: (0..<6).map { "t\($0)" })
+        let model = try ImplicitALS(
+            parameters: ALSParameters(factors: 2), userFactors: Matrix.random(rows: 3, cols: 2, scale: 1, seed: 1),
+            itemFactors: Matrix.random(rows: 6, cols: 2, scale: 1, seed: 2))
+        var bundle = ModelBundle(userIDs: users, itemIDs: items, model: model, userItems: .empty(rows: 3, cols: 6))
+        bundle.discoverWeekly = DiscoverWeeklyTable(week: "2026-11-16", rows: [
+            [(item: 3, score: 0.9, source: "cf"), (item: 1, score: 0.5, source: "releases")],
+            [],
+            [(item: 5, score: 0.7, source: "releases")],
+        ])
+        bundle.dailyMixes = DailyMixTable(day: "2026-11-17", rows: [
+            [.init(name: "A, B and more", cover: 2, tracks: [(2, true), (4, false)]), .init(name: "C", cover: 0, tracks: [(0, true)])],
+            [],
+            [.init(name: "D", cover: 5, tracks: [(5, false)])],
+        ])
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("encore-playlists-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try bundle.write(to: "\(dir)/b.h5")
+        let back = try ModelBundle.read(from: "\(dir)/b.h5")
+        #expect(back == bundle)
+        #expect(back.discoverWeekly?.tracks(ofUser: 0).map(\.source) == ["cf", "releases"])
+        #expect(back.discoverWeekly?.tracks(ofUser: 2).map(\.item) == [5])
+        #expect(back.dailyMixes?.mixes(ofUser: 0).map(\.name) == ["A, B and more", "C"])
+        #expect(back.dailyMixes?.mixes(ofUser: 0)[0].tracks.map(\.familiar) == [true, false])
+        // An item outside the catalogue is rejected before anything is written.
+        bundle.discoverWeekly?.items[0] = 6
+        #expect(throws: BundleError.self) { try bundle.write(to: "\(dir)/bad.h5") }
+        #expect(!FileManager.default.fileExists(atPath: "\(dir)/bad.h5"))
+    }
+}

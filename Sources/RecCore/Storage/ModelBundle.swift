@@ -24,6 +24,8 @@ import Foundation
 /// | `/cf/user_items/data` | dataset `[nnz]` | float32 confidence values |
 /// | `/eval` | group attributes | one float64 attribute per metric, e.g. `precision@10` |
 /// | `/meta` | group attributes | one string attribute per metadata key |
+/// | `/playlists/discover_weekly` | group (optional) | ``DiscoverWeeklyTable``: every user's Discover Weekly |
+/// | `/playlists/daily_mix` | group (optional) | ``DailyMixTable``: every user's Daily Mixes |
 ///
 /// `/cf/user_items` is the `scipy.sparse.csr_matrix((data, indices, indptr), shape=shape)` layout. Large CSR arrays
 /// (64 Ki values or more) are chunked and gzip-compressed (level 1, byte-shuffled); the factors are contiguous.
@@ -51,6 +53,10 @@ public struct ModelBundle: Sendable {
     public internal(set) var libraryVersion: String
     /// The bundle format version (``Encore/bundleFormatVersion`` for a bundle built in memory).
     public internal(set) var formatVersion: Int32
+    /// Every user's Discover Weekly, when the weekly job made them (`/playlists/discover_weekly`).
+    public var discoverWeekly: DiscoverWeeklyTable?
+    /// Every user's Daily Mixes, when the weekly job made them (`/playlists/daily_mix`).
+    public var dailyMixes: DailyMixTable?
     /// The root `created_at` of the file this bundle was read from; `nil` for a bundle built in memory.
     ///
     /// ``write(to:)`` stamps `metadata["created_at"]` when present, else the current time (ISO-8601, UTC).
@@ -109,6 +115,8 @@ public struct ModelBundle: Sendable {
             throw .invalidData(path: path, object: "\(BundleLayout.eval)@\(name)",
                                reason: "a metric name must be non-empty, not '.', and free of NUL characters")
         }
+        try discoverWeekly?.validate(users: users, items: items, path: path)
+        try dailyMixes?.validate(users: users, items: items, path: path)
         for (key, value) in metadata {
             guard Self.isStorableName(key), !value.utf8.contains(0) else {
                 throw .invalidData(path: path, object: "\(BundleLayout.meta)@\(key)",
@@ -221,6 +229,8 @@ public struct ModelBundle: Sendable {
         for (key, value) in metadata.sorted(by: { $0.key < $1.key }) {
             try file.setAttribute(key, string: value, on: BundleLayout.meta)
         }
+        if let discoverWeekly { try file.write(discoverWeekly) }
+        if let dailyMixes { try file.write(dailyMixes) }
         try step("close")
         try file.close()
     }
@@ -254,10 +264,16 @@ public struct ModelBundle: Sendable {
         let userItems = try BundleReader.userItems(file, layout: layout)
         let metrics = try BundleReader.metrics(file)
         let metadata = try BundleReader.metadata(file)
+        let discoverWeekly = try file.readDiscoverWeekly()
+        let dailyMixes = try file.readDailyMix()
         try file.close()
 
         var bundle = ModelBundle(
             userIDs: users, itemIDs: items, model: model, userItems: userItems, metrics: metrics, metadata: metadata)
+        bundle.discoverWeekly = discoverWeekly
+        bundle.dailyMixes = dailyMixes
+        try discoverWeekly?.validate(users: users.count, items: items.count, path: path)
+        try dailyMixes?.validate(users: users.count, items: items.count, path: path)
         bundle.libraryVersion = header.libraryVersion
         bundle.formatVersion = header.formatVersion
         bundle.createdAt = header.createdAt
@@ -293,6 +309,7 @@ extension ModelBundle: Equatable {
             && a.model.userFactors == b.model.userFactors && a.model.itemFactors == b.model.itemFactors
             && a.userItems == b.userItems && a.metrics == b.metrics && a.metadata == b.metadata
             && a.libraryVersion == b.libraryVersion && a.formatVersion == b.formatVersion
+            && a.discoverWeekly == b.discoverWeekly && a.dailyMixes == b.dailyMixes
     }
 }
 
