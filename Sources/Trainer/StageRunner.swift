@@ -1,0 +1,87 @@
+import Foundation
+import Logging
+
+/// Runs a job as named stages and remembers which ones finished, so a job that crashed resumes from the last
+/// finished stage instead of starting over.
+///
+/// The state lives in `<workDir>/state.json`: the job's fingerprint (its inputs' sizes and modification times and
+/// its options) and the finished stages with their durations. A different fingerprint means different inputs or
+/// options: the state is discarded and every stage runs again. Each stage writes its outputs into the work folder
+/// itself (atomically), and is marked finished only after its body returns.
+final class StageRunner {
+    struct State: Codable {
+        var fingerprint: String
+        var finished: [String: Double]
+        var order: [String]
+    }
+
+    let workDir: String
+    let logger: Logger
+    private(set) var state: State
+    private let statePath: String
+    /// Seconds spent per stage in this run or, for stages skipped on resume, in the run that finished them.
+    private(set) var timings: [(stage: String, seconds: Double, resumed: Bool)] = []
+
+    /// Opens (or starts) the state of a job in `workDir` with the given fingerprint.
+    init(workDir: String, fingerprint: String, logger: Logger) throws {
+        self.workDir = workDir
+        self.logger = logger
+        statePath = (workDir as NSString).appendingPathComponent("state.json")
+        try FileManager.default.createDirectory(atPath: workDir, withIntermediateDirectories: true)
+        if let data = FileManager.default.contents(atPath: statePath),
+           let old = try? JSONDecoder().decode(State.self, from: data), old.fingerprint == fingerprint {
+            state = old
+            if !old.order.isEmpty {
+                logger.info("resuming", metadata: ["work_dir": .string(workDir), "finished": .string(old.order.joined(separator: ","))])
+            }
+        } else {
+            state = State(fingerprint: fingerprint, finished: [:], order: [])
+        }
+    }
+
+    /// Whether `stage` finished in this or an earlier run of the same job.
+    func isFinished(_ stage: String) -> Bool { state.finished[stage] != nil }
+
+    /// Runs `body` unless `stage` already finished; `resume` is called instead to reload its outputs.
+    func run(_ stage: String, resume: () throws -> Void = {}, _ body: () throws -> Void) throws {
+        if let seconds = state.finished[stage] {
+            try resume()
+            timings.append((stage, seconds, true))
+            logger.info("stage skipped (finished earlier)", metadata: ["stage": .string(stage)])
+            return
+        }
+        logger.info("stage started", metadata: ["stage": .string(stage)])
+        let start = Date()
+        try body()
+        let seconds = Date().timeIntervalSince(start)
+        state.finished[stage] = seconds
+        state.order.append(stage)
+        try save()
+        timings.append((stage, seconds, false))
+        logger.info("stage finished", metadata: ["stage": .string(stage), "seconds": .string(String(format: "%.2f", seconds))])
+    }
+
+    private func save() throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        let data = try encoder.encode(state)
+        let tmp = statePath + ".tmp"
+        try data.write(to: URL(fileURLWithPath: tmp))
+        _ = try FileManager.default.replaceItemAt(URL(fileURLWithPath: statePath), withItemAt: URL(fileURLWithPath: tmp))
+    }
+
+    /// A fingerprint of input files (path, size, modification time) and option strings.
+    static func fingerprint(files: [String], options: [String]) -> String {
+        var parts = options
+        for f in files {
+            let attrs = try? FileManager.default.attributesOfItem(atPath: f)
+            let size = (attrs?[.size] as? NSNumber)?.int64Value ?? -1
+            let mtime = (attrs?[.modificationDate] as? Date)?.timeIntervalSince1970 ?? -1
+            parts.append("\(f)|\(size)|\(mtime)")
+        }
+        // FNV-1a 64 over the joined text: stable across runs and platforms.
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        for b in parts.joined(separator: "\n").utf8 { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01B3 }
+        return String(h, radix: 16)
+    }
+}
