@@ -67,7 +67,9 @@ final class StageRunner {
         let data = try encoder.encode(state)
         let tmp = statePath + ".tmp"
         try data.write(to: URL(fileURLWithPath: tmp))
-        _ = try FileManager.default.replaceItemAt(URL(fileURLWithPath: statePath), withItemAt: URL(fileURLWithPath: tmp))
+        guard rename(tmp, statePath) == 0 else {
+            throw TrainerError("\(statePath): cannot save the job state: \(String(cString: strerror(errno)))")
+        }
     }
 
     /// A fingerprint of input files (path, size, modification time) and option strings.

@@ -243,3 +243,56 @@ extension HDF5File {
             familiar: try read(UInt8.self, at: "\(g)/familiar").values)
     }
 }
+
+// MARK: Standalone files
+
+extension DiscoverWeeklyTable {
+    /// Writes the table alone into an HDF5 file (same layout as in a bundle), atomically. The weekly job keeps its
+    /// finished stages in such files so it can resume.
+    public func write(to path: String) throws(BundleError) {
+        try PlaylistTableFile.write(to: path) { (f: borrowing HDF5File) throws(BundleError) in try f.write(self) }
+    }
+
+    /// Reads a table written by ``write(to:)``.
+    public init(contentsOf path: String) throws(BundleError) {
+        var file = try BundleReader.open(path)
+        guard let table = try file.readDiscoverWeekly() else {
+            throw .missingObject(path: path, object: PlaylistLayout.discoverWeekly)
+        }
+        try file.close()
+        self = table
+    }
+}
+
+extension DailyMixTable {
+    /// Writes the table alone into an HDF5 file (same layout as in a bundle), atomically.
+    public func write(to path: String) throws(BundleError) {
+        try PlaylistTableFile.write(to: path) { (f: borrowing HDF5File) throws(BundleError) in try f.write(self) }
+    }
+
+    /// Reads a table written by ``write(to:)``.
+    public init(contentsOf path: String) throws(BundleError) {
+        var file = try BundleReader.open(path)
+        guard let table = try file.readDailyMix() else { throw .missingObject(path: path, object: PlaylistLayout.dailyMix) }
+        try file.close()
+        self = table
+    }
+}
+
+enum PlaylistTableFile {
+    static func write(to path: String, _ body: (borrowing HDF5File) throws(BundleError) -> Void) throws(BundleError) {
+        try AtomicFile.checkDirectory(for: path)
+        let temporary = AtomicFile.temporaryPath(for: path)
+        do throws(BundleError) {
+            var file = try HDF5File.create(at: temporary)
+            try file.setAttribute("encore_version", string: Encore.version, on: "/")
+            try body(file)
+            try file.close()
+            try AtomicFile.sync(file: temporary, reportingAs: path)
+            try AtomicFile.rename(temporary, to: path)
+        } catch {
+            AtomicFile.removeIfPresent(temporary)
+            throw error
+        }
+    }
+}

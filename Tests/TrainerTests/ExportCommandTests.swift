@@ -1,0 +1,66 @@
+import ArgumentParser
+import Foundation
+import Testing
+@testable import RecCore
+@testable import Trainer
+
+@Suite struct ExportCommandTests {
+    func bundleWithPlaylists() throws -> ModelBundle {
+        let users = try IDMap(ids: ["u\"1", "u2"])
+        let items = try IDMap(ids: ["t0", "t1", "t2"])
+        let model = try ImplicitALS(
+            parameters: ALSParameters(factors: 2), userFactors: Matrix.random(rows: 2, cols: 2, scale: 1, seed: 1),
+            itemFactors: Matrix.random(rows: 3, cols: 2, scale: 1, seed: 2))
+        var b = ModelBundle(userIDs: users, itemIDs: items, model: model, userItems: .empty(rows: 2, cols: 3))
+        b.discoverWeekly = DiscoverWeeklyTable(week: "2026-11-16", rows: [
+            [(item: 2, score: 0.5, source: "cf"), (item: 0, score: 0.25, source: "similar-users")], [],
+        ])
+        b.dailyMixes = DailyMixTable(day: "2026-11-17", rows: [
+            [], [.init(name: "Artist A, Artist B and more", cover: 1, tracks: [(1, true), (2, false)])],
+        ])
+        return b
+    }
+
+    @Test func exportsDiscoverWeeklyAndDailyMixAsJSONLines() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("encore-export-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try bundleWithPlaylists().write(to: "\(dir)/b.h5")
+
+        var dw = try EncoreTrain.parseAsRoot(["export", "--bundle", "\(dir)/b.h5", "--playlists", "discover-weekly", "--output", "\(dir)/dw.jsonl"])
+        try dw.run()
+        let dwLines = try String(contentsOfFile: "\(dir)/dw.jsonl", encoding: .utf8).split(separator: "\n")
+        #expect(dwLines.count == 2)
+        let first = try #require(try JSONSerialization.jsonObject(with: Data(dwLines[0].utf8)) as? [String: Any])
+        #expect(first["user"] as? String == "u\"1")
+        #expect(first["week"] as? String == "2026-11-16")
+        let tracks = try #require(first["tracks"] as? [[String: Any]])
+        #expect(tracks.map { $0["item"] as? String } == ["t2", "t0"])
+        #expect(tracks.map { $0["source"] as? String } == ["cf", "similar-users"])
+        #expect((tracks[0]["score"] as? Double).map { abs($0 - 0.5) < 1e-6 } == true)
+
+        var dm = try EncoreTrain.parseAsRoot(["export", "--bundle", "\(dir)/b.h5", "--playlists", "daily-mix", "--output", "\(dir)/dm.jsonl"])
+        try dm.run()
+        let dmLines = try String(contentsOfFile: "\(dir)/dm.jsonl", encoding: .utf8).split(separator: "\n")
+        let second = try #require(try JSONSerialization.jsonObject(with: Data(dmLines[1].utf8)) as? [String: Any])
+        #expect(second["day"] as? String == "2026-11-17")
+        let mixes = try #require(second["mixes"] as? [[String: Any]])
+        #expect(mixes.first?["name"] as? String == "Artist A, Artist B and more")
+        let mixTracks = try #require(mixes.first?["tracks"] as? [[String: Any]])
+        #expect(mixTracks.map { $0["familiar"] as? Bool } == [true, false])
+    }
+
+    @Test func aBundleWithoutPlaylistsIsAClearError() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("encore-export-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var b = try bundleWithPlaylists()
+        b.discoverWeekly = nil
+        try b.write(to: "\(dir)/b.h5")
+        var cmd = try EncoreTrain.parseAsRoot(["export", "--bundle", "\(dir)/b.h5", "--playlists", "discover-weekly", "--output", "\(dir)/x"])
+        #expect(throws: (any Error).self) { try cmd.run() }
+        #expect(throws: (any Error).self) {
+            try EncoreTrain.parseAsRoot(["export", "--bundle", "b", "--playlists", "weekly", "--output", "x"])
+        }
+    }
+}
