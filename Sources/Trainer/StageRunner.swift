@@ -42,9 +42,10 @@ final class StageRunner {
     /// Whether `stage` finished in this or an earlier run of the same job.
     func isFinished(_ stage: String) -> Bool { state.finished[stage] != nil }
 
-    /// Runs `body` unless `stage` already finished; `resume` is called instead to reload its outputs.
-    func run(_ stage: String, resume: () throws -> Void = {}, _ body: () throws -> Void) throws {
-        if let seconds = state.finished[stage] {
+    /// Runs `body` unless `stage` already finished and its `outputs` (files) still exist; `resume` is called
+    /// instead to reload them.
+    func run(_ stage: String, outputs: [String] = [], resume: () throws -> Void = {}, _ body: () throws -> Void) throws {
+        if let seconds = state.finished[stage], outputs.allSatisfy({ FileManager.default.fileExists(atPath: $0) }) {
             try resume()
             timings.append((stage, seconds, true))
             logger.info("stage skipped (finished earlier)", metadata: ["stage": .string(stage)])

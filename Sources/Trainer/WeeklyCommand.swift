@@ -126,16 +126,16 @@ final class WeeklyJob {
         let options = ["\(params)", week.description, "eval=\(c.evalUsers)", "catalog=\(catalogDir ?? "none")", Encore.version]
         let runner = try StageRunner(workDir: work, fingerprint: StageRunner.fingerprint(files: inputs, options: options), logger: logger)
 
-        try runner.run("fit", resume: { fitted = try ModelBundle.read(from: path("fit.h5")) }) { try fit() }
-        try runner.run("index", resume: { try loadIndexes() }) { try buildIndexes() }
-        try runner.run("discover-weekly", resume: { discoverWeekly = try DiscoverWeeklyTable(contentsOf: path("discover-weekly.h5")) }) {
+        try runner.run("fit", outputs: [path("fit.h5")], resume: { fitted = try ModelBundle.read(from: path("fit.h5")) }) { try fit() }
+        try runner.run("index", outputs: ["items-ip.hnsw", "items-cosine.hnsw", "users-cosine.hnsw"].map(path), resume: { try loadIndexes() }) { try buildIndexes() }
+        try runner.run("discover-weekly", outputs: [path("discover-weekly.h5")], resume: { discoverWeekly = try DiscoverWeeklyTable(contentsOf: path("discover-weekly.h5")) }) {
             try makeDiscoverWeekly()
         }
-        try runner.run("daily-mix", resume: { dailyMixes = try DailyMixTable(contentsOf: path("daily-mix.h5")) }) {
+        try runner.run("daily-mix", outputs: [path("daily-mix.h5")], resume: { dailyMixes = try DailyMixTable(contentsOf: path("daily-mix.h5")) }) {
             try makeDailyMixes()
         }
-        try runner.run("evaluate", resume: { evaluation = try loadJSON(path("evaluation.json")) }) { try evaluate() }
-        try runner.run("bundle") { try writeBundle() }
+        try runner.run("evaluate", outputs: [path("evaluation.json")], resume: { evaluation = try loadJSON(path("evaluation.json")) }) { try evaluate() }
+        try runner.run("bundle", outputs: [c.output]) { try writeBundle() }
         let report = WeeklyReport(job: self, timings: runner.timings, loadSeconds: loadSeconds)
         try report.write(to: reportDir)
         print(report.text)

@@ -1,0 +1,78 @@
+import ArgumentParser
+import Foundation
+import Testing
+@testable import RecCore
+@testable import Trainer
+
+@Suite(.serialized) struct WeeklyCommandTests {
+    @Test func weeklyJobMakesPlaylistsForEveryUserAndResumes() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("encore-weekly-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var generate = try EncoreTrain.parseAsRoot(["generate", "--preset", "tiny", "--output", "\(dir)/world", "--seed", "5"])
+        try generate.run()
+        let args = ["weekly", "--events", "\(dir)/world/plays.tsv", "--output", "\(dir)/out/b.h5", "--factors", "16",
+                    "--iterations", "5", "--eval-users", "50", "--threads", "2"]
+        var first = try EncoreTrain.parseAsRoot(args)
+        try first.run()
+
+        let bundle = try ModelBundle.read(from: "\(dir)/out/b.h5")
+        let dw = try #require(bundle.discoverWeekly)
+        let dm = try #require(bundle.dailyMixes)
+        #expect(dw.userCount == bundle.userIDs.count && dm.userCount == bundle.userIDs.count)
+        #expect(PlaylistDate.mondayAfter(0).isMonday)
+        #expect(try PlaylistDate(dw.week).isMonday)
+        // Never a played (or skipped) track in Discover Weekly: check against the raw log.
+        let (log, _) = try DelimitedLoader.load(path: "\(dir)/world/plays.tsv", format: .encorePlaysWithMsPlayed)
+        var played = Set<String>()
+        for t in 0..<log.count { played.insert(log.userIDs.id(at: log.users[t]) + "|" + log.itemIDs.id(at: log.items[t])) }
+        var full = 0
+        for u in 0..<dw.userCount {
+            let tracks = dw.tracks(ofUser: u)
+            if tracks.count == 30 { full += 1 }
+            for t in tracks { #expect(!played.contains(bundle.userIDs.ids[u] + "|" + bundle.itemIDs.ids[Int(t.item)])) }
+        }
+        #expect(full > dw.userCount / 2)
+        // Mixes of a user never share a track.
+        for u in 0..<dm.userCount {
+            let items = dm.mixes(ofUser: u).flatMap { $0.tracks.map(\.item) }
+            #expect(Set(items).count == items.count)
+        }
+        #expect(FileManager.default.fileExists(atPath: "\(dir)/out/b-report/report.html"))
+        #expect(FileManager.default.fileExists(atPath: "\(dir)/out/b.items-ip.hnsw"))
+        #expect(bundle.metrics["weekly/discover-weekly/hit_rate@30"] != nil)
+
+        // A second run with the same inputs resumes: every stage is already finished and the result is the same.
+        try FileManager.default.removeItem(atPath: "\(dir)/out/b.h5")
+        let state = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(dir)/out/b.h5.work/state.json"))) as? [String: Any]
+        let finished = (state?["order"] as? [String]) ?? []
+        #expect(finished == ["fit", "index", "discover-weekly", "daily-mix", "evaluate", "bundle"])
+        var second = try EncoreTrain.parseAsRoot(args)
+        try second.run()
+        // Only the bundle, whose output was removed, is written again, from the saved stages.
+        let rewritten = try ModelBundle.read(from: "\(dir)/out/b.h5")
+        #expect(rewritten.discoverWeekly == dw && rewritten.dailyMixes == dm)
+        #expect(rewritten.model.itemFactors == bundle.model.itemFactors && rewritten.metrics == bundle.metrics)
+        // Forget the last stages: they run again from the saved earlier ones and give the same playlists.
+        var trimmed = try #require(state)
+        trimmed["order"] = ["fit", "index", "discover-weekly"]
+        var done = try #require(trimmed["finished"] as? [String: Double])
+        for s in ["daily-mix", "evaluate", "bundle"] { done.removeValue(forKey: s) }
+        trimmed["finished"] = done
+        try JSONSerialization.data(withJSONObject: trimmed).write(to: URL(fileURLWithPath: "\(dir)/out/b.h5.work/state.json"))
+        var third = try EncoreTrain.parseAsRoot(args)
+        try third.run()
+        let again = try ModelBundle.read(from: "\(dir)/out/b.h5")
+        #expect(again.discoverWeekly == dw)
+        #expect(again.dailyMixes == dm)
+    }
+
+    @Test func aLogWithoutTimestampsIsAClearError() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("encore-weekly-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try "user\titem\tweight\nu1\ti1\t2\n".write(toFile: "\(dir)/log.tsv", atomically: true, encoding: .utf8)
+        var cmd = try EncoreTrain.parseAsRoot(["weekly", "--events", "\(dir)/log.tsv", "--output", "\(dir)/b.h5"])
+        #expect(throws: (any Error).self) { try cmd.run() }
+    }
+}
