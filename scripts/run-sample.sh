@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# The main job on the sample data: set up, build, generate the small synthetic music world, fit an implicit ALS
-# model, evaluate it on held-out plays, and print one user's recommendations with explanations.
-# Output goes to data/sample/ (data) and out/ (the model bundle). Safe to run again.
+# The main job on the sample data: set up, build, generate the small synthetic music world, run the weekly job
+# (fit, indexes, Discover Weekly and Daily Mix for every user, offline evaluation, bundle, report), show one
+# user's playlists and explained recommendations, and export the playlists as JSON Lines.
+# Output: data/sample/ (the generated world), out/sample.h5 (+ HNSW indexes beside it), out/sample-report/,
+# out/*.jsonl. Safe to run again (finished stages are reused from out/sample.h5.work/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
@@ -9,13 +11,11 @@ swift build -c release --product encore-train
 bin="$(swift build -c release --show-bin-path)/encore-train"
 
 mkdir -p data out
-if [ ! -f data/sample/plays.tsv ]; then
+if [ ! -f data/sample/world.json ]; then
     "$bin" generate --preset sample --output data/sample --seed 42
 fi
-# Hold out 20% of each user's listening, fit on the rest, and score the held-out part.
-"$bin" split --input data/sample/plays.tsv --method random --test-fraction 0.2 --seed 42 \
-    --train data/sample/train.tsv --test data/sample/test.tsv
-"$bin" fit --input data/sample/train.tsv --output out/sample.h5 --factors 64 --iterations 15 --seed 42
-"$bin" evaluate --bundle out/sample.h5 --train data/sample/train.tsv --test data/sample/test.tsv --k 10
-user="$(awk -F'\t' 'NR==2 {print $1}' data/sample/train.tsv)"
-"$bin" recommend --bundle out/sample.h5 --user "$user" --count 10 --explain
+"$bin" weekly --events data/sample/plays.tsv --output out/sample.h5 --show-user u000448
+"$bin" recommend --bundle out/sample.h5 --user u000448 --count 5 --explain
+"$bin" export --bundle out/sample.h5 --playlists discover-weekly --output out/discover-weekly.jsonl
+"$bin" export --bundle out/sample.h5 --playlists daily-mix --output out/daily-mix.jsonl
+echo "report: out/sample-report/report.html; playlists: out/discover-weekly.jsonl, out/daily-mix.jsonl"
