@@ -1,6 +1,7 @@
 #include "encore_kernels.h"
 
 #include <math.h>
+#include <sched.h>
 #include <stddef.h>
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -214,4 +215,70 @@ void encore_cg_update(float *x, long f, const float *gram, const float *y, const
     }
 #endif
     cg_generic(x, f, gram, y, cols, vals, count, steps, r, p, ap);
+}
+
+/* ---- HNSW helpers ---------------------------------------------------------------------------------------------- */
+
+void encore_spin_yield(void) { sched_yield(); }
+
+#define HNSW_EXPAND_BODY(DOT, SQDIST)                                                                            \
+    long out = 0;                                                                                                \
+    long prefetch_bytes = dim * 4 < 256 ? dim * 4 : 256;                                                         \
+    if (count <= 0) return 0;                                                                                    \
+    int32_t next = __atomic_load_n(links, __ATOMIC_ACQUIRE);                                                     \
+    for (long j = 0; j < count; j++) {                                                                           \
+        int32_t slot = next;                                                                                     \
+        if (j + 1 < count) {                                                                                     \
+            next = __atomic_load_n(links + j + 1, __ATOMIC_ACQUIRE);                                             \
+            if (next < visited_cap) __builtin_prefetch(visited + next, 1, 3);                                    \
+            const char *nr = (const char *)chunks[next >> chunk_shift] + (long)(next & chunk_mask) * record_size; \
+            for (long o = 0; o < prefetch_bytes; o += 64) __builtin_prefetch(nr + vector_offset + o, 0, 3);       \
+        }                                                                                                        \
+        if (slot >= visited_cap || visited[slot] == tag) continue;                                               \
+        visited[slot] = tag;                                                                                     \
+        const char *r = (const char *)chunks[slot >> chunk_shift] + (long)(slot & chunk_mask) * record_size;     \
+        const float *x = (const float *)(r + vector_offset);                                                     \
+        float d;                                                                                                 \
+        switch (kind) {                                                                                          \
+        case 0: d = SQDIST(query, x, dim); break;                                                                \
+        case 1: d = offset - DOT(query, x, dim); break;                                                          \
+        case 2: d = -DOT(query, x, dim) - qs * *(const float *)(r + 8); break;                                   \
+        default: {                                                                                               \
+            float xs = *(const float *)(r + 8);                                                                  \
+            d = qs + xs - 2 * DOT(query, x, dim) * qs * xs;                                                      \
+        }                                                                                                        \
+        }                                                                                                        \
+        out_slots[out] = slot;                                                                                   \
+        out_dist[out] = d;                                                                                       \
+        out++;                                                                                                   \
+    }                                                                                                            \
+    return out;
+
+static long hnsw_expand_generic(const int32_t *links, long count, uint16_t *visited, long visited_cap, uint16_t tag,
+                                void *const *chunks, int chunk_shift, long chunk_mask, long record_size,
+                                long vector_offset, const float *query, long dim, int kind, float offset, float qs,
+                                int32_t *out_slots, float *out_dist) {
+    HNSW_EXPAND_BODY(dot_generic, sqdist_generic)
+}
+
+#ifdef ENCORE_X86
+AVX2 static long hnsw_expand_avx2(const int32_t *links, long count, uint16_t *visited, long visited_cap, uint16_t tag,
+                                  void *const *chunks, int chunk_shift, long chunk_mask, long record_size,
+                                  long vector_offset, const float *query, long dim, int kind, float offset, float qs,
+                                  int32_t *out_slots, float *out_dist) {
+    HNSW_EXPAND_BODY(dot_avx2, sqdist_avx2)
+}
+#endif
+
+long encore_hnsw_expand(const int32_t *links, long count, uint16_t *visited, long visited_cap, uint16_t tag,
+                        void *const *chunks, int chunk_shift, long chunk_mask, long record_size, long vector_offset,
+                        const float *query, long dim, int kind, float offset, float qs, int32_t *out_slots,
+                        float *out_dist) {
+#ifdef ENCORE_X86
+    if (avx2())
+        return hnsw_expand_avx2(links, count, visited, visited_cap, tag, chunks, chunk_shift, chunk_mask, record_size,
+                                vector_offset, query, dim, kind, offset, qs, out_slots, out_dist);
+#endif
+    return hnsw_expand_generic(links, count, visited, visited_cap, tag, chunks, chunk_shift, chunk_mask, record_size,
+                               vector_offset, query, dim, kind, offset, qs, out_slots, out_dist);
 }

@@ -28,4 +28,49 @@ void encore_cg_update(float *x, long f, const float *gram, const float *y, const
 /* 1 when the AVX2+FMA versions are in use. */
 int encore_kernels_use_avx2(void);
 
+/* One step of an HNSW best-first search: for each slot in links[0..<count] (read with acquire loads) whose visit tag
+ * is not `tag` (slots at or past visited_cap count as visited), marks it visited and computes its distance to
+ * `query`; writes those slots and distances to out_slots / out_dist and returns how many. Prefetches the next
+ * slot's vector and visit tag while computing the current one.
+ * Storage: slot s's record is chunks[s >> chunk_shift] + (s & chunk_mask) * record_size; its vector (dim floats) is
+ * at vector_offset, its extra scalar x_s (a float) at byte 8.
+ * kind: 0 squared L2; 1 offset - q.x; 2 -q.x - qs * x_s (norm-augmented); 3 qs + x_s - 2 (q.x) qs x_s (Moebius). */
+long encore_hnsw_expand(const int32_t *links, long count, uint16_t *visited, long visited_cap, uint16_t tag,
+                        void *const *chunks, int chunk_shift, long chunk_mask, long record_size, long vector_offset,
+                        const float *query, long dim, int kind, float offset, float qs, int32_t *out_slots,
+                        float *out_dist);
+
+/* ---- HNSW helpers ------------------------------------------------------------------------------------------------
+ * Small atomics, a spin lock and a prefetch for the HNSW index's lock-free readers. They are `static inline` so Swift
+ * inlines them into its loops (on x86-64 an acquire load and a release store are plain moves); being C atomics, the
+ * thread sanitizer sees the synchronisation they create. */
+
+static inline int32_t encore_load_acquire_i32(const int32_t *p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
+static inline int32_t encore_load_relaxed_i32(const int32_t *p) { return __atomic_load_n(p, __ATOMIC_RELAXED); }
+static inline void encore_store_release_i32(int32_t *p, int32_t v) { __atomic_store_n(p, v, __ATOMIC_RELEASE); }
+static inline void encore_store_relaxed_i32(int32_t *p, int32_t v) { __atomic_store_n(p, v, __ATOMIC_RELAXED); }
+static inline int32_t encore_fetch_or_i32(int32_t *p, int32_t v) { return __atomic_fetch_or(p, v, __ATOMIC_ACQ_REL); }
+static inline int64_t encore_load_acquire_i64(const int64_t *p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
+static inline int64_t encore_load_seqcst_i64(const int64_t *p) { return __atomic_load_n(p, __ATOMIC_SEQ_CST); }
+static inline void encore_store_release_i64(int64_t *p, int64_t v) { __atomic_store_n(p, v, __ATOMIC_RELEASE); }
+static inline void encore_store_seqcst_i64(int64_t *p, int64_t v) { __atomic_store_n(p, v, __ATOMIC_SEQ_CST); }
+static inline int64_t encore_fetch_add_i64(int64_t *p, int64_t v) { return __atomic_fetch_add(p, v, __ATOMIC_SEQ_CST); }
+
+/* Prefetches the cache line holding `p` for reading. */
+static inline void encore_prefetch(const void *p) { __builtin_prefetch(p, 0, 3); }
+
+/* A test-and-test-and-set spin lock on one int32 (0 free, 1 held), for locks held a few hundred nanoseconds. It
+ * yields the CPU after a short spin so a preempted holder is not starved on a machine with few cores. */
+void encore_spin_yield(void);
+static inline void encore_spin_lock(int32_t *l) {
+    for (int spins = 0;; spins++) {
+        if (__atomic_load_n(l, __ATOMIC_RELAXED) == 0 && __atomic_exchange_n(l, 1, __ATOMIC_ACQUIRE) == 0) return;
+        if (spins >= 64) encore_spin_yield();
+#if defined(__x86_64__) || defined(__i386__)
+        else __builtin_ia32_pause();
+#endif
+    }
+}
+static inline void encore_spin_unlock(int32_t *l) { __atomic_store_n(l, 0, __ATOMIC_RELEASE); }
+
 #endif

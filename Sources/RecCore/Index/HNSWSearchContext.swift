@@ -1,0 +1,323 @@
+internal import CKernels
+import Foundation
+
+/// A candidate during an HNSW search: a slot and its distance to the query.
+struct HNSWItem {
+    var distance: Float
+    var slot: Int32
+}
+
+/// A binary min-heap of ``HNSWItem`` over a buffer it owns (grown by doubling, freed by ``release()``).
+///
+/// A plain struct over a raw buffer, so the search loop touches no reference counts; the owner copies it into a local
+/// variable for the loop and stores it back afterwards.
+struct HNSWMinHeap {
+    private(set) var items: UnsafeMutablePointer<HNSWItem>
+    private(set) var capacity: Int
+    var count = 0
+
+    init(capacity: Int) {
+        self.capacity = max(16, capacity)
+        items = .allocate(capacity: self.capacity)
+    }
+
+    func release() { items.deallocate() }
+
+    @inline(__always) var isEmpty: Bool { count == 0 }
+    @inline(__always) var top: HNSWItem { items[0] }
+
+    @inline(__always)
+    mutating func push(_ distance: Float, _ slot: Int32) {
+        if count == capacity { grow() }
+        var i = count
+        count += 1
+        while i > 0 {
+            let p = (i - 1) >> 1
+            if items[p].distance <= distance { break }
+            items[i] = items[p]
+            i = p
+        }
+        items[i] = HNSWItem(distance: distance, slot: slot)
+    }
+
+    @inline(__always)
+    mutating func pop() {
+        count -= 1
+        if count == 0 { return }
+        let last = items[count]
+        var i = 0
+        let n = count
+        while true {
+            let l = 2 * i + 1
+            if l >= n { break }
+            var c = l
+            if l + 1 < n && items[l + 1].distance < items[l].distance { c = l + 1 }
+            if items[c].distance >= last.distance { break }
+            items[i] = items[c]
+            i = c
+        }
+        items[i] = last
+    }
+
+    private mutating func grow() {
+        let bigger = UnsafeMutablePointer<HNSWItem>.allocate(capacity: capacity * 2)
+        bigger.moveInitialize(from: items, count: count)
+        items.deallocate()
+        items = bigger
+        capacity *= 2
+    }
+}
+
+/// A binary max-heap of ``HNSWItem`` (the worst result on top), same ownership rules as ``HNSWMinHeap``.
+struct HNSWMaxHeap {
+    private(set) var items: UnsafeMutablePointer<HNSWItem>
+    private(set) var capacity: Int
+    var count = 0
+
+    init(capacity: Int) {
+        self.capacity = max(16, capacity)
+        items = .allocate(capacity: self.capacity)
+    }
+
+    func release() { items.deallocate() }
+
+    @inline(__always) var isEmpty: Bool { count == 0 }
+    @inline(__always) var top: HNSWItem { items[0] }
+
+    @inline(__always)
+    mutating func push(_ distance: Float, _ slot: Int32) {
+        if count == capacity { grow() }
+        var i = count
+        count += 1
+        while i > 0 {
+            let p = (i - 1) >> 1
+            if items[p].distance >= distance { break }
+            items[i] = items[p]
+            i = p
+        }
+        items[i] = HNSWItem(distance: distance, slot: slot)
+    }
+
+    @inline(__always)
+    mutating func pop() {
+        count -= 1
+        if count == 0 { return }
+        let last = items[count]
+        var i = 0
+        let n = count
+        while true {
+            let l = 2 * i + 1
+            if l >= n { break }
+            var c = l
+            if l + 1 < n && items[l + 1].distance > items[l].distance { c = l + 1 }
+            if items[c].distance <= last.distance { break }
+            items[i] = items[c]
+            i = c
+        }
+        items[i] = last
+    }
+
+    /// Empties the heap into `out` (which must hold `count` items), closest first.
+    mutating func drainAscending(into out: UnsafeMutablePointer<HNSWItem>) -> Int {
+        let n = count
+        var i = n - 1
+        while count > 0 {
+            out[i] = top
+            pop()
+            i -= 1
+        }
+        return n
+    }
+
+    private mutating func grow() {
+        let bigger = UnsafeMutablePointer<HNSWItem>.allocate(capacity: capacity * 2)
+        bigger.moveInitialize(from: items, count: count)
+        items.deallocate()
+        items = bigger
+        capacity *= 2
+    }
+}
+
+/// Per-search scratch state: a visited set with O(1) reset, the two heaps, buffers for the neighbour-selection
+/// heuristic and the query, and the epoch marker that lets writers wait for in-flight searches before reusing a slot.
+///
+/// A context is used by one thread at a time (checked out of ``HNSWContextPool``), so its mutable state needs no lock;
+/// only `epochMarker` is read by other threads (atomically).
+final class HNSWSearchContext: @unchecked Sendable {
+    /// Visit tags, one per slot: a slot is visited when its tag equals `tag`.
+    private(set) var visited: UnsafeMutablePointer<UInt16>
+    private(set) var visitedCapacity: Int
+    private(set) var tag: UInt16 = 0
+
+    var candidates = HNSWMinHeap(capacity: 256)
+    var results = HNSWMaxHeap(capacity: 256)
+
+    /// Scratch for sorted candidate lists and the heuristic's output.
+    var sorted: UnsafeMutablePointer<HNSWItem>
+    var selected: UnsafeMutablePointer<HNSWItem>
+    private(set) var scratchCapacity: Int
+
+    /// Scratch slot lists for linking (the chosen neighbours, a list being pruned).
+    private(set) var picked: UnsafeMutablePointer<Int32>
+    private(set) var members: UnsafeMutablePointer<Int32>
+    private(set) var linkCapacity: Int
+
+    /// Output of one expansion step (slots and distances), at least `2M` long.
+    private(set) var expandSlots: UnsafeMutablePointer<Int32>
+    private(set) var expandDistances: UnsafeMutablePointer<Float>
+    private(set) var expandCapacity: Int
+
+    /// A copy of the query (normalised for cosine), padded for the distance kernels.
+    private(set) var query: UnsafeMutablePointer<Float>
+    private(set) var queryCapacity: Int
+
+    /// 0 while idle; otherwise the global epoch at which the current search started (seq-cst atomics).
+    let epochMarker: UnsafeMutablePointer<Int64>
+
+    init(slots: Int, dimension: Int) {
+        visitedCapacity = max(1024, slots)
+        visited = .allocate(capacity: visitedCapacity)
+        visited.initialize(repeating: 0, count: visitedCapacity)
+        scratchCapacity = 512
+        sorted = .allocate(capacity: scratchCapacity)
+        selected = .allocate(capacity: scratchCapacity)
+        expandCapacity = 64
+        linkCapacity = 64
+        picked = .allocate(capacity: linkCapacity)
+        members = .allocate(capacity: linkCapacity)
+        expandSlots = .allocate(capacity: expandCapacity)
+        expandDistances = .allocate(capacity: expandCapacity)
+        queryCapacity = max(16, dimension)
+        query = .allocate(capacity: queryCapacity)
+        query.initialize(repeating: 0, count: queryCapacity)
+        epochMarker = .allocate(capacity: 1)
+        epochMarker.initialize(to: 0)
+    }
+
+    deinit {
+        visited.deallocate()
+        candidates.release()
+        results.release()
+        sorted.deallocate()
+        selected.deallocate()
+        query.deallocate()
+        expandSlots.deallocate()
+        expandDistances.deallocate()
+        picked.deallocate()
+        members.deallocate()
+        epochMarker.deallocate()
+    }
+
+    /// Bytes held by this context.
+    var memoryUsage: Int {
+        visitedCapacity * 2 + (candidates.capacity + results.capacity + 2 * scratchCapacity) * 8 + queryCapacity * 4 + 64
+    }
+
+    /// Makes room for `slots` visit tags (keeping none: callers start a new visit afterwards).
+    func ensureVisited(slots: Int) {
+        guard slots > visitedCapacity else { return }
+        visited.deallocate()
+        visitedCapacity = max(slots, visitedCapacity + visitedCapacity / 2)
+        visited = .allocate(capacity: visitedCapacity)
+        visited.initialize(repeating: 0, count: visitedCapacity)
+        tag = 0
+    }
+
+    /// Starts a new visit: every slot becomes unvisited in O(1) (a full clear every 65 535 visits).
+    @inline(__always)
+    func newVisit() -> UInt16 {
+        if tag == UInt16.max {
+            visited.update(repeating: 0, count: visitedCapacity)
+            tag = 0
+        }
+        tag &+= 1
+        return tag
+    }
+
+    /// Makes room for `n` items in `sorted` and `selected`.
+    func ensureScratch(_ n: Int) {
+        guard n > scratchCapacity else { return }
+        sorted.deallocate()
+        selected.deallocate()
+        scratchCapacity = max(n, scratchCapacity * 2)
+        sorted = .allocate(capacity: scratchCapacity)
+        selected = .allocate(capacity: scratchCapacity)
+    }
+
+    /// Makes room for `n` slots in `picked` and `members`.
+    func ensureLinkScratch(_ n: Int) {
+        guard n > linkCapacity else { return }
+        picked.deallocate()
+        members.deallocate()
+        linkCapacity = n
+        picked = .allocate(capacity: n)
+        members = .allocate(capacity: n)
+    }
+
+    /// Makes room for `n` results of one expansion step.
+    func ensureExpand(_ n: Int) {
+        guard n > expandCapacity else { return }
+        expandSlots.deallocate()
+        expandDistances.deallocate()
+        expandCapacity = n
+        expandSlots = .allocate(capacity: n)
+        expandDistances = .allocate(capacity: n)
+    }
+
+    /// Makes room for a query of `n` values.
+    func ensureQuery(_ n: Int) {
+        guard n > queryCapacity else { return }
+        query.deallocate()
+        queryCapacity = n
+        query = .allocate(capacity: n)
+        query.initialize(repeating: 0, count: n)
+    }
+}
+
+/// A pool of search contexts, one per concurrently running search or insertion; contexts are created on demand and
+/// kept (their number is the peak concurrency), so a search allocates nothing in the steady state.
+final class HNSWContextPool: @unchecked Sendable {
+    private let lock = NSLock()
+    private var free: [HNSWSearchContext] = []
+    private var all: [HNSWSearchContext] = []
+    private let dimension: Int
+
+    init(dimension: Int) { self.dimension = dimension }
+
+    /// A context with room for `slots` visit tags, for the caller's exclusive use until ``checkin(_:)``.
+    func checkout(slots: Int) -> HNSWSearchContext {
+        lock.lock()
+        let ctx: HNSWSearchContext
+        if let c = free.popLast() {
+            ctx = c
+            lock.unlock()
+        } else {
+            ctx = HNSWSearchContext(slots: slots, dimension: dimension)
+            all.append(ctx)
+            lock.unlock()
+        }
+        ctx.ensureVisited(slots: slots)
+        return ctx
+    }
+
+    /// Returns a context to the pool.
+    func checkin(_ ctx: HNSWSearchContext) {
+        lock.lock()
+        free.append(ctx)
+        lock.unlock()
+    }
+
+    /// Every context ever created (for epoch scans).
+    func allContexts() -> [HNSWSearchContext] {
+        lock.lock()
+        defer { lock.unlock() }
+        return all
+    }
+
+    /// Bytes held by the pooled contexts.
+    var memoryUsage: Int {
+        lock.lock()
+        defer { lock.unlock() }
+        return all.reduce(0) { $0 + $1.memoryUsage }
+    }
+}
