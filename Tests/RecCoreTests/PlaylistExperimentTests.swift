@@ -21,11 +21,10 @@ struct PlaylistExperimentTests {
                          r.discoverWeekly.usersWithHit, r.popularity.share, r.alsTop.share, r.alsTop.usersWithHit))
         }
         let std = try DiscoverWeekly.Configuration.standard(histories: set.histories, model: model)
-        try run("standard seed \(seed)", std)
-        for wt in [Float(0.5), 1, 2] {
+        for (wt, lim) in [(Float(3), 100), (4, 100), (3, 200), (6, 200)] {
             var c = std
-            c.sources.append(DiscoverWeekly.Source(try GenreAffinityTracks(histories: set.histories, catalog: TrackCatalog(world: w)), weight: wt, limit: 100))
-            try run("genre \(wt) seed \(seed)", c)
+            c.sources.append(DiscoverWeekly.Source(try GenreAffinityTracks(histories: set.histories, catalog: TrackCatalog(world: w)), weight: wt, limit: lim))
+            try run("genre \(wt) limit \(lim) seed \(seed)", c)
         }
     }
 }

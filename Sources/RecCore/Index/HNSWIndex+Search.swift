@@ -303,6 +303,8 @@ extension HNSWIndex {
                     if !res.isEmpty { lowerBound = res.top.distance }
                 }
             }
+            // The next node to expand: fetch its link list while the heap work finishes.
+            if level == 0 && !cand.isEmpty { encore_prefetch(record(Int(cand.top.slot)) + 24) }
         }
         ctx.candidates = cand
         ctx.results = res
