@@ -288,7 +288,8 @@ final class WeeklyJob {
     func makeDiscoverWeekly() throws {
         guard let b = fitted, let histories else { throw TrainerError("no model") }
         let config = try DiscoverWeekly.Configuration.standard(
-            histories: histories, model: b.model, itemIndex: itemIP, userIndex: userCosine)
+            histories: histories, model: b.model, catalog: catalogue.hasArtists ? catalogue : nil, itemIndex: itemIP,
+            userIndex: userCosine)
         let builder = try DiscoverWeekly(environment: try environment(), configuration: config, week: week)
         let users = (0..<Int32(plays.userIDs.count)).map { $0 }
         let progress = ProgressReporter(stage: "discover-weekly", total: users.count, logger: logger)

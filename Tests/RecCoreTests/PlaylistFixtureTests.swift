@@ -70,7 +70,6 @@ struct PlaylistFixture: Sendable {
     let weighted: CSRMatrix
     let model: ImplicitALS
     let environment: PlaylistEnvironment
-    let itemIndex: BruteForceIndex
     let week: PlaylistDate
 
     static let shared: Result<PlaylistFixture, FixtureError> = {
@@ -96,15 +95,15 @@ struct PlaylistFixture: Sendable {
         var m = ImplicitALS(parameters: ALSParameters(factors: 24, regularization: 0.1, iterations: 12, seed: 3, threads: 2))
         try m.fit(weighted)
         model = m
-        itemIndex = BruteForceIndex(vectors: model.itemFactors, metric: .cosine)
-        let space = try ItemSpace.collaborative(model, userItems: weighted, index: itemIndex)
+        // The item space scans exactly (BLAS); the user-vector source searches a brute-force index (the index path).
+        let space = try ItemSpace.collaborative(model, userItems: weighted)
         environment = try PlaylistEnvironment(catalog: catalog, space: space, model: model)
     }
 
     /// The standard Discover Weekly configuration, the user-vector source searching an inner-product brute-force
     /// index.
     func discoverWeeklyConfiguration() throws -> DiscoverWeekly.Configuration {
-        try .standard(histories: histories, model: model,
+        try .standard(histories: histories, model: model, catalog: catalog,
                       itemIndex: BruteForceIndex(vectors: model.itemFactors, metric: .innerProduct))
     }
 

@@ -201,7 +201,7 @@ public enum PlaylistEvaluation {
     ///
     /// 1. ALS is fitted on the training matrix weighted by `confidence`;
     /// 2. Discover Weekly for the week is built with `configure`'s configuration (default:
-    ///    ``DiscoverWeekly/Configuration/standard(histories:model:itemIndex:userIndex:)`` with exact scans) over the
+    ///    ``DiscoverWeekly/Configuration/standard(histories:model:catalog:itemIndex:userIndex:)`` with exact scans) over the
     ///    collaborative space of the model (items with training plays only);
     /// 3. ``discoverWeeklyHitRates(builder:histories:test:users:threads:)`` on the test set's users.
     ///
@@ -213,9 +213,10 @@ public enum PlaylistEvaluation {
         catalog: TrackCatalog, testWeek: PlaylistDate? = nil, parameters: ALSParameters,
         confidence: ConfidenceWeighting = .bm25Default, sampleUsers: Int? = nil, sampleSeed: UInt64 = 0,
         threads: Int = 0,
-        configure: (ListeningHistories, ImplicitALS) throws(PlaylistError) -> DiscoverWeekly.Configuration = {
-            (h: ListeningHistories, m: ImplicitALS) throws(PlaylistError) -> DiscoverWeekly.Configuration in
-            try .standard(histories: h, model: m)
+        configure: (ListeningHistories, PlaylistEnvironment) throws(PlaylistError) -> DiscoverWeekly.Configuration = {
+            (h: ListeningHistories, e: PlaylistEnvironment) throws(PlaylistError) -> DiscoverWeekly.Configuration in
+            guard let m = e.model else { throw .invalidParameter(name: "model", value: "nil", expected: "a model") }
+            return try .standard(histories: h, model: m, catalog: e.catalog)
         }
     ) throws(PlaylistError) -> (rates: WeeklyHitRates, model: ImplicitALS) {
         let set = try weeklyTestSet(
@@ -226,7 +227,7 @@ public enum PlaylistEvaluation {
         let space = try ItemSpace.collaborative(model, userItems: set.train)
         let environment = try PlaylistEnvironment(catalog: catalog, space: space, model: model)
         let builder = try DiscoverWeekly(
-            environment: environment, configuration: configure(set.histories, model), week: set.week)
+            environment: environment, configuration: configure(set.histories, environment), week: set.week)
         let rates = try discoverWeeklyHitRates(
             builder: builder, histories: set.histories, test: set.test, users: set.users, threads: threads)
         return (rates, model)
