@@ -48,11 +48,6 @@ public struct SphericalKMeans: Sendable, Equatable, Codable {
     private func run(_ points: Matrix, weights: [Float], k: Int, seed: UInt64) -> Result {
         let n = points.rows, d = points.cols
         var rng = SplitMix64(seed: seed)
-        func dot(_ a: Int, _ c: [Float], _ ci: Int) -> Float {
-            var s: Float = 0
-            for j in 0..<d { s += points.storage[a * d + j] * c[ci * d + j] }
-            return s
-        }
         func sample(_ w: [Float]) -> Int? {
             let total = w.reduce(0, +)
             guard total > 0 else { return nil }
@@ -63,74 +58,89 @@ public struct SphericalKMeans: Sendable, Equatable, Codable {
             }
             return w.lastIndex { $0 > 0 }
         }
-        // k-means++ seeding, weighted.
-        var centroids: [Float] = []
-        guard n > 0, let first = sample(weights) else {
+        guard n > 0, d > 0, let first = sample(weights) else {
             return Result(assignment: [Int](repeating: 0, count: n), centroids: Matrix(rows: 0, cols: d), inertia: 0,
                           clusterWeights: [], clusterSizes: [])
         }
-        centroids += points.storage[(first * d)..<((first + 1) * d)]
-        var distance = (0..<n).map { max(0, 1 - dot($0, centroids, 0)) }
-        while centroids.count / d < k {
-            guard let next = sample((0..<n).map { weights[$0] * distance[$0] }) else { break }
-            let c = centroids.count / d
-            centroids += points.storage[(next * d)..<((next + 1) * d)]
-            for i in 0..<n { distance[i] = min(distance[i], max(0, 1 - dot(i, centroids, c))) }
-        }
-        let kk = centroids.count / d
+        // One buffer for the centroids (k rows), one for the sums; the loops run on raw pointers with the SIMD dot
+        // product, so a user's clustering allocates a handful of arrays whatever the number of iterations.
+        var centroids = [Float](repeating: 0, count: k * d)
+        var sums = [Float](repeating: 0, count: k * d)
         var assignment = [Int](repeating: -1, count: n)
-        for _ in 0..<max(1, iterations) {
-            var changed = false
-            for i in 0..<n {
-                var bestC = 0, bestS = -Float.infinity
-                for c in 0..<kk {
-                    let s = dot(i, centroids, c)
-                    if s > bestS { bestS = s; bestC = c }
-                }
-                if assignment[i] != bestC { assignment[i] = bestC; changed = true }
-            }
-            if !changed { break }
-            // Weighted mean directions; an emptied cluster takes the worst-fitting point.
-            var sums = [Float](repeating: 0, count: kk * d)
-            var mass = [Float](repeating: 0, count: kk)
-            for i in 0..<n {
-                let c = assignment[i]
-                mass[c] += weights[i]
-                for j in 0..<d { sums[c * d + j] += weights[i] * points.storage[i * d + j] }
-            }
-            for c in 0..<kk {
-                var norm: Float = 0
-                for j in 0..<d { norm += sums[c * d + j] * sums[c * d + j] }
-                norm = norm.squareRoot()
-                if mass[c] > 0 && norm > 0 {
-                    for j in 0..<d { centroids[c * d + j] = sums[c * d + j] / norm }
-                } else {
-                    var worst = 0, worstCost = -Float.infinity
-                    for i in 0..<n {
-                        let cost = weights[i] * (1 - dot(i, centroids, assignment[i]))
-                        if cost > worstCost { worstCost = cost; worst = i }
-                    }
-                    for j in 0..<d { centroids[c * d + j] = points.storage[worst * d + j] }
-                }
-            }
-        }
-        // Final assignment and statistics.
+        var kk = 0
         var inertia: Float = 0
-        var cw = [Float](repeating: 0, count: kk)
-        var cs = [Int](repeating: 0, count: kk)
-        for i in 0..<n {
-            var bestC = 0, bestS = -Float.infinity
-            for c in 0..<kk {
-                let s = dot(i, centroids, c)
-                if s > bestS { bestS = s; bestC = c }
+        var cw = [Float](repeating: 0, count: k)
+        var cs = [Int](repeating: 0, count: k)
+        points.storage.withUnsafeBufferPointer { pb in
+            centroids.withUnsafeMutableBufferPointer { cb in
+                let p = pb.baseAddress!, c = cb.baseAddress!
+                @inline(__always) func dot(_ i: Int, _ ci: Int) -> Float { Kernels.dot(p + i * d, c + ci * d, d) }
+                @inline(__always) func nearest(_ i: Int) -> (Int, Float) {
+                    var bestC = 0, bestS = -Float.infinity
+                    for ci in 0..<kk {
+                        let s = dot(i, ci)
+                        if s > bestS { bestS = s; bestC = ci }
+                    }
+                    return (bestC, bestS)
+                }
+                // k-means++ seeding, weighted.
+                c.update(from: p + first * d, count: d)
+                kk = 1
+                var distance = (0..<n).map { max(0, 1 - dot($0, 0)) }
+                var seedWeights = [Float](repeating: 0, count: n)
+                while kk < k {
+                    for i in 0..<n { seedWeights[i] = weights[i] * distance[i] }
+                    guard let next = sample(seedWeights) else { break }
+                    (c + kk * d).update(from: p + next * d, count: d)
+                    kk += 1
+                    for i in 0..<n { distance[i] = min(distance[i], max(0, 1 - dot(i, kk - 1))) }
+                }
+                sums.withUnsafeMutableBufferPointer { sb in
+                    let sum = sb.baseAddress!
+                    var mass = [Float](repeating: 0, count: kk)
+                    for _ in 0..<max(1, iterations) {
+                        var changed = false
+                        for i in 0..<n {
+                            let bestC = nearest(i).0
+                            if assignment[i] != bestC { assignment[i] = bestC; changed = true }
+                        }
+                        if !changed { break }
+                        // Weighted mean directions; an emptied cluster takes the worst-fitting point.
+                        sum.update(repeating: 0, count: kk * d)
+                        for ci in 0..<kk { mass[ci] = 0 }
+                        for i in 0..<n {
+                            let ci = assignment[i]
+                            mass[ci] += weights[i]
+                            Kernels.axpy(weights[i], p + i * d, sum + ci * d, d)
+                        }
+                        for ci in 0..<kk {
+                            let norm = Kernels.dot(sum + ci * d, sum + ci * d, d).squareRoot()
+                            if mass[ci] > 0 && norm > 0 {
+                                for j in 0..<d { c[ci * d + j] = sum[ci * d + j] / norm }
+                            } else {
+                                var worst = 0, worstCost = -Float.infinity
+                                for i in 0..<n {
+                                    let cost = weights[i] * (1 - dot(i, assignment[i]))
+                                    if cost > worstCost { worstCost = cost; worst = i }
+                                }
+                                (c + ci * d).update(from: p + worst * d, count: d)
+                            }
+                        }
+                    }
+                }
+                // Final assignment and statistics.
+                for i in 0..<n {
+                    let (bestC, bestS) = nearest(i)
+                    assignment[i] = bestC
+                    inertia += weights[i] * max(0, 1 - bestS)
+                    cw[bestC] += weights[i]
+                    cs[bestC] += 1
+                }
             }
-            assignment[i] = bestC
-            inertia += weights[i] * max(0, 1 - bestS)
-            cw[bestC] += weights[i]
-            cs[bestC] += 1
         }
-        let m = (try? Matrix(rows: kk, cols: d, storage: centroids)) ?? Matrix(rows: 0, cols: d)
-        return Result(assignment: assignment, centroids: m, inertia: inertia, clusterWeights: cw, clusterSizes: cs)
+        let m = (try? Matrix(rows: kk, cols: d, storage: Array(centroids.prefix(kk * d)))) ?? Matrix(rows: 0, cols: d)
+        return Result(assignment: assignment, centroids: m, inertia: inertia, clusterWeights: Array(cw.prefix(kk)),
+                      clusterSizes: Array(cs.prefix(kk)))
     }
 
     /// The weighted mean silhouette of a clustering under the cosine distance `1 − cos`, in `[−1, 1]` (0 for one
