@@ -162,6 +162,57 @@ struct PlaylistComponentsTests {
         }
     }
 
+    @Test func neighbourListsAndBitsetFiltersAnswerLikeTheLiveQueries() throws {
+        var rng = SplitMix64(seed: 21)
+        let n = 200
+        var v = Matrix(rows: n, cols: 6)
+        for i in 0..<n { for c in 0..<6 { v[i, c] = Float(rng.nextDouble() - 0.5) } }
+        // Every fifth item has no vector: never a neighbour, never listed.
+        let valid = IDBitset((0..<Int32(n)).filter { $0 % 5 != 0 })
+        let exact = try ItemSpace(name: "r", vectors: v, validItems: valid)
+        let indexed = try ItemSpace(name: "r", vectors: v, index: BruteForceIndex(vectors: v, metric: .cosine), validItems: valid)
+        let listed = try exact.withNeighbourLists(count: 16, threads: 2)
+        let listedIndexed = try indexed.withNeighbourLists(count: 16, threads: 2)
+        #expect(listed.neighbourLists?.start.count == n + 1)
+        #expect(listed.neighbourLists?.items.count == (n - n / 5) * 16)
+        let some = IDBitset((0..<Int32(n)).filter { _ in rng.nextDouble() < 0.2 })
+        let most = IDBitset((0..<Int32(n)).filter { _ in rng.nextDouble() < 0.8 })   // lists run short: a query answers
+        let filters: [SearchFilter?] = [nil, .excluded(some), .excluded(most), .allowed(most), .predicate { $0 % 3 != 0 }]
+        var fromLists = 0
+        for item in 0..<Int32(n) {
+            for (f, filter) in filters.enumerated() {
+                let want = try exact.neighbours(ofItem: item, k: 10, filter: filter)
+                #expect(!want.contains { $0.item == item || !valid.contains($0.item) || !(filter?.allows($0.item) ?? true) })
+                for (name, space) in [("indexed", indexed), ("listed", listed), ("listed+indexed", listedIndexed)] {
+                    let got = try space.neighbours(ofItem: item, k: 10, filter: filter)
+                    #expect(got.map(\.item) == want.map(\.item), "\(name), item \(item), filter \(f)")
+                    for (a, b) in zip(got, want) { #expect(abs(a.similarity - b.similarity) < 1e-5) }
+                }
+                if let l = listed.neighbourLists, want.count == 10 {
+                    let range = l.start[Int(item)]..<l.start[Int(item) + 1]
+                    if range.filter({ filter?.allows(l.items[$0]) ?? true }).count >= 10 { fromLists += 1 }
+                }
+            }
+        }
+        // Both ways were taken: answers from the lists and queries when a filter leaves fewer than k of a list.
+        #expect(fromLists > n && fromLists < n * filters.count * 4 / 5, "\(fromLists)")
+        // Without a filter, an item of the space answers from its list alone.
+        let lists = try #require(listed.neighbourLists)
+        #expect(try listed.neighbours(ofItem: 1, k: 16).map(\.item) == Array(lists.items[lists.start[1]..<lists.start[2]]))
+        #expect(lists.start[1] == 0)   // item 0 has no vector, so no list
+        #expect(throws: PlaylistError.self) { try exact.withNeighbourLists(count: 0) }
+    }
+
+    @Test func bitsetUnionAndIntersection() {
+        var a = IDBitset([1, 5, 70])
+        a.formUnion(IDBitset([2, 200]))
+        #expect((0..<Int32(256)).filter { a.contains($0) } == [1, 2, 5, 70, 200])
+        a.formIntersection(IDBitset([5, 70, 300]))
+        #expect((0..<Int32(400)).filter { a.contains($0) } == [5, 70])
+        a.formIntersection(IDBitset([5]))
+        #expect(a.count == 1 && a.contains(5))
+    }
+
     @Test func recentReleasesAndTrendingSources() throws {
         let f = try PlaylistFixture.get()
         let b = try DiscoverWeekly(environment: f.environment, configuration: f.discoverWeeklyConfiguration(), week: f.week)

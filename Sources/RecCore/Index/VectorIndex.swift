@@ -81,6 +81,25 @@ public struct IDBitset: Sendable, Equatable {
 
     /// The number of ids in the set.
     public var count: Int { words.reduce(0) { $0 + $1.nonzeroBitCount } }
+
+    /// Adds every id of `other` (growing the set when needed).
+    public mutating func formUnion(_ other: IDBitset) {
+        if other.words.count > words.count { words.append(contentsOf: repeatElement(0, count: other.words.count - words.count)) }
+        words.withUnsafeMutableBufferPointer { w in
+            other.words.withUnsafeBufferPointer { o in
+                for i in 0..<o.count { w[i] |= o[i] }
+            }
+        }
+    }
+
+    /// Keeps only the ids also in `other`.
+    public mutating func formIntersection(_ other: IDBitset) {
+        words.withUnsafeMutableBufferPointer { w in
+            other.words.withUnsafeBufferPointer { o in
+                for i in 0..<w.count { w[i] &= i < o.count ? o[i] : 0 }
+            }
+        }
+    }
 }
 
 /// A k-nearest-neighbour index over `Float` vectors of one dimension, queried by any thread.
