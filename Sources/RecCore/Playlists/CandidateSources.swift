@@ -123,18 +123,19 @@ public struct SimilarUsersLikes: CandidateSource {
         var neighbours: [(user: Int32, similarity: Float)] = []
         let dims = userVectors.cols
         if let userIndex {
+            // One more than needed without a filter, the user dropped after: an unfiltered search walks the graph
+            // as plain HNSW does (a filter closure per visited node costs more than the extra neighbour).
             let found: [Neighbor]
-            do {
-                found = try userIndex.search(q, k: neighbourCount, filter: .predicate { $0 != me })
-            } catch { throw .index(error) }
+            do { found = try userIndex.search(q, k: neighbourCount + 1, filter: nil) } catch { throw .index(error) }
             neighbours = userVectors.storage.withUnsafeBufferPointer { s in
                 q.withUnsafeBufferPointer { qb in
                     found.compactMap { n in
-                        n.id >= 0 && Int(n.id) < userVectors.rows
+                        n.id != me && n.id >= 0 && Int(n.id) < userVectors.rows
                             ? (n.id, Kernels.dot(s.baseAddress! + Int(n.id) * dims, qb.baseAddress!, dims)) : nil
                     }
                 }
             }
+            if neighbours.count > neighbourCount { neighbours.removeLast(neighbours.count - neighbourCount) }
         } else {
             var scores = [Float](repeating: 0, count: userVectors.rows)
             userVectors.storage.withUnsafeBufferPointer { s in
@@ -148,6 +149,7 @@ public struct SimilarUsersLikes: CandidateSource {
             neighbours = zip(picked.indices, picked.scores).map { ($0, $1) }
         }
         var score: [Int32: Float] = [:]
+        score.reserveCapacity(4 * limit)
         for (v, s) in neighbours where s > 0 {
             for i in liked.list(v) where context.allows(i) { score[i, default: 0] += s }
         }
@@ -270,6 +272,7 @@ public struct HeavyRotationNeighbours: CandidateSource {
         let useRecency = h.recency[first] > 0
         let best = useRecency ? h.recency[first] : h.plays[first]
         var score: [Int32: Float] = [:]
+        score.reserveCapacity(top.count * perSeed)
         for p in top {
             let w = (useRecency ? h.recency[p] : h.plays[p]) / best
             for (i, s) in try space.neighbours(ofItem: h.items[p], k: perSeed, filter: context.filter)

@@ -172,8 +172,11 @@ public enum CandidateMerge {
         _ lists: [(weight: Float, candidates: [Candidate])], context: PlaylistContext, userScoreWeight: Float,
         priors: [any RelevancePrior] = []
     ) -> [MergedCandidate] {
+        let total = lists.reduce(0) { $0 + $1.candidates.count }
         var position: [Int32: Int] = [:]
+        position.reserveCapacity(total)
         var merged: [MergedCandidate] = []
+        merged.reserveCapacity(total)
         for (weight, list) in lists {
             let best = list.reduce(Float(0)) { max($0, $1.score) }
             for (rank, c) in list.enumerated() where context.allows(c.item) && c.score.isFinite {
