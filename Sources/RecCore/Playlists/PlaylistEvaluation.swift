@@ -30,18 +30,27 @@ public struct WeeklyHitRates: Sendable, Codable, Equatable {
 }
 
 /// How well Daily Mix clusters follow the users' true tastes (a synthetic world's ground truth).
+///
+/// A mix's *label* is the true label (genre) most common among its familiar tracks.
 public struct TasteDominance: Sendable, Codable, Equatable {
     /// The number of mixes scored.
     public var mixes: Int
     /// The number of users with at least one mix.
     public var users: Int
-    /// The mean over mixes of the share of the mix's familiar tracks carrying the mix's most common label.
+    /// The mean over mixes of the share of the mix's familiar tracks carrying the mix's label.
     public var meanPurity: Double
-    /// The share of mixes whose most common label is one of the user's tastes and holds at least `threshold` of its
-    /// familiar tracks.
+    /// The share of mixes whose label is one of the user's tastes and holds at least `threshold` of its familiar
+    /// tracks.
     public var dominatedShare: Double
     /// The threshold of ``dominatedShare``.
     public var threshold: Double
+    /// The mean over mixes of the share of all the mix's tracks (familiar and new) carrying the mix's label.
+    public var meanTrackShare: Double
+    /// The mean over mixes with new tracks of the share of those new tracks carrying the mix's label.
+    public var meanNewTrackShare: Double
+    /// The mean over users with a known taste of the share of their first mix's tracks (the mix of the largest share
+    /// of their listening) from their heaviest true taste.
+    public var firstMixTopTasteShare: Double
     /// The mean number of mixes of the users with each number of tastes.
     public var mixesByTasteCount: [Breadth]
 
@@ -238,24 +247,49 @@ public enum PlaylistEvaluation {
     /// - Parameters:
     ///   - mixes: users' mixes (with their user indices).
     ///   - itemLabel: the true label of each item (a genre), negative when unknown.
-    ///   - userTastes: the true tastes (labels) of a user.
+    ///   - userTastes: the true tastes (labels) of a user, heaviest first.
     ///   - threshold: the share of a mix's familiar tracks its label must hold to dominate it.
     public static func tasteDominance(
         mixes: [DailyMix.Mixes], itemLabel: [Int32], userTastes: (Int32) -> [Int32], threshold: Double = 0.5
     ) -> TasteDominance {
-        var count = 0, dominated = 0, users = 0
-        var purity = 0.0
+        tasteDominance(
+            familiarTracks: mixes.map { m in (m.user, m.mixes.map { Array(zip($0.items, $0.isFamiliar)) }) },
+            itemLabel: itemLabel, userTastes: userTastes, threshold: threshold)
+    }
+
+    /// ``tasteDominance(mixes:itemLabel:userTastes:threshold:)`` of the mixes stored in a bundle's table (row `u` is
+    /// user `u`) against a ``TasteTruth``.
+    public static func tasteDominance(table: DailyMixTable, truth: TasteTruth, threshold: Double = 0.5) -> TasteDominance {
+        tasteDominance(
+            familiarTracks: (0..<table.userCount).map { u in (Int32(u), table.mixes(ofUser: u).map(\.tracks)) },
+            itemLabel: truth.itemLabel,
+            userTastes: { u in Int(u) < truth.userTastes.count ? truth.userTastes[Int(u)] : [] }, threshold: threshold)
+    }
+
+    /// The measure itself, over each user's mixes as `(item, familiar)` lists, the mixes of a user by decreasing
+    /// share of the listening.
+    public static func tasteDominance(
+        familiarTracks users: [(user: Int32?, mixes: [[(item: Int32, familiar: Bool)]])], itemLabel: [Int32],
+        userTastes: (Int32) -> [Int32], threshold: Double = 0.5
+    ) -> TasteDominance {
+        func label(_ i: Int32) -> Int32 { i >= 0 && Int(i) < itemLabel.count ? itemLabel[Int(i)] : -1 }
+        var count = 0, dominated = 0, userCount = 0, withNew = 0, firstUsers = 0
+        var purity = 0.0, trackShare = 0.0, newShare = 0.0, firstShare = 0.0
         var byTastes: [Int: (users: Int, mixes: Int)] = [:]
-        for m in mixes where !m.mixes.isEmpty {
-            users += 1
-            let tastes = m.user.map(userTastes) ?? []
+        for (user, mixes) in users where !mixes.isEmpty {
+            userCount += 1
+            let tastes = user.map(userTastes) ?? []
             byTastes[tastes.count, default: (0, 0)].users += 1
-            byTastes[tastes.count, default: (0, 0)].mixes += m.mixes.count
-            for mix in m.mixes {
+            byTastes[tastes.count, default: (0, 0)].mixes += mixes.count
+            if let top = tastes.first, let first = mixes.first, !first.isEmpty {
+                firstShare += Double(first.filter { label($0.item) == top }.count) / Double(first.count)
+                firstUsers += 1
+            }
+            for mix in mixes {
                 var counts: [Int32: Int] = [:]
                 var total = 0
-                for i in mix.familiarItems where i >= 0 && Int(i) < itemLabel.count && itemLabel[Int(i)] >= 0 {
-                    counts[itemLabel[Int(i)], default: 0] += 1
+                for t in mix where t.familiar && label(t.item) >= 0 {
+                    counts[label(t.item), default: 0] += 1
                     total += 1
                 }
                 guard total > 0 else { continue }
@@ -264,11 +298,20 @@ public enum PlaylistEvaluation {
                 count += 1
                 purity += share
                 if share >= threshold && tastes.contains(top.key) { dominated += 1 }
+                trackShare += Double(mix.filter { label($0.item) == top.key }.count) / Double(mix.count)
+                let fresh = mix.filter { !$0.familiar }
+                if !fresh.isEmpty {
+                    newShare += Double(fresh.filter { label($0.item) == top.key }.count) / Double(fresh.count)
+                    withNew += 1
+                }
             }
         }
         return TasteDominance(
-            mixes: count, users: users, meanPurity: count > 0 ? purity / Double(count) : 0,
+            mixes: count, users: userCount, meanPurity: count > 0 ? purity / Double(count) : 0,
             dominatedShare: count > 0 ? Double(dominated) / Double(count) : 0, threshold: threshold,
+            meanTrackShare: count > 0 ? trackShare / Double(count) : 0,
+            meanNewTrackShare: withNew > 0 ? newShare / Double(withNew) : 0,
+            firstMixTopTasteShare: firstUsers > 0 ? firstShare / Double(firstUsers) : 0,
             mixesByTasteCount: byTastes.keys.sorted().map { t in
                 TasteDominance.Breadth(tastes: t, users: byTastes[t]!.users,
                                        meanMixes: Double(byTastes[t]!.mixes) / Double(byTastes[t]!.users))
