@@ -21,6 +21,17 @@ final class StageRunner {
     private let statePath: String
     /// Seconds spent per stage in this run or, for stages skipped on resume, in the run that finished them.
     private(set) var timings: [(stage: String, seconds: Double, resumed: Bool)] = []
+    /// Processor seconds (user + system, every thread) spent per stage in this run: on a machine shared with other
+    /// work, wall time alone says little about the job.
+    private(set) var cpuSeconds: [String: Double] = [:]
+
+    /// The processor seconds (user + system) the process has used so far.
+    static func processCPUSeconds() -> Double {
+        var usage = rusage()
+        guard getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage) == 0 else { return 0 }
+        func seconds(_ t: timeval) -> Double { Double(t.tv_sec) + Double(t.tv_usec) / 1e6 }
+        return seconds(usage.ru_utime) + seconds(usage.ru_stime)
+    }
 
     /// Opens (or starts) the state of a job in `workDir` with the given fingerprint.
     init(workDir: String, fingerprint: String, logger: Logger) throws {
@@ -53,13 +64,18 @@ final class StageRunner {
         }
         logger.info("stage started", metadata: ["stage": .string(stage)])
         let start = Date()
+        let cpuStart = Self.processCPUSeconds()
         try body()
         let seconds = Date().timeIntervalSince(start)
+        let cpu = Self.processCPUSeconds() - cpuStart
         state.finished[stage] = seconds
         state.order.append(stage)
         try save()
         timings.append((stage, seconds, false))
-        logger.info("stage finished", metadata: ["stage": .string(stage), "seconds": .string(String(format: "%.2f", seconds))])
+        cpuSeconds[stage] = cpu
+        logger.info("stage finished", metadata: [
+            "stage": .string(stage), "seconds": .string(String(format: "%.2f", seconds)),
+            "cpu_s": .string(String(format: "%.2f", cpu))])
     }
 
     private func save() throws {

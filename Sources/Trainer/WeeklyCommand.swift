@@ -79,6 +79,8 @@ final class WeeklyJob {
     var histories: ListeningHistories?
     var week: PlaylistDate = PlaylistDate(dayNumber: 0)
     var hasCatalog = false
+    /// The generator's ground truth of tastes, when its files are beside the catalogue.
+    var tasteTruth: TasteTruth?
 
     // Stage outputs.
     var fitted: ModelBundle?
@@ -88,6 +90,7 @@ final class WeeklyJob {
     var discoverWeekly: DiscoverWeeklyTable?
     var dailyMixes: DailyMixTable?
     var evaluation: [String: Double] = [:]
+    var cachedEnvironment: PlaylistEnvironment?
     var loadSeconds = 0.0
 
     init(command: WeeklyCommand, logger: Logger) throws {
@@ -119,8 +122,10 @@ final class WeeklyJob {
 
     func run() throws {
         let start = Date()
+        let cpuStart = StageRunner.processCPUSeconds()
         try load()
         loadSeconds = Date().timeIntervalSince(start)
+        let loadCPU = StageRunner.processCPUSeconds() - cpuStart
         let inputs = [c.events] + ["tracks.tsv", "artists.tsv", "likes.tsv", "dislikes.tsv", "follows.tsv"].compactMap(file)
             + (c.previous.map { [$0] } ?? [])
         let options = ["\(params)", week.description, "eval=\(c.evalUsers)", "catalog=\(catalogDir ?? "none")", Encore.version]
@@ -136,8 +141,13 @@ final class WeeklyJob {
         }
         try runner.run("evaluate", outputs: [path("evaluation.json")], resume: { evaluation = try loadJSON(path("evaluation.json")) }) { try evaluate() }
         try runner.run("bundle", outputs: [c.output]) { try writeBundle() }
-        let report = WeeklyReport(job: self, timings: runner.timings, loadSeconds: loadSeconds)
+        let reportStart = Date()
+        let report = WeeklyReport(
+            job: self, timings: runner.timings, loadSeconds: loadSeconds,
+            cpuSeconds: runner.cpuSeconds.merging(["load": loadCPU]) { a, _ in a })
         try report.write(to: reportDir)
+        logger.info("report written", metadata: [
+            "dir": .string(reportDir), "seconds": .string(String(format: "%.2f", Date().timeIntervalSince(reportStart)))])
         print(report.text)
         try showUser()
     }
@@ -180,6 +190,10 @@ final class WeeklyJob {
         } else {
             catalogue = .bare(itemCount: log.itemIDs.count)
             logger.info("no catalogue: rules that need artists do not apply")
+        }
+        if let tracks = file(TasteTruth.trackFile), let users = file(TasteTruth.userFile) {
+            tasteTruth = try TasteTruth.load(tracks: tracks, users: users, userIDs: log.userIDs, itemIDs: log.itemIDs)
+            logger.info("loaded the ground truth of tastes", metadata: ["labels": "\(tasteTruth?.labelNames.count ?? 0)"])
         }
         histories = try ListeningHistories.build(
             plays: log, weighting: weighting, feedback: feedback, asOf: week.timestamp, threads: threads)
@@ -279,10 +293,26 @@ final class WeeklyJob {
         userCosine = try HNSWIndex.load(from: path("users-cosine.hnsw"))
     }
 
+    /// Neighbours precomputed per track for the item-to-item queries of the playlists (the heavy-rotation source asks
+    /// ten per user; 64 covers its 30 per seed after the user's own tracks are filtered out, and a short list falls
+    /// back to the index).
+    static let neighbourListSize = 64
+
+    /// The playlists' environment, made once per run: the collaborative item space (with its neighbour lists) is
+    /// shared by Discover Weekly and Daily Mix.
     func environment() throws -> PlaylistEnvironment {
+        if let cachedEnvironment { return cachedEnvironment }
         guard let b = fitted else { throw TrainerError("no model") }
+        let start = Date()
+        let progress = ProgressReporter(stage: "neighbour lists", total: b.model.itemCount, logger: logger)
         let space = try ItemSpace.collaborative(b.model, userItems: b.userItems, index: itemCosine)
-        return try PlaylistEnvironment(catalog: catalogue, space: space, model: b.model)
+            .withNeighbourLists(count: Self.neighbourListSize, threads: threads) { progress.update($0) }
+        logger.info("item neighbour lists", metadata: [
+            "items": "\(space.itemCount)", "per_item": "\(Self.neighbourListSize)",
+            "seconds": .string(String(format: "%.1f", Date().timeIntervalSince(start)))])
+        let env = try PlaylistEnvironment(catalog: catalogue, space: space, model: b.model)
+        cachedEnvironment = env
+        return env
     }
 
     func makeDiscoverWeekly() throws {

@@ -6,7 +6,10 @@ struct WeeklyReport {
     let text: String
     let html: String
 
-    init(job: WeeklyJob, timings: [(stage: String, seconds: Double, resumed: Bool)], loadSeconds: Double) {
+    init(
+        job: WeeklyJob, timings: [(stage: String, seconds: Double, resumed: Bool)], loadSeconds: Double,
+        cpuSeconds: [String: Double] = [:]
+    ) {
         let users = job.plays.userIDs.count
         let items = job.plays.itemIDs.count
         var lines: [String] = ["Weekly job for the week of \(job.week) (\(users) users, \(items) tracks)"]
@@ -16,6 +19,11 @@ struct WeeklyReport {
         let stageRows = [("load", loadSeconds, false)] + timings.map { ($0.stage, $0.seconds, $0.resumed) }
         lines.append("stages: " + stageRows.map { String(format: "%@ %.1fs%@", $0.0, $0.1, $0.2 ? " (earlier run)" : "") }
             .joined(separator: ", "))
+        if !cpuSeconds.isEmpty {
+            lines.append("processor time (user + system, all threads): " + stageRows.compactMap { row in
+                cpuSeconds[row.0].map { String(format: "%@ %.1fs", row.0, $0) }
+            }.joined(separator: ", "))
+        }
         page.heading("Stages")
         page.barChart(title: "Seconds per stage", bars: stageRows.map { ($0.0 + ($0.2 ? " (resumed)" : ""), $0.1) }, unit: " s")
 
@@ -25,8 +33,11 @@ struct WeeklyReport {
             let full = sizes.filter { $0 >= 30 }.count
             let covered = sizes.filter { $0 > 0 }.count
             let distinct = Set(dw.items).count
+            // Tracks per source (a track suggested by several sources counts for each of them).
             var sourceCounts: [String: Int] = [:]
-            for s in dw.sources { sourceCounts[dw.sourceNames[Int(s)], default: 0] += 1 }
+            for s in dw.sources {
+                for part in dw.sourceNames[Int(s)].split(separator: "+") { sourceCounts[String(part), default: 0] += 1 }
+            }
             var artistsPerList = 0.0, listsWithArtists = 0
             if job.hasCatalog {
                 for u in 0..<dw.userCount where sizes[u] > 0 {
@@ -45,7 +56,7 @@ struct WeeklyReport {
             } else {
                 lines.append(String(format: "diversity: mean intra-list cosine %.3f", similarity))
             }
-            lines.append("sources: " + sourceCounts.sorted { $0.value > $1.value }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
+            lines.append("tracks by source (one track may have several): " + sourceCounts.sorted { $0.value > $1.value }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
             page.heading("Discover Weekly")
             page.table(header: ["measure", "value"], rows: [
                 ["users covered", "\(covered) of \(users)"], ["users with 30 tracks", "\(full)"],
@@ -68,6 +79,28 @@ struct WeeklyReport {
             page.heading("Daily Mix")
             page.histogram(title: "Mixes per user", values: perUser)
             page.histogram(title: "Tracks per mix", values: mixSizes)
+            if let truth = job.tasteTruth {
+                let d = PlaylistEvaluation.tasteDominance(table: dm, truth: truth)
+                lines.append(String(
+                    format: "daily mix taste dominance (ground truth): %d mixes of %d users; %.1f%% of a mix's familiar tracks from its dominant taste, %.1f%% of all its tracks (%.1f%% of the new ones); %.1f%% of mixes dominated (>= %.0f%%) by one of the user's tastes; %.1f%% of Daily Mix 1 from the user's heaviest taste",
+                    d.mixes, d.users, 100 * d.meanPurity, 100 * d.meanTrackShare, 100 * d.meanNewTrackShare,
+                    100 * d.dominatedShare, 100 * d.threshold, 100 * d.firstMixTopTasteShare))
+                lines.append("daily mix mixes per user by true taste count: " + d.mixesByTasteCount.map {
+                    String(format: "%d tastes %.2f (%d users)", $0.tastes, $0.meanMixes, $0.users)
+                }.joined(separator: ", "))
+                page.heading("Daily Mix against the true tastes")
+                page.table(header: ["measure", "value"], rows: [
+                    ["mixes scored (users)", "\(d.mixes) (\(d.users))"],
+                    ["familiar tracks from the mix's dominant taste", String(format: "%.1f%%", 100 * d.meanPurity)],
+                    ["all tracks from the mix's dominant taste", String(format: "%.1f%%", 100 * d.meanTrackShare)],
+                    ["new tracks from the mix's dominant taste", String(format: "%.1f%%", 100 * d.meanNewTrackShare)],
+                    [String(format: "mixes dominated (>= %.0f%%) by one of the user's tastes", 100 * d.threshold),
+                     String(format: "%.1f%%", 100 * d.dominatedShare)],
+                    ["Daily Mix 1 tracks from the user's heaviest taste", String(format: "%.1f%%", 100 * d.firstMixTopTasteShare)],
+                ] + d.mixesByTasteCount.map {
+                    ["mixes per user with \($0.tastes) true taste\($0.tastes == 1 ? "" : "s")", String(format: "%.2f (%d users)", $0.meanMixes, $0.users)]
+                })
+            }
         }
 
         // Metrics.

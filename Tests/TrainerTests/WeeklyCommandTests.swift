@@ -41,6 +41,19 @@ import Testing
         #expect(FileManager.default.fileExists(atPath: "\(dir)/out/b-report/report.html"))
         #expect(FileManager.default.fileExists(atPath: "\(dir)/out/b.items-ip.hnsw"))
         #expect(bundle.metrics["weekly/discover-weekly/hit_rate@30"] != nil)
+        // The generator's truth files are beside the log: the report scores the mixes against the true tastes.
+        let truth = try TasteTruth.load(
+            tracks: "\(dir)/world/truth_tracks.tsv", users: "\(dir)/world/truth_users.tsv",
+            userIDs: bundle.userIDs, itemIDs: bundle.itemIDs)
+        let dominance = PlaylistEvaluation.tasteDominance(table: dm, truth: truth)
+        #expect(dominance.mixes > 0 && dominance.meanPurity > 0.5, "\(dominance)")
+        let report = try String(contentsOfFile: "\(dir)/out/b-report/report.txt", encoding: .utf8)
+        let line = try #require(report.split(separator: "\n").first { $0.hasPrefix("daily mix taste dominance") })
+        #expect(line.contains("\(dominance.mixes) mixes of \(dominance.users) users"), "\(line)")
+        #expect(line.contains(String(format: "%.1f%% of a mix's familiar tracks", 100 * dominance.meanPurity)), "\(line)")
+        #expect(line.contains(String(format: "%.1f%% of mixes dominated", 100 * dominance.dominatedShare)), "\(line)")
+        let html = try String(contentsOfFile: "\(dir)/out/b-report/report.html", encoding: .utf8)
+        #expect(html.contains("Daily Mix against the true tastes"))
 
         // A second run with the same inputs resumes: every stage is already finished and the result is the same.
         try FileManager.default.removeItem(atPath: "\(dir)/out/b.h5")
@@ -65,6 +78,22 @@ import Testing
         let again = try ModelBundle.read(from: "\(dir)/out/b.h5")
         #expect(again.discoverWeekly == dw)
         #expect(again.dailyMixes == dm)
+    }
+
+    @Test func withoutTruthFilesTheReportHasNoTasteDominance() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("encore-weekly-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var generate = try EncoreTrain.parseAsRoot(["generate", "--preset", "tiny", "--output", "\(dir)/world", "--seed", "6"])
+        try generate.run()
+        for f in ["truth_users.tsv", "truth_tracks.tsv"] { try FileManager.default.removeItem(atPath: "\(dir)/world/\(f)") }
+        var weekly = try EncoreTrain.parseAsRoot([
+            "weekly", "--events", "\(dir)/world/plays.tsv", "--output", "\(dir)/out/b.h5", "--factors", "8",
+            "--iterations", "2", "--eval-users", "0", "--threads", "2"])
+        try weekly.run()
+        let report = try String(contentsOfFile: "\(dir)/out/b-report/report.txt", encoding: .utf8)
+        #expect(report.contains("daily mix:"))
+        #expect(!report.contains("taste dominance"))
     }
 
     @Test func aLogWithoutTimestampsIsAClearError() throws {
