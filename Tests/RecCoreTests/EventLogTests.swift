@@ -158,7 +158,7 @@ struct EventLogTests {
     @Test func flippedByteInAMiddleSegmentIsReportedWithPathAndOffset() throws {
         try withLogDirectory { dir in
             let log = try EventLog(directory: dir, fsync: .never, segmentBytes: 4096)
-            for k in 0..<60 { try log.append([event(k)]) }
+            for k in 0..<150 { try log.append([event(k)]) }
             try log.close()
             let files = try segmentFiles(dir)
             #expect(files.count >= 3)
@@ -204,7 +204,7 @@ struct EventLogTests {
     @Test func missingMiddleSegmentIsAGap() throws {
         try withLogDirectory { dir in
             let log = try EventLog(directory: dir, fsync: .never, segmentBytes: 4096)
-            for k in 0..<60 { try log.append([event(k)]) }
+            for k in 0..<150 { try log.append([event(k)]) }
             try log.close()
             let files = try segmentFiles(dir)
             try FileManager.default.removeItem(atPath: files[1])
