@@ -24,7 +24,20 @@ struct EventsCommand: ParsableCommand {
     @Option(help: "Write the records as TSV to this file (`-`: standard output).")
     var tsv: String?
 
+    @Option(help: "Benchmark: append this many events to --log-dir (created; must not hold a log) and report the rate.")
+    var benchAppends: Int?
+
+    @Option(help: "Benchmark: the fsync policy (always, never, interval:<ms>).")
+    var fsync: String = "always"
+
+    @Option(help: "Benchmark: events per append.")
+    var batch: Int = 1
+
+    @Option(help: "Benchmark: concurrent appenders.")
+    var appenders: Int = 1
+
     func run() throws {
+        if let benchAppends { return try bench(benchAppends) }
         let summary: EventLogSummary
         do {
             summary = try EventLog.verify(directory: logDir)
@@ -46,6 +59,36 @@ struct EventsCommand: ParsableCommand {
         }
         guard let tsv else { return }
         try Self.dump(directory: logDir, to: tsv)
+    }
+
+    /// Appends `total` events from `appenders` threads in batches of `batch` and prints the rate.
+    func bench(_ total: Int) throws {
+        guard total > 0, batch > 0, appenders > 0 else { throw ValidationError("--bench-appends, --batch and --appenders must be positive") }
+        if let existing = try? EventLog.verify(directory: logDir), existing.records > 0 {
+            throw ValidationError("\(logDir) already holds \(existing.records) records; benchmark into an empty folder")
+        }
+        let log = try EventLog(directory: logDir, fsync: try FsyncPolicy(parsing: fsync))
+        let perAppender = (total + appenders - 1) / appenders
+        let failures = LockedCounter()
+        let start = Date()
+        DispatchQueue.concurrentPerform(iterations: appenders) { a in
+            var k = 0
+            while k < perAppender {
+                let n = min(batch, perAppender - k)
+                let events = (0..<n).map { j in
+                    UserEvent(eventID: "bench-\(a)-\(k + j)", user: "user\((k + j) % 1000)", item: "track\((k + j) % 5000)",
+                              type: .play, msPlayed: 200_000, timestamp: 1_700_000_000)
+                }
+                do { try log.append(events) } catch { failures.add() }
+                k += n
+            }
+        }
+        let seconds = Date().timeIntervalSince(start)
+        try log.close()
+        let appended = perAppender * appenders
+        print(String(format: "fsync %@, batch %d, %d appenders: %d events in %.3f s = %.0f events/s, %.0f appends/s, %d failures",
+                     fsync, batch, appenders, appended, seconds, Double(appended) / seconds,
+                     Double(appended) / Double(batch) / seconds, failures.value))
     }
 
     /// Writes every intact record as TSV to `path` (`-` for standard output).
@@ -73,4 +116,12 @@ struct EventsCommand: ParsableCommand {
         }
         try flush()
     }
+}
+
+/// A thread-safe counter.
+final class LockedCounter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var count = 0
+    func add() { lock.lock(); count += 1; lock.unlock() }
+    var value: Int { lock.lock(); defer { lock.unlock() }; return count }
 }
