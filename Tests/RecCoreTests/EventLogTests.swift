@@ -128,7 +128,9 @@ struct EventLogTests {
                 #expect(try fileBytes(path).count == before)
                 #expect(try reopened.append([event(3)]) == 4...4)
                 try reopened.close()
-                #expect(try fileBytes(path) == full.prefix(before) + Array(try fileBytes(path)[before...]))
+                // The re-appended record has the same size and the records before it are untouched.
+                let now = try fileBytes(path)
+                #expect(now.count == full.count && now[..<before] == full[..<before])
                 #expect(try readAll(dir).map(\.event) == (0..<4).map { event($0) })
             }
         }
@@ -256,6 +258,43 @@ struct EventLogTests {
                 }
             }
         }
+    }
+
+    @Test func readersWhileAppendingSeeAContiguousPrefix() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("encore-eventlog-tests-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let log = try EventLog(directory: dir, fsync: .never, segmentBytes: 8192)
+        let total = 3000
+        let writerDone = LockedState(false)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                defer { writerDone.withLock { $0 = true } }
+                for k in stride(from: 0, to: total, by: 7) {
+                    try log.append((k..<min(k + 7, total)).map { event($0) })
+                }
+            }
+            group.addTask {
+                // Read until the writer is done; every read is a gapless prefix, never an error.
+                var last = 0
+                var finalRead = false
+                while !finalRead {
+                    finalRead = writerDone.withLock { $0 }
+                    var n: UInt64 = 0
+                    try EventLog.read(directory: dir) { r in
+                        n += 1
+                        #expect(r.sequence == n)
+                        #expect(r.event == event(Int(n) - 1))
+                    }
+                    #expect(Int(n) >= last)
+                    last = Int(n)
+                    await Task.yield()
+                }
+                #expect(last == total)
+            }
+            try await group.waitForAll()
+        }
+        try log.close()
+        #expect(try readAll(dir).count == total)
     }
 
     @Test func recordsAreFramedAsDocumented() throws {
