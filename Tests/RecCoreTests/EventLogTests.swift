@@ -297,6 +297,37 @@ struct EventLogTests {
         #expect(try readAll(dir).count == total)
     }
 
+    @Test func aFailedWriteIsCutOffAndAFailedFsyncStopsAppends() throws {
+        try withLogDirectory { dir in
+            let log = try EventLog(directory: dir, fsync: .always)
+            try log.append([event(0), event(1)])
+            let path = try segmentFiles(dir)[0]
+            let size = try fileBytes(path).count
+            // A write that stops half-way: nothing of the batch stays, the sequences are not used up.
+            log.injectFaults(EventLogFaults(failNextWriteAfter: 150))
+            #expect(throws: EventLogError.io(path: path, operation: "write (injected failure)", errno: ENOSPC)) {
+                try log.append([event(2), event(3), event(4)])
+            }
+            #expect(try fileBytes(path).count == size && log.lastSequence == 2)
+            #expect(try log.append([event(2)]) == 3...3)
+            // A failed fsync: the append reports it and every later append is refused until the log is reopened.
+            log.injectFaults(EventLogFaults(failNextFsync: true))
+            #expect(throws: EventLogError.io(path: path, operation: "fsync", errno: EIO)) { try log.append([event(3)]) }
+            #expect {
+                try log.append([event(4)])
+            } throws: { error in
+                guard case .failed(let d, _)? = error as? EventLogError else { return false }
+                return d == dir
+            }
+            #expect(throws: EventLogError.self) { try log.close() }
+            let reopened = try EventLog(directory: dir, fsync: .always)
+            #expect(reopened.lastSequence == 4)
+            #expect(try reopened.append([event(4)]) == 5...5)
+            try reopened.close()
+            #expect(try readAll(dir).map(\.event) == (0..<5).map { event($0) })
+        }
+    }
+
     @Test func recordsAreFramedAsDocumented() throws {
         try withLogDirectory { dir in
             let log = try EventLog(directory: dir, fsync: .never)

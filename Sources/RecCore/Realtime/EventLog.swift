@@ -80,6 +80,7 @@ public final class EventLog: Sendable {
         var failure: String?
         var closed = false
         var timer: DispatchSourceTimer?
+        var faults = EventLogFaults()
     }
 
     /// Opens (creating it if needed) the log in `directory` and recovers it.
@@ -238,7 +239,12 @@ public final class EventLog: Sendable {
                     b[start + 6] = UInt8(truncatingIfNeeded: crc >> 16); b[start + 7] = UInt8(truncatingIfNeeded: crc >> 24)
                 }
             }
-            if let error = Self.tryWriteAll(file.fd, buffer, at: s.segmentSize, path: s.segmentPath) {
+            let injected = s.faults.failNextWriteAfter.map { partial -> EventLogError in
+                _ = Self.tryWriteAll(file.fd, Array(buffer.prefix(partial)), at: s.segmentSize, path: s.segmentPath)
+                return .io(path: s.segmentPath, operation: "write (injected failure)", errno: ENOSPC)
+            }
+            s.faults.failNextWriteAfter = nil
+            if let error = injected ?? Self.tryWriteAll(file.fd, buffer, at: s.segmentSize, path: s.segmentPath) {
                 // Cut whatever part of the batch reached the file, so the batch is all or nothing.
                 if ftruncate(file.fd, off_t(s.segmentSize)) != 0 {
                     s.failure = "a failed write could not be cut off: \(error.description)"
@@ -348,6 +354,11 @@ public final class EventLog: Sendable {
 
     // MARK: Internals
 
+    /// Test hook: makes the next write or fsync fail.
+    func injectFaults(_ faults: EventLogFaults) {
+        state.withLock { $0.faults = faults }
+    }
+
     /// Syncs the current segment if records up to `target` are not yet durable; concurrent callers share one fsync.
     private func syncThrough(_ target: UInt64) throws(EventLogError) {
         syncLock.lock()
@@ -358,8 +369,12 @@ public final class EventLog: Sendable {
         if let failure { throw .failed(directory: directory, cause: failure) }
         if synced >= target { return }
         guard let file else { return }
-        if posixFsync(file.fd) != 0 {
-            let error = EventLogError.io(path: path, operation: "fsync", errno: errno)
+        let failFsync = state.withLock { s -> Bool in
+            defer { s.faults.failNextFsync = false }
+            return s.faults.failNextFsync
+        }
+        if failFsync || posixFsync(file.fd) != 0 {
+            let error = EventLogError.io(path: path, operation: "fsync", errno: failFsync ? EIO : errno)
             state.withLock { $0.failure = $0.failure ?? error.description }
             throw error
         }
@@ -485,4 +500,12 @@ final class LockedState<Value>: @unchecked Sendable {
         defer { lock.unlock() }
         return try body(&value)
     }
+}
+
+/// Failures a test can inject into an ``EventLog``.
+struct EventLogFaults: Sendable {
+    /// The next append writes this many bytes of its batch, then fails with `ENOSPC`.
+    var failNextWriteAfter: Int? = nil
+    /// The next fsync fails with `EIO`.
+    var failNextFsync = false
 }
