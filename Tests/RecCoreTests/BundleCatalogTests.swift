@@ -53,6 +53,28 @@ import Testing
         wrong.catalog = try TrackCatalog(itemCount: 5)
         #expect(throws: BundleError.self) { try wrong.write(to: dir + "/wrong.h5") }
 
+        // h5py reads the catalogue (when the test runs with ENCORE_PYTHON, as scripts/setup.sh prepares).
+        if let python = ProcessInfo.processInfo.environment["ENCORE_PYTHON"] {
+            let script = """
+                import h5py, sys
+                f = h5py.File(sys.argv[1], "r")
+                c = f["/catalog"]
+                names = [s.decode() if isinstance(s, bytes) else s for s in c["artist_names"][:]]
+                print(list(int(v) for v in c["track_artist"][:]), names, int(c.attrs["album_count"]),
+                      list(int(v) for v in c["flagged"][:]), int(c["track_release"][2]))
+                """
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: python)
+            process.arguments = ["-c", script, dir + "/with.h5"]
+            let pipe = Pipe()
+            process.standardOutput = pipe
+            try process.run()
+            let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            process.waitUntilExit()
+            #expect(process.terminationStatus == 0)
+            #expect(output == "[0, 0, 1, -1, 2, 1] ['One', 'Two', 'Sigur Rós'] 4 [0, 0, 1, 0, 0, 1] -9223372036854775808\n")
+        }
+
         // A damaged catalogue (artist index out of range) is refused on read, naming /catalog.
         var file = try HDF5File.open(at: dir + "/with.h5", writable: true)
         try file.delete(CatalogLayout.trackArtist)
