@@ -105,6 +105,36 @@ struct UserEventTests {
         #expect(surrogate[0].eventID == "😀")
     }
 
+    @Test func mutatedBodiesDecodeOrFailCleanly() throws {
+        let body = Array(#"[{"event_id":"e1","user":"ü1","item":"t1","type":"play","ms_played":31000,"timestamp":"2024-06-10T12:00:00Z"},{"event_id":"e2","user":"u2","item":"a\"1","type":"follow_artist","timestamp":null}]"#.utf8)
+        #expect(try UserEvent.decodeBatch(body, now: 0).count == 2)
+        // Every prefix of a valid body but the whole is malformed.
+        for cut in 0..<body.count {
+            #expect(throws: EventValidationError.self) { try UserEvent.decodeBatch(Array(body[..<cut]), now: 0) }
+        }
+        // Seeded random byte edits: never a crash; whatever decodes is valid.
+        var rng = SplitMix64(seed: 99)
+        var decoded = 0
+        for _ in 0..<3000 {
+            var b = body
+            for _ in 0..<(1 + Int(rng.next() % 3)) {
+                let at = Int(rng.next() % UInt64(b.count))
+                switch rng.next() % 3 {
+                case 0: b[at] = UInt8(truncatingIfNeeded: rng.next())
+                case 1: b.remove(at: at)
+                default:
+                    let noise = Array(#"{}[]",:0\"#.utf8)
+                    b.insert(noise[Int(rng.next() % UInt64(noise.count))], at: at)
+                }
+            }
+            if let events = try? UserEvent.decodeBatch(b, now: 5) {
+                decoded += 1
+                for e in events { #expect(throws: Never.self) { try e.validate() } }
+            }
+        }
+        #expect(decoded > 0)
+    }
+
     @Test func crc32cKnownAnswer() {
         #expect(CRC32C.checksum(Array("123456789".utf8)) == 0xE306_9283)
         #expect(CRC32C.checksum([UInt8]()) == 0)
