@@ -39,6 +39,9 @@ if [ ! -f "$BUNDLE" ]; then
     "$BIN/encore-train" generate --preset sample --output "$WORK/world" >&2
     "$BIN/encore-train" weekly --events "$WORK/world/plays.tsv" --output "$BUNDLE" --eval-users 0 >&2
 fi
+# Users and tracks of the play log (a sample), plus new users the bundle does not know.
+awk -F'\t' 'NR > 1 && NR % 7 == 0 { print $1 }' "$WORK/world/plays.tsv" | sort -u | awk 'NR <= 300' >"$WORK/users.txt"
+awk -F'\t' 'NR > 1 && NR % 5 == 0 { print $2 }' "$WORK/world/plays.tsv" | sort -u | awk 'NR <= 2000' >"$WORK/items.txt"
 LOG="$WORK/log-$(date +%s)"
 TOKEN="crash-test-token"
 SERVER_PID=""
@@ -62,9 +65,9 @@ ACKED="$WORK/acked.jsonl"
 # The client: streams batches until told to stop (a file), records acknowledged events, survives connection errors.
 cat >"$WORK/client.py" <<'PY'
 import json, os, random, sys, time, urllib.request, urllib.error
-port, token, acked_path, stop_path, prefix = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5]
-users = [f"u{n:04d}" for n in range(0, 2000, 7)] + [f"crash-new-{n}" for n in range(20)]
-items = [f"t{n:04d}" for n in range(0, 5000, 3)]
+port, token, acked_path, stop_path, prefix, users_path, items_path = sys.argv[1:8]
+users = [l.strip() for l in open(users_path) if l.strip()] + [f"crash-new-{n}" for n in range(20)]
+items = [l.strip() for l in open(items_path) if l.strip()]
 types = ["play"] * 8 + ["like", "skip"]
 rng = random.Random(prefix)
 n = 0
@@ -95,7 +98,7 @@ PY
 start_server
 for round in $(seq 1 "$KILLS"); do
     rm -f "$WORK/stop"
-    python3 "$WORK/client.py" "$PORT" "$TOKEN" "$ACKED" "$WORK/stop" "r$round" &
+    python3 "$WORK/client.py" "$PORT" "$TOKEN" "$ACKED" "$WORK/stop" "r$round" "$WORK/users.txt" "$WORK/items.txt" &
     CLIENT=$!
     sleep "$(python3 -c 'import random; print(round(random.uniform(1.5, 3.0), 2))')"
     kill -9 "$SERVER_PID"
