@@ -18,8 +18,11 @@ struct WeeklyCommand: ParsableCommand {
             need artists do not apply.
             """)
 
-    @Option(help: "The play log: Encore's plays.tsv (user, item, timestamp, ms_played) or any log `fit` reads.")
-    var events: String
+    @Option(help: "The play log: Encore's plays.tsv (user, item, timestamp, ms_played) or any log `fit` reads (optional with --event-log).")
+    var events: String?
+
+    @Option(help: "The server's event log folder: its plays, skips, likes, dislikes and follows are added to the inputs; the bundle records event_log_through.")
+    var eventLog: String?
 
     @Option(help: "Folder with tracks.tsv, artists.tsv, likes.tsv, dislikes.tsv, follows.tsv (default: the play log's folder).")
     var catalog: String?
@@ -55,6 +58,10 @@ struct WeeklyCommand: ParsableCommand {
     @Option(help: "Print this user's playlists at the end (default: the first user).")
     var showUser: String?
 
+    func validate() throws {
+        if events == nil && eventLog == nil { throw ValidationError("give --events, --event-log or both") }
+    }
+
     func run() throws {
         let logger = TrainerLogging.logger()
         let job = try WeeklyJob(command: self, logger: logger)
@@ -81,6 +88,8 @@ final class WeeklyJob {
     var hasCatalog = false
     /// The generator's ground truth of tastes, when its files are beside the catalogue.
     var tasteTruth: TasteTruth?
+    var eventLog: EventLogInput?
+    var eventLogReport = EventLogInput.Report()
 
     // Stage outputs.
     var fitted: ModelBundle?
@@ -108,7 +117,7 @@ final class WeeklyJob {
 
     var catalogDir: String? {
         if c.noCatalog { return nil }
-        let dir = c.catalog ?? (c.events as NSString).deletingLastPathComponent
+        guard let dir = c.catalog ?? c.events.map({ ($0 as NSString).deletingLastPathComponent }) else { return nil }
         return FileManager.default.fileExists(atPath: (dir as NSString).appendingPathComponent("tracks.tsv")) ? dir : nil
     }
 
@@ -126,9 +135,10 @@ final class WeeklyJob {
         try load()
         loadSeconds = Date().timeIntervalSince(start)
         let loadCPU = StageRunner.processCPUSeconds() - cpuStart
-        let inputs = [c.events] + ["tracks.tsv", "artists.tsv", "likes.tsv", "dislikes.tsv", "follows.tsv"].compactMap(file)
+        let inputs = (c.events.map { [$0] } ?? []) + ["tracks.tsv", "artists.tsv", "likes.tsv", "dislikes.tsv", "follows.tsv"].compactMap(file)
             + (c.previous.map { [$0] } ?? [])
-        let options = ["\(params)", week.description, "eval=\(c.evalUsers)", "catalog=\(catalogDir ?? "none")", Encore.version]
+        let options = ["\(params)", week.description, "eval=\(c.evalUsers)", "catalog=\(catalogDir ?? "none")", Encore.version,
+                       "eventlog=\(eventLog.map { "\($0.directory)@\($0.through)" } ?? "none")"]
         let runner = try StageRunner(workDir: work, fingerprint: StageRunner.fingerprint(files: inputs, options: options), logger: logger)
 
         try runner.run("fit", outputs: [path("fit.h5")], resume: { fitted = try ModelBundle.read(from: path("fit.h5")) }) { try fit() }
@@ -155,23 +165,10 @@ final class WeeklyJob {
     // MARK: Load
 
     func load() throws {
-        let header = try String(contentsOfFile: c.events, encoding: .utf8).prefix(4096).split(separator: "\n").first ?? ""
-        let columns = header.split(separator: "\t").map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
-        let format: DelimitedFormat
-        if columns.contains("ms_played") {
-            format = .encorePlaysWithMsPlayed
-            weighting = .encorePlays
-        } else {
-            format = try DelimitedFormat.guess(path: c.events)
-            weighting = .counts
-        }
-        let (log, report) = try DelimitedLoader.load(path: c.events, format: format)
-        guard log.hasTimestamps else {
-            throw TrainerError("\(c.events): the weekly job needs timestamps (a 'timestamp' column)")
-        }
+        let (log, w, input) = try loadPlaysAndEventLog()
         plays = log
-        logger.info("loaded play log", metadata: [
-            "file": .string(c.events), "rows": "\(report.rowsKept)", "users": "\(log.userIDs.count)", "items": "\(log.itemIDs.count)"])
+        weighting = w
+        eventLog = input
         if let w = c.week {
             week = try PlaylistDate.week(w)
         } else {
@@ -190,6 +187,10 @@ final class WeeklyJob {
         } else {
             catalogue = .bare(itemCount: log.itemIDs.count)
             logger.info("no catalogue: rules that need artists do not apply")
+        }
+        if let eventLog {
+            feedback = eventLog.applyFeedback(to: feedback, userIDs: log.userIDs, itemIDs: log.itemIDs,
+                                              artistIDs: catalogue.artistIDs, report: &eventLogReport)
         }
         if let tracks = file(TasteTruth.trackFile), let users = file(TasteTruth.userFile) {
             tasteTruth = try TasteTruth.load(tracks: tracks, users: users, userIDs: log.userIDs, itemIDs: log.itemIDs)
@@ -240,7 +241,7 @@ final class WeeklyJob {
         try model.fit(userItems, warmStart: warm) { progress.update($0.iteration, fields: [("s/iter", String(format: "%.2f", $0.seconds))]) }
         let bundle = ModelBundle(
             userIDs: plays.userIDs, itemIDs: plays.itemIDs, model: model, userItems: userItems,
-            metadata: ["input": c.events, "week": week.description, "weighting": "\(ConfidenceWeighting.bm25Default)", "command": "weekly"])
+            metadata: ["input": c.events ?? c.eventLog ?? "", "week": week.description, "weighting": "\(ConfidenceWeighting.bm25Default)", "command": "weekly"])
         try bundle.write(to: path("fit.h5"))
         fitted = bundle
     }
@@ -376,6 +377,8 @@ final class WeeklyJob {
         b.discoverWeekly = discoverWeekly
         b.dailyMixes = dailyMixes
         b.metrics = evaluation
+        if hasCatalog { b.catalog = catalogue }
+        for (key, value) in eventLog?.metadata ?? [:] { b.metadata[key] = value }
         b.metadata["created_at"] = ISO8601DateFormatter().string(from: Date())
         let base = c.output.hasSuffix(".h5") ? String(c.output.dropLast(3)) : c.output
         for name in ["items-ip.hnsw", "items-cosine.hnsw", "users-cosine.hnsw"] {

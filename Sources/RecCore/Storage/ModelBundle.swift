@@ -26,6 +26,7 @@ import Foundation
 /// | `/meta` | group attributes | one string attribute per metadata key |
 /// | `/playlists/discover_weekly` | group (optional) | ``DiscoverWeeklyTable``: every user's Discover Weekly |
 /// | `/playlists/daily_mix` | group (optional) | ``DailyMixTable``: every user's Daily Mixes |
+/// | `/catalog` | group (optional) | ``TrackCatalog`` aligned to the items: artist, album, genre, release, duration, flagged, artist ids and names (layout in `CatalogTable.swift`) |
 ///
 /// `/cf/user_items` is the `scipy.sparse.csr_matrix((data, indices, indptr), shape=shape)` layout. Large CSR arrays
 /// (64 Ki values or more) are chunked and gzip-compressed (level 1, byte-shuffled); the factors are contiguous.
@@ -57,6 +58,8 @@ public struct ModelBundle: Sendable {
     public var discoverWeekly: DiscoverWeeklyTable?
     /// Every user's Daily Mixes, when the weekly job made them (`/playlists/daily_mix`).
     public var dailyMixes: DailyMixTable?
+    /// The track catalogue aligned to ``itemIDs`` (`/catalog`), when the weekly job had one; `nil` in older bundles.
+    public var catalog: TrackCatalog?
     /// The root `created_at` of the file this bundle was read from; `nil` for a bundle built in memory.
     ///
     /// ``write(to:)`` stamps `metadata["created_at"]` when present, else the current time (ISO-8601, UTC).
@@ -117,6 +120,7 @@ public struct ModelBundle: Sendable {
         }
         try discoverWeekly?.validate(users: users, items: items, path: path)
         try dailyMixes?.validate(users: users, items: items, path: path)
+        try catalog?.validate(items: items, path: path)
         for (key, value) in metadata {
             guard Self.isStorableName(key), !value.utf8.contains(0) else {
                 throw .invalidData(path: path, object: "\(BundleLayout.meta)@\(key)",
@@ -231,6 +235,7 @@ public struct ModelBundle: Sendable {
         }
         if let discoverWeekly { try file.write(discoverWeekly) }
         if let dailyMixes { try file.write(dailyMixes) }
+        if let catalog { try file.write(catalog) }
         try step("close")
         try file.close()
     }
@@ -266,12 +271,14 @@ public struct ModelBundle: Sendable {
         let metadata = try BundleReader.metadata(file)
         let discoverWeekly = try file.readDiscoverWeekly()
         let dailyMixes = try file.readDailyMix()
+        let catalog = try file.readCatalog(items: items.count)
         try file.close()
 
         var bundle = ModelBundle(
             userIDs: users, itemIDs: items, model: model, userItems: userItems, metrics: metrics, metadata: metadata)
         bundle.discoverWeekly = discoverWeekly
         bundle.dailyMixes = dailyMixes
+        bundle.catalog = catalog
         try discoverWeekly?.validate(users: users.count, items: items.count, path: path)
         try dailyMixes?.validate(users: users.count, items: items.count, path: path)
         bundle.libraryVersion = header.libraryVersion
@@ -310,6 +317,8 @@ extension ModelBundle: Equatable {
             && a.userItems == b.userItems && a.metrics == b.metrics && a.metadata == b.metadata
             && a.libraryVersion == b.libraryVersion && a.formatVersion == b.formatVersion
             && a.discoverWeekly == b.discoverWeekly && a.dailyMixes == b.dailyMixes
+            && (a.catalog == nil) == (b.catalog == nil)
+            && (a.catalog.map { x in b.catalog.map { x.sameContents(as: $0) } ?? false } ?? true)
     }
 }
 

@@ -1,0 +1,130 @@
+import ArgumentParser
+import Foundation
+import Hummingbird
+import Logging
+import NIOPosix
+import RecCore
+import ServeKit
+import ServiceLifecycle
+
+/// `encore-serve`: the HTTP server over a bundle and the event log.
+@main
+struct EncoreServe: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "encore-serve",
+        abstract: "Serve recommendations and playlists from a bundle, and take listening events into the event log.",
+        discussion: """
+            Reads go to GET /v1/users/{user}/... and /v1/items/{item}/similar; events are POSTed to /v1/events \
+            (Authorization: Bearer <token> when tokens are configured). The bundle file is polled and reloaded when \
+            replaced; POST /v1/admin/reload forces it. SIGTERM or SIGINT shuts down gracefully. See docs/openapi.yaml.
+            """)
+
+    @Option(help: "The model bundle (.h5) written by `encore-train weekly` or `fit`; index files are read beside it.")
+    var bundle: String
+
+    @Option(help: "The event log's folder (created when missing).")
+    var logDir: String
+
+    @Option(help: "The address to listen on.") var host = "127.0.0.1"
+    @Option(help: "The port to listen on (0: any free port).") var port = 8080
+    @Option(help: "Event-loop threads (0: one per core).") var threads = 0
+
+    @Option(name: .customLong("token"), help: "A bearer token accepted on writes (repeatable; also ENCORE_TOKENS, comma-separated).")
+    var tokens: [String] = []
+
+    @Flag(help: "Require a token on reads too.") var readAuth = false
+
+    @Option(help: "Event-log fsync policy: always, never, or interval:<ms>.") var fsync = "always"
+
+    @Option(help: "The largest request body in bytes (413 above).") var maxBodyBytes = 1 << 20
+
+    @Option(help: "The most events in one POST.") var maxEvents = 1000
+
+    @Option(help: "The most requests in flight before shedding with 503 (0: no limit).") var maxInFlight = 512
+
+    @Option(help: "Seconds between checks of the bundle file for a replacement (0: never).") var pollSeconds = 2.0
+
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.") var logLevel = "info"
+
+    @Flag(help: "Logs as JSON lines instead of text.") var jsonLogs = false
+
+    func validate() throws {
+        guard (0...65_535).contains(port) else { throw ValidationError("--port must be in 0...65535") }
+        guard threads >= 0 else { throw ValidationError("--threads must be >= 0") }
+        guard maxBodyBytes >= 1024 else { throw ValidationError("--max-body-bytes must be at least 1024") }
+        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level '\(logLevel)'") }
+        do { _ = try FsyncPolicy(parsing: fsync) } catch { throw ValidationError("--fsync: \(error)") }
+    }
+
+    func run() async throws {
+        let level = Logger.Level(rawValue: logLevel) ?? .info
+        let json = jsonLogs
+        LoggingSystem.bootstrap { label in
+            var h: any LogHandler = json ? JSONLogHandler(label: label) : StreamLogHandler.standardError(label: label)
+            h.logLevel = level
+            return h
+        }
+        let logger = Logger(label: "encore.serve")
+        let policy = try FsyncPolicy(parsing: fsync)
+        let options = ServeOptions(
+            tokens: ServeOptions.tokens(flags: tokens, environment: ProcessInfo.processInfo.environment),
+            readAuth: readAuth, maxBodyBytes: maxBodyBytes, maxEventsPerRequest: maxEvents, maxInFlight: maxInFlight)
+        if options.tokens.isEmpty {
+            logger.warning("no tokens configured: POST /v1/events accepts unauthenticated writes")
+        }
+        let holder = EngineHolder()
+        let metrics = ServeMetrics()
+        let router = EncoreServer.router(holder: holder, options: options, metrics: metrics, logger: logger)
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: threads == 0 ? ProcessInfo.processInfo.activeProcessorCount : threads)
+        let app = Application(
+            router: router,
+            configuration: .init(address: .hostname(host, port: port), serverName: "encore-serve"),
+            onServerRunning: { channel in
+                logger.info("listening", metadata: ["address": .string("\(channel.localAddress.map { "\($0)" } ?? "?")")])
+            },
+            eventLoopGroupProvider: .shared(group),
+            logger: logger)
+        let bundlePath = bundle, logDirectory = logDir
+        let loader = EngineLoader(holder: holder, logger: logger) {
+            let model = try ServingModel.load(path: bundlePath, logger: logger)
+            logger.info("bundle loaded", metadata: [
+                "version": .string(model.version), "users": "\(model.bundle.userIDs.count)", "items": "\(model.itemCount)",
+                "indexes": .string(model.indexFiles.keys.sorted().joined(separator: ","))])
+            return try RealtimeEngine(model: model, logDirectory: logDirectory, fsync: policy, logger: logger)
+        }
+        var services: [any Service] = [loader]
+        if pollSeconds > 0 {
+            services.append(BundleWatcher(holder: holder, interval: .milliseconds(Int64(pollSeconds * 1000)), logger: logger))
+        }
+        services.append(app)
+        let serviceGroup = ServiceGroup(configuration: .init(
+            services: services.map { .init(service: $0) }, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await serviceGroup.run()
+        try await group.shutdownGracefully()
+    }
+}
+
+/// One JSON object per log line on standard error: `ts`, `level`, `label`, `message` and the metadata.
+struct JSONLogHandler: LogHandler {
+    let label: String
+    var logLevel: Logger.Level = .info
+    var metadata: Logger.Metadata = [:]
+
+    init(label: String) { self.label = label }
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(event: LogEvent) {
+        var object: [String: String] = [
+            "ts": ISO8601DateFormatter().string(from: Date()), "level": event.level.rawValue, "label": label,
+            "message": "\(event.message)",
+        ]
+        for (k, v) in metadata.merging(event.metadata ?? [:], uniquingKeysWith: { $1 }) { object[k] = "\(v)" }
+        if let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) {
+            FileHandle.standardError.write(data + Data("\n".utf8))
+        }
+    }
+}

@@ -1,0 +1,93 @@
+import Foundation
+import Hummingbird
+import Prometheus
+import RecCore
+
+/// The server's Prometheus metrics, in a registry of its own (no process-wide bootstrap, so several servers, as in
+/// the tests, keep separate counts).
+///
+/// - `encore_http_requests_total{route,method,status}` and `encore_http_request_duration_seconds{route,method}`
+///   (histogram) per matched route;
+/// - `encore_http_requests_shed_total`, `encore_http_in_flight`;
+/// - `encore_events_applied_total`, `encore_events_duplicate_total`, `encore_events_replayed`;
+/// - `encore_bundle_info{version}` (1), `encore_bundle_created_seconds`, `encore_bundle_loaded_seconds`,
+///   `encore_bundle_reloads_total`, `encore_bundle_reload_failures_total`, `encore_active_users`,
+///   `encore_event_log_last_sequence`;
+/// - `encore_build_info{version}` (1): the Encore library version of the server.
+public final class ServeMetrics: Sendable {
+    /// The registry `/metrics` emits.
+    public let registry = PrometheusCollectorRegistry()
+    let shed: Counter
+    let inFlight: Gauge
+    static let buckets: [Duration] = [
+        .microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(2), .milliseconds(5),
+        .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250),
+        .milliseconds(500), .seconds(1), .seconds(5),
+    ]
+    private let lastBundle = Locked<String?>(nil)
+
+    /// The descriptor of a metric, with its help text.
+    static func d(_ name: String) -> MetricNameDescriptor {
+        MetricNameDescriptor(metricName: name, unitName: "", helpText: help[name] ?? "")
+    }
+
+    static let help: [String: String] = [
+        "encore_http_requests_total": "HTTP requests by matched route, method and status.",
+        "encore_http_request_duration_seconds": "HTTP request latency by matched route and method.",
+        "encore_http_requests_shed_total": "Requests refused with 503 because too many were in flight.",
+        "encore_http_in_flight": "Requests being served.",
+        "encore_events_applied_total": "Events applied to the real-time state (replayed ones included).",
+        "encore_events_duplicate_total": "Events refused as duplicates of an earlier event_id.",
+        "encore_events_replayed": "Log records replayed into the current state at start or reload.",
+        "encore_bundle_info": "1 for the bundle version being served.",
+        "encore_bundle_created_seconds": "The served bundle's created_at, Unix seconds.",
+        "encore_bundle_loaded_seconds": "When the served bundle was loaded, Unix seconds.",
+        "encore_bundle_reloads_total": "Successful bundle reloads.",
+        "encore_bundle_reload_failures_total": "Failed bundle reloads.",
+        "encore_active_users": "Users with real-time state.",
+        "encore_event_log_last_sequence": "The last sequence in the event log.",
+        "encore_build_info": "1 for the Encore version of the server.",
+    ]
+
+    /// A registry with the server's metrics.
+    public init() {
+        shed = registry.makeCounter(descriptor: Self.d("encore_http_requests_shed_total"), labels: [])
+        inFlight = registry.makeGauge(descriptor: Self.d("encore_http_in_flight"), labels: [])
+        registry.makeGauge(descriptor: Self.d("encore_build_info"), labels: [("version", Encore.version)]).set(1.0)
+    }
+
+    /// Records one finished request.
+    func record(route: String, method: String, status: Int, seconds: Double) {
+        registry.makeCounter(descriptor: Self.d("encore_http_requests_total"), labels: [("route", route), ("method", method), ("status", "\(status)")])
+            .increment()
+        registry.makeDurationHistogram(
+            descriptor: Self.d("encore_http_request_duration_seconds"), labels: [("route", route), ("method", method)], buckets: Self.buckets)
+            .record(Duration.nanoseconds(Int64(seconds * 1e9)))
+    }
+
+    /// Updates the gauges read from the engine, then renders the exposition text.
+    func render(engine: RealtimeEngine?) -> [UInt8] {
+        if let engine {
+            let s = engine.statistics
+            let m = engine.model
+            registry.makeGauge(descriptor: Self.d("encore_events_applied_total"), labels: []).set(Double(s.eventsApplied))
+            registry.makeGauge(descriptor: Self.d("encore_events_duplicate_total"), labels: []).set(Double(s.duplicates))
+            registry.makeGauge(descriptor: Self.d("encore_events_replayed"), labels: []).set(Double(s.replayed))
+            registry.makeGauge(descriptor: Self.d("encore_bundle_reloads_total"), labels: []).set(Double(s.reloads))
+            registry.makeGauge(descriptor: Self.d("encore_bundle_reload_failures_total"), labels: []).set(Double(s.reloadFailures))
+            registry.makeGauge(descriptor: Self.d("encore_active_users"), labels: []).set(Double(engine.activeUsers))
+            registry.makeGauge(descriptor: Self.d("encore_event_log_last_sequence"), labels: []).set(Double(engine.lastSequence))
+            registry.makeGauge(descriptor: Self.d("encore_bundle_created_seconds"), labels: []).set(Double(m.createdAtMs ?? 0) / 1000)
+            registry.makeGauge(descriptor: Self.d("encore_bundle_loaded_seconds"), labels: []).set(m.loadedAt)
+            let previous = lastBundle.withLock { old -> String? in
+                defer { old = m.version }
+                return old
+            }
+            if let previous, previous != m.version {
+                registry.makeGauge(descriptor: Self.d("encore_bundle_info"), labels: [("version", previous)]).set(0.0)
+            }
+            registry.makeGauge(descriptor: Self.d("encore_bundle_info"), labels: [("version", m.version)]).set(1.0)
+        }
+        return registry.emitToBuffer()
+    }
+}

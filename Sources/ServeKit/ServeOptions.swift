@@ -1,0 +1,56 @@
+import Foundation
+
+/// The HTTP server's policies: authentication, body limit, load shedding.
+public struct ServeOptions: Sendable {
+    /// Bearer tokens accepted on write endpoints (and on reads with ``readAuth``). Empty: no authentication.
+    public var tokens: Set<String>
+    /// Whether reads need a token too (when tokens are configured).
+    public var readAuth: Bool
+    /// The largest request body accepted (413 above it).
+    public var maxBodyBytes: Int
+    /// The most events in one POST.
+    public var maxEventsPerRequest: Int
+    /// The most requests served at once; more are shed with 503 and `Retry-After` (0: no limit).
+    public var maxInFlight: Int
+    /// The `Retry-After` of a shed request, in seconds.
+    public var retryAfterSeconds: Int
+
+    /// Options.
+    public init(
+        tokens: Set<String> = [], readAuth: Bool = false, maxBodyBytes: Int = 1 << 20, maxEventsPerRequest: Int = 1000,
+        maxInFlight: Int = 512, retryAfterSeconds: Int = 1
+    ) {
+        self.tokens = tokens
+        self.readAuth = readAuth
+        self.maxBodyBytes = maxBodyBytes
+        self.maxEventsPerRequest = maxEventsPerRequest
+        self.maxInFlight = maxInFlight
+        self.retryAfterSeconds = retryAfterSeconds
+    }
+
+    /// Tokens from repeated `--token` values and the `ENCORE_TOKENS` environment variable (comma-separated).
+    public static func tokens(flags: [String], environment: [String: String]) -> Set<String> {
+        var out = Set(flags.map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty })
+        if let env = environment["ENCORE_TOKENS"] {
+            for t in env.split(separator: ",") {
+                let s = t.trimmingCharacters(in: .whitespaces)
+                if !s.isEmpty { out.insert(s) }
+            }
+        }
+        return out
+    }
+}
+
+/// A value behind a lock, for the server's small shared state.
+final class Locked<Value>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value: Value
+
+    init(_ value: Value) { self.value = value }
+
+    func withLock<R>(_ body: (inout Value) throws -> R) rethrows -> R {
+        lock.lock()
+        defer { lock.unlock() }
+        return try body(&value)
+    }
+}

@@ -1,0 +1,194 @@
+import Foundation
+import Logging
+import RecCore
+
+/// The weekly job's reading of the server's event log (`--event-log DIR`): plays and skips join the play log,
+/// likes, dislikes and follows join the feedback, and the bundle records how far the log was read.
+///
+/// Rules:
+/// - Records are read in sequence order; a repeated `event_id` (a client retry) counts once (the first).
+/// - `play` of at least 30 s (or of unknown length) is a play at its timestamp; a shorter `play` or a `skip` is a
+///   skip, exactly as the `plays.tsv` loader's `ms_played >= 30000` rule: with a play log of `ms_played` weights the
+///   row's weight is `ms_played` (30 000 when unknown, 0 for a `skip`); with a log of play counts it is 1 for a play
+///   and 0 for a skip. Users and items new to the play log are appended to its id maps.
+/// - `like`/`unlike`, `dislike`/`undislike`, `follow_artist`/`unfollow_artist` are applied in log order on top of
+///   the feedback files: a withdrawal cancels the earlier like, dislike or follow (from the files or the log). A
+///   `dislike` names a track; when the id is no known track but a known artist, it is an artist dislike.
+/// - `playlist_add` is kept by the server only (the trainer counts it, nothing more).
+struct EventLogInput {
+    /// The log folder.
+    let directory: String
+    /// The distinct events in log order.
+    private(set) var events: [UserEvent] = []
+    /// The last sequence read (0 for an empty log); the server replays records after it.
+    private(set) var through: UInt64 = 0
+    /// Records read, including duplicates.
+    private(set) var records = 0
+    /// Records whose `event_id` was seen before.
+    private(set) var duplicates = 0
+    /// A torn tail the read stopped at.
+    private(set) var tornTail: EventLogTornTail?
+
+    /// What folding the events in did.
+    struct Report: Equatable, CustomStringConvertible {
+        var plays = 0, skips = 0, newUsers = 0, newItems = 0
+        var likes = 0, dislikes = 0, follows = 0, withdrawals = 0, playlistAdds = 0, unknownTargets = 0
+
+        var description: String {
+            "\(plays) plays, \(skips) skips (\(newUsers) new users, \(newItems) new items), \(likes) likes, \(dislikes) dislikes, "
+                + "\(follows) follows, \(withdrawals) withdrawals, \(playlistAdds) playlist adds, \(unknownTargets) with an unknown track or artist"
+        }
+    }
+
+    /// Reads every intact record of the log in `directory`.
+    /// - Throws: ``EventLogError`` for a missing folder or a corrupt log.
+    init(directory: String) throws {
+        self.directory = directory
+        let summary = try EventLog.verify(directory: directory)
+        tornTail = summary.tornTail
+        var seen = Set<String>()
+        try EventLog.read(directory: directory) { record in
+            records += 1
+            through = record.sequence
+            if seen.insert(record.event.eventID).inserted {
+                events.append(record.event)
+            } else {
+                duplicates += 1
+            }
+        }
+    }
+
+    /// The weight of a play or skip event under `weighting`, or `nil` for other events.
+    static func weight(of e: UserEvent, weighting: PlayWeighting) -> Float? {
+        guard e.type == .play || e.type == .skip else { return nil }
+        switch weighting {
+        case .counts:
+            return e.countsAsPlay ? 1 : 0
+        case .milliseconds:
+            if e.type == .skip { return 0 }
+            return Float(e.msPlayed ?? UserEvent.minimumPlayMs)
+        }
+    }
+
+    /// Appends the plays and skips to `plays` (which must have timestamps, or be empty), interning new users and
+    /// items.
+    func foldPlays(into plays: inout Interactions, weighting: PlayWeighting, report: inout Report) {
+        let usersBefore = plays.userIDs.count, itemsBefore = plays.itemIDs.count
+        for e in events {
+            guard let w = Self.weight(of: e, weighting: weighting) else { continue }
+            plays.append(user: e.user, item: e.item, weight: w, timestamp: e.timestamp)
+            if e.countsAsPlay { report.plays += 1 } else { report.skips += 1 }
+        }
+        report.newUsers = plays.userIDs.count - usersBefore
+        report.newItems = plays.itemIDs.count - itemsBefore
+    }
+
+    /// The feedback `base` with the log's likes, dislikes, follows and their withdrawals applied in log order.
+    func applyFeedback(
+        to base: FeedbackLog, userIDs: IDMap, itemIDs: IDMap, artistIDs: IDMap, report: inout Report
+    ) -> FeedbackLog {
+        struct Key: Hashable { var user: Int32, target: Int32 }
+        // Ordered sets keyed by (user, target): the value keeps the timestamp, `order` the first-seen order.
+        struct Table {
+            var events: [Key: FeedbackLog.Event] = [:]
+            var order: [Key] = []
+            mutating func add(_ e: FeedbackLog.Event) {
+                let k = Key(user: e.user, target: e.target)
+                if events.updateValue(e, forKey: k) == nil { order.append(k) }
+            }
+            mutating func remove(_ user: Int32, _ target: Int32) -> Bool {
+                events.removeValue(forKey: Key(user: user, target: target)) != nil
+            }
+            var list: [FeedbackLog.Event] { order.compactMap { events[$0] } }
+        }
+        var likes = Table(), dislikedTracks = Table(), dislikedArtists = Table(), follows = Table()
+        base.likes.forEach { likes.add($0) }
+        base.dislikedTracks.forEach { dislikedTracks.add($0) }
+        base.dislikedArtists.forEach { dislikedArtists.add($0) }
+        base.follows.forEach { follows.add($0) }
+        for e in events {
+            guard e.type != .play, e.type != .skip else { continue }
+            if e.type == .playlistAdd { report.playlistAdds += 1; continue }
+            guard let u = userIDs.index(of: e.user) else { report.unknownTargets += 1; continue }
+            let track = e.type.targetsArtist ? nil : itemIDs.index(of: e.item)
+            let artist = e.type.targetsArtist || (track == nil && (e.type == .dislike || e.type == .undislike))
+                ? artistIDs.index(of: e.item) : nil
+            switch e.type {
+            case .like, .unlike:
+                guard let t = track else { report.unknownTargets += 1; continue }
+                if e.type == .like {
+                    likes.add(.init(user: u, target: t, timestamp: e.timestamp)); report.likes += 1
+                } else if likes.remove(u, t) { report.withdrawals += 1 }
+            case .dislike, .undislike:
+                if let t = track {
+                    if e.type == .dislike {
+                        dislikedTracks.add(.init(user: u, target: t, timestamp: e.timestamp)); report.dislikes += 1
+                    } else if dislikedTracks.remove(u, t) { report.withdrawals += 1 }
+                } else if let a = artist {
+                    if e.type == .dislike {
+                        dislikedArtists.add(.init(user: u, target: a, timestamp: e.timestamp)); report.dislikes += 1
+                    } else if dislikedArtists.remove(u, a) { report.withdrawals += 1 }
+                } else {
+                    report.unknownTargets += 1
+                }
+            case .followArtist, .unfollowArtist:
+                guard let a = artist else { report.unknownTargets += 1; continue }
+                if e.type == .followArtist {
+                    follows.add(.init(user: u, target: a, timestamp: e.timestamp)); report.follows += 1
+                } else if follows.remove(u, a) { report.withdrawals += 1 }
+            case .play, .skip, .playlistAdd:
+                continue
+            }
+        }
+        return FeedbackLog(likes: likes.list, dislikedTracks: dislikedTracks.list,
+                           dislikedArtists: dislikedArtists.list, follows: follows.list)
+    }
+
+    /// The metadata the bundle records: `event_log_dir` and `event_log_through`.
+    var metadata: [String: String] {
+        ["event_log_dir": directory, "event_log_through": String(through)]
+    }
+}
+
+extension WeeklyJob {
+    /// Loads the play log (`--events`, optional when `--event-log` is given) and folds the event log's plays in.
+    /// Returns the interactions, their weighting and the event log read (if any).
+    func loadPlaysAndEventLog() throws -> (plays: Interactions, weighting: PlayWeighting, log: EventLogInput?) {
+        var plays = Interactions()
+        var weighting = PlayWeighting.encorePlays
+        if let events = c.events {
+            let header = try String(contentsOfFile: events, encoding: .utf8).prefix(4096).split(separator: "\n").first ?? ""
+            let columns = header.split(separator: "\t").map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
+            let format: DelimitedFormat
+            if columns.contains("ms_played") {
+                format = .encorePlaysWithMsPlayed
+                weighting = .encorePlays
+            } else {
+                format = try DelimitedFormat.guess(path: events)
+                weighting = .counts
+            }
+            let (log, report) = try DelimitedLoader.load(path: events, format: format)
+            guard log.hasTimestamps || log.count == 0 else {
+                throw TrainerError("\(events): the weekly job needs timestamps (a 'timestamp' column)")
+            }
+            plays = log
+            logger.info("loaded play log", metadata: [
+                "file": .string(events), "rows": "\(report.rowsKept)", "users": "\(log.userIDs.count)", "items": "\(log.itemIDs.count)"])
+        }
+        guard let dir = c.eventLog else { return (plays, weighting, nil) }
+        let input = try EventLogInput(directory: dir)
+        if let torn = input.tornTail {
+            logger.warning("event log: stopped at a torn tail", metadata: ["tail": .string(torn.description)])
+        }
+        var report = EventLogInput.Report()
+        input.foldPlays(into: &plays, weighting: weighting, report: &report)
+        eventLogReport = report
+        logger.info("read event log", metadata: [
+            "dir": .string(dir), "records": "\(input.records)", "duplicates": "\(input.duplicates)",
+            "through": "\(input.through)", "folded": .string(report.description)])
+        guard plays.count > 0 else {
+            throw TrainerError("no plays: \(c.events ?? "") \(dir) hold no play events")
+        }
+        return (plays, weighting, input)
+    }
+}

@@ -1,0 +1,116 @@
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import Logging
+import RecCore
+import ServeKit
+import Testing
+@testable import Trainer
+
+/// A tiny bundle made once per test process by the weekly job (tiny synthetic world, 16 factors, 5 iterations):
+/// ids, model, playlists, catalogue and the HNSW index files beside it.
+struct ServeFixture: Sendable {
+    let directory: String
+    let bundlePath: String
+    let world: String
+
+    static let shared: Result<ServeFixture, any Error> = Result { try make() }
+
+    static func get() throws -> ServeFixture { try shared.get() }
+
+    private static func make() throws -> ServeFixture {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("encore-serve-fixture-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        var generate = try EncoreTrain.parseAsRoot(["generate", "--preset", "tiny", "--output", "\(dir)/world", "--seed", "7"])
+        try generate.run()
+        var weekly = try EncoreTrain.parseAsRoot([
+            "weekly", "--events", "\(dir)/world/plays.tsv", "--output", "\(dir)/bundle/b.h5", "--factors", "16",
+            "--iterations", "5", "--eval-users", "0", "--threads", "2"])
+        try weekly.run()
+        return ServeFixture(directory: dir, bundlePath: "\(dir)/bundle/b.h5", world: "\(dir)/world")
+    }
+
+    /// A fresh folder for one test (an event log, a copy of the bundle).
+    static func scratch(_ name: String) throws -> String {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("encore-serve-\(name)-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        return dir
+    }
+
+    /// Copies the bundle and its index files into `dir`; returns the copy's path.
+    func copyBundle(to dir: String) throws -> String {
+        let files = try FileManager.default.contentsOfDirectory(atPath: (bundlePath as NSString).deletingLastPathComponent)
+        for f in files where f.hasPrefix("b.") && !f.hasSuffix(".work") {
+            let source = ((bundlePath as NSString).deletingLastPathComponent as NSString).appendingPathComponent(f)
+            var isDir: ObjCBool = false
+            if FileManager.default.fileExists(atPath: source, isDirectory: &isDir), isDir.boolValue { continue }
+            try FileManager.default.copyItem(atPath: source, toPath: (dir as NSString).appendingPathComponent(f))
+        }
+        return (dir as NSString).appendingPathComponent("b.h5")
+    }
+}
+
+/// One server under test: an engine over a bundle and a log folder, and its router.
+struct ServerUnderTest {
+    let engine: RealtimeEngine
+    let app: Application<RouterResponder<BasicRequestContext>>
+    let metrics: ServeMetrics
+    let router: Router<BasicRequestContext>
+
+    init(bundle: String, logDir: String, options: ServeOptions = ServeOptions()) throws {
+        var logger = Logger(label: "test")
+        logger.logLevel = .warning
+        let model = try ServingModel.load(path: bundle, logger: logger)
+        engine = try RealtimeEngine(model: model, logDirectory: logDir, fsync: .never, logger: logger)
+        metrics = ServeMetrics()
+        router = EncoreServer.router(holder: EngineHolder(engine), options: options, metrics: metrics, logger: logger)
+        app = Application(responder: router.buildResponder(), logger: logger)
+    }
+
+    func close() throws { try engine.close() }
+}
+
+/// A decoded JSON response.
+struct JSONResponse: Sendable {
+    let status: HTTPResponse.Status
+    let headers: HTTPFields
+    let text: String
+
+    var object: [String: Any] { (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String: Any] ?? [:] }
+
+    func array(_ key: String) -> [[String: Any]] { object[key] as? [[String: Any]] ?? [] }
+
+    /// The `item` of each element of `items` (or another key).
+    func ids(_ key: String = "items") -> [String] { array(key).compactMap { $0["item"] as? String } }
+
+    var errorCode: String? { (object["error"] as? [String: Any])?["code"] as? String }
+    var errorField: String? { (object["error"] as? [String: Any])?["field"] as? String }
+}
+
+extension TestClientProtocol {
+    func get(_ uri: String, token: String? = nil) async throws -> JSONResponse {
+        var headers = HTTPFields()
+        if let token { headers[.authorization] = "Bearer \(token)" }
+        return try await execute(uri: uri, method: .get, headers: headers) { r in
+            JSONResponse(status: r.status, headers: r.headers, text: String(buffer: r.body))
+        }
+    }
+
+    func post(_ uri: String, body: String, token: String? = nil) async throws -> JSONResponse {
+        var headers = HTTPFields()
+        headers[.contentType] = "application/json"
+        if let token { headers[.authorization] = "Bearer \(token)" }
+        return try await execute(uri: uri, method: .post, headers: headers, body: ByteBuffer(string: body)) { r in
+            JSONResponse(status: r.status, headers: r.headers, text: String(buffer: r.body))
+        }
+    }
+
+    /// POSTs one event.
+    func event(_ id: String, user: String, item: String, type: String = "play", ms: Int? = 200_000,
+               timestamp: Int64 = 1_700_000_000, token: String? = nil) async throws -> JSONResponse {
+        let ms = ms.map { ",\"ms_played\":\($0)" } ?? ""
+        return try await post("/v1/events", body: """
+            {"event_id":"\(id)","user":"\(user)","item":"\(item)","type":"\(type)"\(ms),"timestamp":\(timestamp)}
+            """, token: token)
+    }
+}
