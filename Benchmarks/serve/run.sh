@@ -49,14 +49,33 @@ for _ in $(seq 1 1200); do
 done
 curl -fsS "http://127.0.0.1:$PORT/ready"; echo
 echo "== warm-up (5 s, unpaced)"
-wrk -t2 -c8 -d5s -s "$HERE/users.lua" "http://127.0.0.1:$PORT" -- "$WORK/users.txt" 0 8 | tail -8
+wrk -t2 -c8 -d5s -s "$HERE/users.lua" "http://127.0.0.1:$PORT" -- "$WORK/users.txt" 0 2 | tail -8
 echo "== recommendations at $RATE requests/s for $DURATION s ($CONN connections, paced)"
-wrk -t2 -c"$CONN" -d"${DURATION}s" --timeout 5s -s "$HERE/users.lua" "http://127.0.0.1:$PORT" -- "$WORK/users.txt" "$RATE" "$CONN" | tail -8
+wrk -t2 -c"$CONN" -d"${DURATION}s" --timeout 5s -s "$HERE/users.lua" "http://127.0.0.1:$PORT" -- "$WORK/users.txt" "$RATE" 2 | tail -8
 echo "== unpaced throughput (10 s, 16 connections)"
-wrk -t2 -c16 -d10s -s "$HERE/users.lua" "http://127.0.0.1:$PORT" -- "$WORK/users.txt" 0 16 | tail -8
+wrk -t2 -c16 -d10s -s "$HERE/users.lua" "http://127.0.0.1:$PORT" -- "$WORK/users.txt" 0 2 | tail -8
 echo "== play -> Because-you-played row"
 python3 "$HERE/play_to_row.py" --port "$PORT" --token bench --users "$WORK/users.txt" --items "$WORK/items.txt" --samples "$SAMPLES"
-curl -fsS "http://127.0.0.1:$PORT/metrics" | grep -E '^encore_http_request_duration_seconds_(count|sum)\{route="/v1/users/\{user\}/recommendations"' || true
+echo "== server-side latency of the recommendations route (all runs above; from the /metrics histogram)"
+curl -fsS "http://127.0.0.1:$PORT/metrics" | python3 -c '
+import re, sys
+buckets, count, total = [], 0, 0.0
+for line in sys.stdin:
+    if "route=\"/v1/users/{user}/recommendations\"" not in line: continue
+    v = float(line.rsplit(" ", 1)[1])
+    m = re.search(r"le=\"([^\"]+)\"", line)
+    if line.startswith("encore_http_request_duration_seconds_bucket") and m:
+        buckets.append((float("inf") if m.group(1) == "+Inf" else float(m.group(1)), v))
+    elif line.startswith("encore_http_request_duration_seconds_count"): count = v
+    elif line.startswith("encore_http_request_duration_seconds_sum"): total = v
+buckets.sort()
+def q(p):
+    for le, c in buckets:
+        if c >= p * count: return le
+print(f"requests {int(count)}, mean {1000 * total / max(count, 1):.3f} ms; " +
+      ", ".join(f"p{int(p*100) if p < 0.999 else 99.9} <= {1000 * q(p):g} ms" for p in (0.5, 0.9, 0.99, 0.999)))
+'
+
 kill -TERM $SERVER
 wait $SERVER && echo "server stopped on SIGTERM"
 trap - EXIT
