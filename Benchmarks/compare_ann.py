@@ -427,7 +427,8 @@ def main():
 
     print()
     print(f"k={args.k}, M={args.m}, ef_construction={args.ef_construction}, build threads={args.threads}, "
-          f"queries one at a time on one thread; ef sweep {' '.join(map(str, args.ef))}")
+          f"queries one at a time on one thread; ef sweep "
+          + ("as listed per library" if args.report_only else " ".join(map(str, args.ef))))
     for tag, metric, shape, nq, rows in tables:
         print()
         print(f"== {tag} ({shape[0]} x {shape[1]}), {metric}, {nq} queries")
