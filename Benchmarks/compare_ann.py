@@ -32,9 +32,9 @@ Run:
     Benchmarks/.venv/bin/python Benchmarks/compare_ann.py --quick                 # both data sets, small, minutes
     Benchmarks/.venv/bin/python Benchmarks/compare_ann.py --datasets als          # full ALS factors
     Benchmarks/.venv/bin/python Benchmarks/compare_ann.py --datasets mixture      # 1M vectors: about an hour
-Options: --libraries encore,hnswlib,voyager,faiss  --ef "10 20 40 ..."  --threads 2  --binary PATH (skip the build)
---reuse (keep finished
-(data set, metric, library) results from Benchmarks/results/ and run only the rest).
+Options: --libraries encore,hnswlib,voyager,faiss  --metrics cosine,ip  --ef "10 20 40 ..."  --threads 2
+--binary PATH (skip the build)  --reuse (keep finished (data set, metric, library) results from Benchmarks/results/
+and run only the rest)  --report-only (print the table of the saved results, run nothing).
 """
 import argparse
 import json
@@ -345,6 +345,8 @@ def main():
     ap.add_argument("--quick", action="store_true", help="20 000 base vectors and 500 queries per data set")
     ap.add_argument("--datasets", default="als,mixture")
     ap.add_argument("--libraries", default="encore,hnswlib,voyager,faiss")
+    ap.add_argument("--metrics", default=None,
+                    help="only these metrics of each data set (comma-separated; default: all of the data set's)")
     ap.add_argument("--k", type=int, default=10)
     ap.add_argument("--m", type=int, default=16)
     ap.add_argument("--ef-construction", type=int, default=200)
@@ -356,13 +358,15 @@ def main():
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--binary", default=None, help="an encore-train to use as it is (default: build one)")
     ap.add_argument("--reuse", action="store_true", help="reuse finished results from Benchmarks/results/")
+    ap.add_argument("--report-only", action="store_true",
+                    help="print the table of the saved results in Benchmarks/results/ and run nothing")
     args = ap.parse_args()
     args.ef = [int(x) for x in args.ef.replace(",", " ").split()]
     libraries = [x for x in args.libraries.split(",") if x]
     for lib in libraries:
         if lib not in RUNNERS:
             ap.error(f"unknown library {lib!r} (choose from {', '.join(RUNNERS)})")
-    if "encore" in libraries and not args.binary:
+    if "encore" in libraries and not args.binary and not args.report_only:
         args.binary = encore_binary()
     os.makedirs(RESULTS, exist_ok=True)
     nq_als = 500 if args.quick else args.als_queries
@@ -380,19 +384,26 @@ def main():
         else:
             ap.error(f"unknown data set {name!r}")
         tag, base, queries, metrics = ds
+        if args.metrics:
+            metrics = tuple(m for m in metrics if m in args.metrics.split(","))
         log(f"{tag}: base {base.shape}, queries {queries.shape}")
         for metric in metrics:
-            t = time.perf_counter()
-            gt = ground_truth(base, queries, metric, args.k)
-            log(f"{tag} {metric}: ground truth in {time.perf_counter() - t:.1f} s")
+            gt = None
             rows = []
             for lib in libraries:
                 path = os.path.join(RESULTS, f"ann-{tag}-{metric}-{lib}.json")
-                if args.reuse and os.path.exists(path):
+                if (args.reuse or args.report_only) and os.path.exists(path):
                     with open(path) as f:
                         rows.append(json.load(f))
                     log(f"{tag} {metric} {lib}: reused {path}")
                     continue
+                if args.report_only:
+                    log(f"{tag} {metric} {lib}: no saved result ({path}); left out")
+                    continue
+                if gt is None:
+                    t = time.perf_counter()
+                    gt = ground_truth(base, queries, metric, args.k)
+                    log(f"{tag} {metric}: ground truth in {time.perf_counter() - t:.1f} s")
                 log(f"{tag} {metric} {lib}: building and searching")
                 if lib == "encore":
                     res = run_encore(base, queries, metric, args, tag)
@@ -411,11 +422,13 @@ def main():
                 sweep = "  ".join(f"ef{p['ef']}:{p['recall']:.3f}/{p['qps']:.0f}" for p in row["sweep"])
                 log(f"  {lib}: build {row['build_seconds']:.1f} s; recall/QPS {sweep}")
                 rows.append(row)
-            tables.append((tag, metric, base.shape, queries.shape[0], rows))
+            if rows:
+                tables.append((tag, metric, base.shape, queries.shape[0], rows))
 
     print()
     print(f"k={args.k}, M={args.m}, ef_construction={args.ef_construction}, build threads={args.threads}, "
-          f"queries one at a time on one thread; ef sweep {' '.join(map(str, args.ef))}")
+          f"queries one at a time on one thread; ef sweep "
+          + ("as listed per library" if args.report_only else " ".join(map(str, args.ef))))
     for tag, metric, shape, nq, rows in tables:
         print()
         print(f"== {tag} ({shape[0]} x {shape[1]}), {metric}, {nq} queries")
