@@ -37,6 +37,7 @@ public enum EncoreServer {
     ) -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
         router.add(middleware: MetricsMiddleware(metrics: metrics))
+        router.add(middleware: JSONErrorMiddleware())
         router.add(middleware: LoadSheddingMiddleware(limit: options.maxInFlight, retryAfter: options.retryAfterSeconds, metrics: metrics))
         let auth = BearerAuthMiddleware<BasicRequestContext>(tokens: options.tokens)
         let readAuth = options.readAuth

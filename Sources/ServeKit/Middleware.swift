@@ -99,3 +99,36 @@ struct BearerAuthMiddleware<Context: RequestContext>: RouterMiddleware {
         return found
     }
 }
+
+/// Answers every error as the API's JSON error body: an ``APIError`` passes through; any other HTTP error (an unknown
+/// route, a method a route does not take) keeps its status with a JSON body; anything else is a 500 whose message
+/// names the error's type, never its details.
+struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch let error as APIError {
+            throw error
+        } catch let error as any HTTPResponseError {
+            let status = error.status
+            let code: String
+            let message: String
+            switch status.code {
+            case 404:
+                code = "not_found"
+                message = "no route \(request.method.rawValue) \(request.uri.path) (see docs/openapi.yaml)"
+            case 405:
+                code = "method_not_allowed"
+                message = "\(request.method.rawValue) is not allowed on \(request.uri.path)"
+            default:
+                code = status.reasonPhrase.lowercased().replacingOccurrences(of: " ", with: "_")
+                message = "\(status.code) \(status.reasonPhrase) for \(request.method.rawValue) \(request.uri.path)"
+            }
+            throw APIError(status, code: code.isEmpty ? "http_error" : code, message: message)
+        } catch is CancellationError {
+            throw CancellationError()
+        } catch {
+            throw APIError(.internalServerError, code: "internal", message: "internal error (\(type(of: error)))")
+        }
+    }
+}

@@ -198,6 +198,10 @@ import Testing
             #expect(badK.status == .badRequest && badK.errorField == "k")
             let badBool = try await client.get("/v1/users/u/recommendations?exclude_played=maybe")
             #expect(badBool.status == .badRequest && badBool.errorField == "exclude_played")
+            let noRoute = try await client.get("/v1/nowhere")
+            #expect(noRoute.status == .notFound && noRoute.errorCode == "not_found")
+            let noUser = try await client.get("/v1/users/")
+            #expect(noUser.status == .notFound && noUser.errorCode == "not_found")
             // Nothing was logged.
             #expect(engine.lastSequence == 0)
         }
