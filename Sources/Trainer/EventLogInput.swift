@@ -157,7 +157,11 @@ extension WeeklyJob {
         var plays = Interactions()
         var weighting = PlayWeighting.encorePlays
         if let events = c.events {
-            let header = try String(contentsOfFile: events, encoding: .utf8).prefix(4096).split(separator: "\n").first ?? ""
+            // Only the header line decides the format: read the first 4 KiB, not the whole log.
+            let handle = try FileHandle(forReadingFrom: URL(fileURLWithPath: events))
+            let head = try handle.read(upToCount: 4096) ?? Data()
+            try? handle.close()
+            let header = String(decoding: head, as: UTF8.self).split(separator: "\n").first ?? ""
             let columns = header.split(separator: "\t").map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
             let format: DelimitedFormat
             if columns.contains("ms_played") {

@@ -177,6 +177,13 @@ public struct ItemSpace: Sendable {
     public func neighbours(
         of query: [Float], k: Int, filter: SearchFilter? = nil
     ) throws(PlaylistError) -> [(item: Int32, similarity: Float)] {
+        try neighbours(of: query, k: k, filter: filter, besides: nil)
+    }
+
+    /// ``neighbours(of:k:filter:)`` leaving out `besides` as well (the query item itself).
+    func neighbours(
+        of query: [Float], k: Int, filter: SearchFilter?, besides: Int32?
+    ) throws(PlaylistError) -> [(item: Int32, similarity: Float)] {
         guard query.count == vectors.cols else {
             throw .shapeMismatch("a query of \(query.count) values in space '\(name)' of dimension \(vectors.cols)")
         }
@@ -189,7 +196,7 @@ public struct ItemSpace: Sendable {
         let present = hasVector
         if let index {
             let found: [Neighbor]
-            do { found = try index.search(unit, k: k, filter: indexFilter(filter, besides: nil)) } catch { throw .index(error) }
+            do { found = try index.search(unit, k: k, filter: indexFilter(filter, besides: besides)) } catch { throw .index(error) }
             var out = found.map { (item: $0.id, similarity: cosine($0.id, toUnit: unit)) }
             out.sort { $0.similarity != $1.similarity ? $0.similarity > $1.similarity : $0.item < $1.item }
             return out
@@ -203,7 +210,7 @@ public struct ItemSpace: Sendable {
             }
         }
         let picked = scores.withUnsafeBufferPointer { s in
-            TopK.select(s, k: k, exclude: { !present.contains($0) || !(filter?.allows($0) ?? true) })
+            TopK.select(s, k: k, exclude: { $0 == besides || !present.contains($0) || !(filter?.allows($0) ?? true) })
         }
         return zip(picked.indices, picked.scores).map { (item: $0, similarity: $1) }
     }
@@ -251,10 +258,6 @@ public struct ItemSpace: Sendable {
             // The whole list is allowed-filtered and still short: it was every neighbour there is.
             if range.count < lists.count { return out }
         }
-        if index != nil {
-            return try neighbours(of: vector(item), k: k, filter: indexFilter(filter, besides: item))
-        }
-        let inner: SearchFilter = .predicate { $0 != item && (filter?.allows($0) ?? true) }
-        return try neighbours(of: vector(item), k: k, filter: inner)
+        return try neighbours(of: vector(item), k: k, filter: filter, besides: item)
     }
 }

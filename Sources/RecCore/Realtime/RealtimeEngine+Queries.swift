@@ -193,6 +193,13 @@ extension RealtimeEngine {
         return out
     }
 
+    /// Every item the user has played: the bundle row and everything played or skipped since.
+    func played(_ state: UserRealtimeState, row: Int32?, model: ServingModel) -> Set<Int32> {
+        var out = state.touched
+        if let row { out.formUnion(model.bundle.userItems.columns(ofRow: Int(row))) }
+        return out
+    }
+
     /// The ids of `ids` the bundle knows, as item indices (unknown ids are ignored).
     func indices(_ ids: [String], in model: ServingModel) -> [Int32] { ids.compactMap { model.item($0) } }
 
@@ -215,19 +222,16 @@ extension RealtimeEngine {
         let (vector, source, state, row) = try vector(for: user, in: g)
         var exclude = disliked(state, catalog: m.catalog)
         exclude.formUnion(indices(deny, in: m))
-        if excludePlayed {
-            exclude.formUnion(state.touched)
-            if let row { exclude.formUnion(m.bundle.userItems.columns(ofRow: Int(row))) }
-        }
+        if excludePlayed { exclude.formUnion(played(state, row: row, model: m)) }
         let flagged = m.catalog.flagged
         let allowed: Set<Int32>? = allow.map { Set(indices($0, in: m)) }
         var items: [ScoredItem] = []
         if let vector {
             var ranked: [(Int32, Float)] = []
             if allowed == nil, let index = m.recommendationIndex {
-                let excluded = exclude
-                let filter = SearchFilter.predicate { !excluded.contains($0) && !flagged.contains($0) }
-                if let found = try? index.search(vector, k: k, filter: filter) {
+                var blocked = flagged
+                for i in exclude { blocked.insert(i) }
+                if let found = try? index.search(vector, k: k, filter: .excluded(blocked)) {
                     ranked = found.map { ($0.id, m.environment.score($0.id, vector: vector)) }
                     ranked.sort { $0.1 != $1.1 ? $0.1 > $1.1 : $0.0 < $1.0 }
                 }
@@ -312,9 +316,7 @@ extension RealtimeEngine {
         }
         guard !seeds.isEmpty else { return ServedBecauseYouPlayed(user: user, rows: []) }
         // The history the playlist code filters with: the bundle row and everything touched since.
-        var touched = Set(state.touched)
-        if let row { touched.formUnion(m.bundle.userItems.columns(ofRow: Int(row))) }
-        let items = touched.sorted()
+        let items = played(state, row: row, model: m).sorted()
         let weights = Dictionary(uniqueKeysWithValues: zip(history.items, history.values))
         let plays = items.map { weights[$0] ?? 0 }
         let built: [BecauseYouPlayed.Row]

@@ -100,8 +100,8 @@ public final class ServingModel: Sendable {
         } catch { throw .model(error.description) }
         var listeners = [Int](repeating: 0, count: items)
         for i in bundle.userItems.indices { listeners[Int(i)] += 1 }
-        popular = (0..<Int32(items)).filter { listeners[Int($0)] > 0 }
-            .sorted { listeners[Int($0)] != listeners[Int($1)] ? listeners[Int($0)] > listeners[Int($1)] : $0 < $1 }
+        popular = Baselines.popularityRanking(train: bundle.userItems, measure: .userCount)
+            .filter { listeners[Int($0)] > 0 }
         listenerCounts = listeners
         self.path = path
         self.bundle = bundle
