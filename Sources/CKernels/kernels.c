@@ -221,21 +221,23 @@ void encore_cg_update(float *x, long f, const float *gram, const float *y, const
 
 void encore_spin_yield(void) { sched_yield(); }
 
+/* Two passes: the first marks the unvisited neighbours and prefetches their records and vectors all at once (the
+ * loads overlap instead of waiting one behind the other), the second computes the distances. */
 #define HNSW_EXPAND_BODY(DOT, SQDIST)                                                                            \
     long out = 0;                                                                                                \
-    long prefetch_bytes = dim * 4 < 256 ? dim * 4 : 256;                                                         \
+    long vector_bytes = dim * 4 < 512 ? dim * 4 : 512;                                                           \
     if (count <= 0) return 0;                                                                                    \
-    int32_t next = __atomic_load_n(links, __ATOMIC_ACQUIRE);                                                     \
     for (long j = 0; j < count; j++) {                                                                           \
-        int32_t slot = next;                                                                                     \
-        if (j + 1 < count) {                                                                                     \
-            next = __atomic_load_n(links + j + 1, __ATOMIC_ACQUIRE);                                             \
-            if (next < visited_cap) __builtin_prefetch(visited + next, 1, 3);                                    \
-            const char *nr = (const char *)chunks[next >> chunk_shift] + (long)(next & chunk_mask) * record_size; \
-            for (long o = 0; o < prefetch_bytes; o += 64) __builtin_prefetch(nr + vector_offset + o, 0, 3);       \
-        }                                                                                                        \
-        if (slot >= visited_cap || visited[slot] == tag) continue;                                               \
+        int32_t slot = __atomic_load_n(links + j, __ATOMIC_ACQUIRE);                                             \
+        if (slot < 0 || slot >= visited_cap || visited[slot] == tag) continue;                                   \
         visited[slot] = tag;                                                                                     \
+        const char *r = (const char *)chunks[slot >> chunk_shift] + (long)(slot & chunk_mask) * record_size;     \
+        if (kind >= 2) __builtin_prefetch(r + 8, 0, 3);                                                          \
+        for (long o = 0; o < vector_bytes; o += 64) __builtin_prefetch(r + vector_offset + o, 0, 3);            \
+        out_slots[out++] = slot;                                                                                 \
+    }                                                                                                            \
+    for (long i = 0; i < out; i++) {                                                                             \
+        int32_t slot = out_slots[i];                                                                             \
         const char *r = (const char *)chunks[slot >> chunk_shift] + (long)(slot & chunk_mask) * record_size;     \
         const float *x = (const float *)(r + vector_offset);                                                     \
         float d;                                                                                                 \
@@ -248,9 +250,7 @@ void encore_spin_yield(void) { sched_yield(); }
             d = qs + xs - 2 * DOT(query, x, dim) * qs * xs;                                                      \
         }                                                                                                        \
         }                                                                                                        \
-        out_slots[out] = slot;                                                                                   \
-        out_dist[out] = d;                                                                                       \
-        out++;                                                                                                   \
+        out_dist[i] = d;                                                                                         \
     }                                                                                                            \
     return out;
 

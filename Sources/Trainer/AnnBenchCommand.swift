@@ -28,6 +28,9 @@ struct AnnBenchCommand: ParsableCommand {
     @Option(help: "Neighbours per query.")
     var k: Int = 10
 
+    @Option(help: "How an ip index builds its graph: mobius (the default), norm-augmented, or plain (hnswlib's ip space). Ignored for cosine and l2.")
+    var ipGraph: InnerProductGraph = .mobius
+
     @Option(help: "HNSW links per node (2M on level 0).")
     var m: Int = 16
 
@@ -152,7 +155,9 @@ struct AnnBenchCommand: ParsableCommand {
         }
 
         // Build, in batches for progress (each batch inserts on all threads).
-        let index = try HNSWIndex(dimension: d, metric: metric, m: m, efConstruction: efConstruction, seed: seed, capacity: n)
+        let index = try HNSWIndex(
+            dimension: d, metric: metric, m: m, efConstruction: efConstruction, seed: seed, capacity: n,
+            innerProductGraph: ipGraph)
         let batch = max(5_000, (n + 19) / 20)
         let buildProgress = ProgressReporter(stage: "build", total: n, logger: logger)
         let buildStart = clock.now
@@ -201,7 +206,7 @@ struct AnnBenchCommand: ParsableCommand {
 
         // Report.
         var out = """
-            ann-bench: base \(n) x \(d) (\(base)), \(nq) queries (\(queries)), metric \(metric.rawValue), k \(k)
+            ann-bench: base \(n) x \(d) (\(base)), \(nq) queries (\(queries)), metric \(metric.rawValue)\(metric == .innerProduct ? " (\(ipGraph.rawValue) graph)" : ""), k \(k)
             ground truth (ExactIndex, \(threadCount) threads): \(String(format: "%.2f", gtSeconds)) s, \(String(format: "%.0f", Double(nq) / gtSeconds)) queries/s
             HNSW build (M \(m), efConstruction \(efConstruction), \(threadCount) threads): \(String(format: "%.2f", buildSeconds)) s, \(String(format: "%.0f", Double(n) / buildSeconds)) vectors/s
             memory: \(String(format: "%.1f", Double(memory) / 1_048_576)) MiB, \(String(format: "%.1f", Double(memory) / Double(n))) bytes/vector (vectors alone \(4 * d))
@@ -221,7 +226,7 @@ struct AnnBenchCommand: ParsableCommand {
         if let json {
             let object: [String: Any] = [
                 "library": "encore", "encore_version": Encore.version, "base": base, "queries": queries, "n": n, "dimension": d,
-                "query_count": nq, "metric": metric.rawValue, "k": k, "m": m, "ef_construction": efConstruction,
+                "query_count": nq, "metric": metric.rawValue, "ip_graph": ipGraph.rawValue, "k": k, "m": m, "ef_construction": efConstruction,
                 "threads": threadCount, "seed": seed, "runs": runs, "ground_truth_seconds": gtSeconds,
                 "build_seconds": buildSeconds, "memory_bytes": memory, "bytes_per_vector": Double(memory) / Double(n),
                 "peak_rss_mib": peakResidentMiB(), "avx2_kernels": Kernels.usesAVX2,
@@ -300,3 +305,4 @@ private func median(_ xs: [Double]) -> Double {
 }
 
 extension VectorMetric: ExpressibleByArgument {}
+extension InnerProductGraph: ExpressibleByArgument {}

@@ -243,6 +243,36 @@ struct HNSWIndexTests {
         #expect(try loaded.search(queries.row(0), k: 10) == index.search(queries.row(0), k: 10))
     }
 
+    /// Zero and near-zero vectors (an item nobody played can have all-zero factors) in a Möbius graph, whose scale
+    /// `1/‖x‖²` is then up to 1e30: every build distance stays finite (the product `2 x·y s_x s_y` is formed with the
+    /// dot product first, so it never multiplies two huge scales), searches return exact finite distances, recall on the normal vectors holds, and the
+    /// zero vectors are still found when a filter allows only them.
+    @Test func mobiusGraphHandlesZeroAndTinyVectors() throws {
+        var data = HNSWTestData.factorLike(1500, 16, seed: 67)
+        let tiny: [Int] = Array(0..<30)  // 10 zero vectors, 10 of norm ~1e-12, 10 of norm ~1e-6
+        for r in tiny {
+            let scale: Float = r < 10 ? 0 : (r < 20 ? 1e-12 : 1e-6)
+            for j in 0..<16 { data.storage[r * 16 + j] *= scale }
+        }
+        let index = try HNSWIndex(dimension: 16, metric: .innerProduct, efConstruction: 64, seed: 1)
+        try index.add(ids: (0..<Int32(1500)).map { $0 }, vectors: data, threads: 2)
+        for r in tiny {
+            let s = index.augmentation(r)
+            #expect(s.isFinite && s > 0)
+            #expect(index.nodeDistance(r, (r + 7) % 30).isFinite)
+            #expect(index.nodeDistance(r, 100).isFinite)
+        }
+        let queries = HNSWTestData.factorLike(40, 16, seed: 68)
+        let r = try HNSWTestData.recall(index, data, queries, k: 10, ef: 64)
+        #expect(r >= 0.95, "inner-product recall@10 \(r) with zero vectors present")
+        let onlyTiny = try index.search(queries.row(0), k: 30, ef: 64, filter: .allowed(IDBitset(tiny.map { Int32($0) })))
+        #expect(Set(onlyTiny.map(\.id)) == Set(tiny.map { Int32($0) }))
+        for n in onlyTiny {
+            let want = HNSWTestData.distance(data.storage[(Int(n.id) * 16)..<(Int(n.id) * 16 + 16)], queries.row(0)[...], .innerProduct)
+            #expect(n.distance.isFinite && abs(Double(n.distance) - want) < 1e-5)
+        }
+    }
+
     /// Incremental adds of ever longer vectors keep inner-product recall (no global rescaling with Möbius).
     @Test func innerProductKeepsRecallWhenNormsGrow() throws {
         let data = HNSWTestData.factorLike(2000, 24, seed: 61)

@@ -297,8 +297,7 @@ extension HNSWIndex {
                     let nb = outSlots[i]
                     cand.push(dist, nb)
                     if !screens || acceptor.accepts(self, Int(nb)) {
-                        res.push(dist, nb)
-                        if res.count > ef { res.pop() }
+                        if res.count < ef { res.push(dist, nb) } else { res.replaceTop(dist, nb) }
                     }
                     if !res.isEmpty { lowerBound = res.top.distance }
                 }
@@ -349,8 +348,7 @@ extension HNSWIndex {
             if res.count < k {
                 res.push(dist, Int32(s))
             } else if dist < res.top.distance {
-                res.pop()
-                res.push(dist, Int32(s))
+                res.replaceTop(dist, Int32(s))
             }
         }
         ctx.results = res
@@ -380,8 +378,7 @@ extension HNSWIndex {
             if res.count < k {
                 res.push(dist, s32)
             } else if dist < res.top.distance {
-                res.pop()
-                res.push(dist, s32)
+                res.replaceTop(dist, s32)
             }
         }
         ctx.results = res

@@ -7,11 +7,27 @@ struct HNSWItem {
     var slot: Int32
 }
 
-/// A binary min-heap of ``HNSWItem`` over a buffer it owns (grown by doubling, freed by ``release()``).
+/// The order of an ``HNSWHeap``: whether an item with distance `a` belongs above one with distance `b`.
+protocol HNSWHeapOrder {
+    static func above(_ a: Float, _ b: Float) -> Bool
+}
+
+/// Closest on top (the candidates still to expand).
+enum HNSWClosestFirst: HNSWHeapOrder {
+    @inline(__always) static func above(_ a: Float, _ b: Float) -> Bool { a < b }
+}
+
+/// Farthest on top (the results so far: the worst is the one to drop).
+enum HNSWFarthestFirst: HNSWHeapOrder {
+    @inline(__always) static func above(_ a: Float, _ b: Float) -> Bool { a > b }
+}
+
+/// A binary heap of ``HNSWItem`` over a buffer it owns (grown by doubling, freed by ``release()``).
 ///
 /// A plain struct over a raw buffer, so the search loop touches no reference counts; the owner copies it into a local
-/// variable for the loop and stores it back afterwards.
-struct HNSWMinHeap {
+/// variable for the loop and stores it back afterwards. The order is a type parameter, so each heap is specialised
+/// with its comparison inlined.
+struct HNSWHeap<Order: HNSWHeapOrder> {
     private(set) var items: UnsafeMutablePointer<HNSWItem>
     private(set) var capacity: Int
     var count = 0
@@ -33,7 +49,7 @@ struct HNSWMinHeap {
         count += 1
         while i > 0 {
             let p = (i - 1) >> 1
-            if items[p].distance <= distance { break }
+            if !Order.above(distance, items[p].distance) { break }
             items[i] = items[p]
             i = p
         }
@@ -44,19 +60,30 @@ struct HNSWMinHeap {
     mutating func pop() {
         count -= 1
         if count == 0 { return }
-        let last = items[count]
+        siftDown(items[count])
+    }
+
+    /// Replaces the top with a new item (a pop and a push in one pass down the heap). The heap must not be empty.
+    @inline(__always)
+    mutating func replaceTop(_ distance: Float, _ slot: Int32) {
+        siftDown(HNSWItem(distance: distance, slot: slot))
+    }
+
+    /// Places `item` from the root down, over `count` items.
+    @inline(__always)
+    private mutating func siftDown(_ item: HNSWItem) {
         var i = 0
         let n = count
         while true {
             let l = 2 * i + 1
             if l >= n { break }
             var c = l
-            if l + 1 < n && items[l + 1].distance < items[l].distance { c = l + 1 }
-            if items[c].distance >= last.distance { break }
+            if l + 1 < n && Order.above(items[l + 1].distance, items[l].distance) { c = l + 1 }
+            if !Order.above(items[c].distance, item.distance) { break }
             items[i] = items[c]
             i = c
         }
-        items[i] = last
+        items[i] = item
     }
 
     private mutating func grow() {
@@ -68,55 +95,12 @@ struct HNSWMinHeap {
     }
 }
 
-/// A binary max-heap of ``HNSWItem`` (the worst result on top), same ownership rules as ``HNSWMinHeap``.
-struct HNSWMaxHeap {
-    private(set) var items: UnsafeMutablePointer<HNSWItem>
-    private(set) var capacity: Int
-    var count = 0
+/// The candidates of a search: closest on top.
+typealias HNSWMinHeap = HNSWHeap<HNSWClosestFirst>
+/// The results of a search: the worst on top.
+typealias HNSWMaxHeap = HNSWHeap<HNSWFarthestFirst>
 
-    init(capacity: Int) {
-        self.capacity = max(16, capacity)
-        items = .allocate(capacity: self.capacity)
-    }
-
-    func release() { items.deallocate() }
-
-    @inline(__always) var isEmpty: Bool { count == 0 }
-    @inline(__always) var top: HNSWItem { items[0] }
-
-    @inline(__always)
-    mutating func push(_ distance: Float, _ slot: Int32) {
-        if count == capacity { grow() }
-        var i = count
-        count += 1
-        while i > 0 {
-            let p = (i - 1) >> 1
-            if items[p].distance >= distance { break }
-            items[i] = items[p]
-            i = p
-        }
-        items[i] = HNSWItem(distance: distance, slot: slot)
-    }
-
-    @inline(__always)
-    mutating func pop() {
-        count -= 1
-        if count == 0 { return }
-        let last = items[count]
-        var i = 0
-        let n = count
-        while true {
-            let l = 2 * i + 1
-            if l >= n { break }
-            var c = l
-            if l + 1 < n && items[l + 1].distance > items[l].distance { c = l + 1 }
-            if items[c].distance <= last.distance { break }
-            items[i] = items[c]
-            i = c
-        }
-        items[i] = last
-    }
-
+extension HNSWHeap where Order == HNSWFarthestFirst {
     /// Empties the heap into `out` (which must hold `count` items), closest first.
     mutating func drainAscending(into out: UnsafeMutablePointer<HNSWItem>) -> Int {
         let n = count
@@ -127,14 +111,6 @@ struct HNSWMaxHeap {
             i -= 1
         }
         return n
-    }
-
-    private mutating func grow() {
-        let bigger = UnsafeMutablePointer<HNSWItem>.allocate(capacity: capacity * 2)
-        bigger.moveInitialize(from: items, count: count)
-        items.deallocate()
-        items = bigger
-        capacity *= 2
     }
 }
 
