@@ -2,6 +2,10 @@
 
 #include <math.h>
 #include <sched.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
 #include <stddef.h>
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -220,6 +224,41 @@ void encore_cg_update(float *x, long f, const float *gram, const float *y, const
 /* ---- HNSW helpers ---------------------------------------------------------------------------------------------- */
 
 void encore_spin_yield(void) { sched_yield(); }
+
+#define ENCORE_HUGE_PAGE (2L << 20)
+
+void *encore_alloc_table(long bytes) {
+    if (bytes <= 0) return NULL;
+    if (bytes < ENCORE_HUGE_PAGE) {
+        void *p = NULL;
+        if (posix_memalign(&p, 64, (size_t)bytes) != 0) return NULL;
+        memset(p, 0, (size_t)bytes);
+        return p;
+    }
+    /* Anonymous mappings are zeroed. Map 2 MiB more than needed, keep a 2 MiB-aligned range of `bytes` rounded up to
+     * whole 4 KiB pages: the kernel backs each aligned 2 MiB stretch inside it with a huge page and the tail with small
+     * pages, so nothing is rounded up to 2 MiB. */
+    size_t size = ((size_t)bytes + 4095) & ~(size_t)4095;
+    char *raw = mmap(NULL, size + ENCORE_HUGE_PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (raw == MAP_FAILED) return NULL;
+    char *aligned = (char *)(((uintptr_t)raw + ENCORE_HUGE_PAGE - 1) & ~(uintptr_t)(ENCORE_HUGE_PAGE - 1));
+    if (aligned > raw) munmap(raw, (size_t)(aligned - raw));
+    size_t tail = (size_t)(raw + size + ENCORE_HUGE_PAGE - (aligned + size));
+    if (tail > 0) munmap(aligned + size, tail);
+#ifdef MADV_HUGEPAGE
+    madvise(aligned, size, MADV_HUGEPAGE);
+#endif
+    return aligned;
+}
+
+void encore_free_table(void *p, long bytes) {
+    if (p == NULL) return;
+    if (bytes < ENCORE_HUGE_PAGE) {
+        free(p);
+        return;
+    }
+    munmap(p, ((size_t)bytes + 4095) & ~(size_t)4095);
+}
 
 /* Two passes: the first marks the unvisited neighbours and prefetches their records and vectors all at once (the
  * loads overlap instead of waiting one behind the other), the second computes the distances. */

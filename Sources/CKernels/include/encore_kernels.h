@@ -62,6 +62,13 @@ static inline void encore_prefetch(const void *p) { __builtin_prefetch(p, 0, 3);
 /* A test-and-test-and-set spin lock on one int32 (0 free, 1 held), for locks held a few hundred nanoseconds. It
  * yields the CPU after a short spin so a preempted holder is not starved on a machine with few cores. */
 void encore_spin_yield(void);
+
+/* Memory for large, randomly accessed tables (the HNSW index's record chunks): `bytes` zeroed, aligned to 2 MiB when
+ * `bytes` is at least 2 MiB, and marked for transparent huge pages (madvise MADV_HUGEPAGE, a hint the kernel may
+ * ignore), so that random reads over hundreds of megabytes miss the TLB far less often. NULL when out of memory.
+ * Free with encore_free_table (same `bytes`). */
+void *encore_alloc_table(long bytes);
+void encore_free_table(void *p, long bytes);
 static inline void encore_spin_lock(int32_t *l) {
     for (int spins = 0;; spins++) {
         if (__atomic_load_n(l, __ATOMIC_RELAXED) == 0 && __atomic_exchange_n(l, 1, __ATOMIC_ACQUIRE) == 0) return;

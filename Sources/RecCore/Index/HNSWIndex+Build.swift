@@ -149,8 +149,11 @@ extension HNSWIndex {
         let s = slotCount
         if s & chunkMask == 0 {
             let bytes = recordSize << chunkShift
-            let chunk = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
-            chunk.initializeMemory(as: UInt8.self, repeating: 0, count: bytes)
+            // Zeroed, 64-byte aligned, and on transparent huge pages when a chunk is 2 MiB or more (searches read
+            // records at random: with 4 KiB pages most of those reads also miss the TLB).
+            guard let chunk = encore_alloc_table(bytes) else {
+                preconditionFailure("HNSWIndex: out of memory allocating a chunk of \(bytes) bytes")
+            }
             chunkTable[s >> chunkShift] = chunk
             chunkCount += 1
         }
