@@ -18,6 +18,10 @@ Notes on what is measured:
   of the saved index (hnswlib `save_index`, voyager `save`, faiss `write_index`), which mirrors their in-memory layout.
 - cosine: hnswlib and voyager use their cosine spaces; faiss gets L2-normalised vectors and METRIC_INNER_PRODUCT.
   ip: hnswlib's ip space, voyager's InnerProduct space, faiss METRIC_INNER_PRODUCT, Encore's inner-product metric.
+  Two more libraries, for the inner product only, compare like with like: "encore-plain" is Encore with
+  --ip-graph plain (links chosen by -x.y, the graph hnswlib's ip space builds), and "hnswlib-aug" is hnswlib's l2 space
+  over norm-augmented vectors (x, sqrt(P^2 - |x|^2)) with queries (q, 0), how a hnswlib user gets inner-product
+  recall (the transform voyager applies inside); its build time includes the transform.
 
 Data sets:
   als      the item factors of the ALS model in data/bench-lastfm360k/encore.h5 (made by compare_implicit.py with
@@ -32,7 +36,7 @@ Run:
     Benchmarks/.venv/bin/python Benchmarks/compare_ann.py --quick                 # both data sets, small, minutes
     Benchmarks/.venv/bin/python Benchmarks/compare_ann.py --datasets als          # full ALS factors
     Benchmarks/.venv/bin/python Benchmarks/compare_ann.py --datasets mixture      # 1M vectors: about an hour
-Options: --libraries encore,hnswlib,voyager,faiss  --metrics cosine,ip  --ef "10 20 40 ..."  --threads 2
+Options: --libraries encore,hnswlib,voyager,faiss (also encore-plain, hnswlib-aug: ip only)  --metrics cosine,ip  --ef "10 20 40 ..."  --threads 2
 --binary PATH (skip the build)  --reuse (keep finished (data set, metric, library) results from Benchmarks/results/
 and run only the rest)  --report-only (print the table of the saved results, run nothing).
 """
@@ -266,6 +270,23 @@ def run_hnswlib(base, queries, metric, args):
     return {"build_seconds": build, "memory_bytes": memory, "sweep": sweep}
 
 
+def run_hnswlib_aug(base, queries, metric, args):
+    """hnswlib's l2 space over the norm-augmenting transform (Bachrach et al. 2014): base (x, sqrt(P^2 - |x|^2)),
+    queries (q, 0), P the largest norm, so that |q' - x'|^2 = |q|^2 + P^2 - 2 q.x ranks by the inner product. This is
+    how a hnswlib user gets inner-product search with usable recall (voyager does the same inside); ip only."""
+    if metric != "ip":
+        return None
+    norms2 = (base.astype(np.float64) ** 2).sum(axis=1)
+    t = time.perf_counter()
+    extra = np.sqrt(np.maximum(norms2.max() - norms2, 0.0)).astype(np.float32)
+    augmented = np.ascontiguousarray(np.hstack([base, extra[:, None]]))
+    prep = time.perf_counter() - t
+    zeros = np.zeros((queries.shape[0], 1), dtype=np.float32)
+    res = run_hnswlib(augmented, np.hstack([queries, zeros]), "l2", args)
+    res["build_seconds"] += prep
+    return res
+
+
 def run_voyager(base, queries, metric, args):
     import voyager
     n, d = base.shape
@@ -309,7 +330,7 @@ def run_faiss(base, queries, metric, args):
     return {"build_seconds": build, "memory_bytes": memory, "sweep": sweep}
 
 
-def run_encore(base, queries, metric, args, tag):
+def run_encore(base, queries, metric, args, tag, ip_graph="mobius"):
     os.makedirs(DATA, exist_ok=True)
     base_path = os.path.join(DATA, f"{tag}-base.npy")
     query_path = os.path.join(DATA, f"{tag}-queries.npy")
@@ -322,7 +343,7 @@ def run_encore(base, queries, metric, args, tag):
         sh([args.binary, "ann-bench", "--base", base_path, "--queries", query_path, "--metric", metric,
             "--k", str(args.k), "--m", str(args.m), "--ef-construction", str(args.ef_construction),
             "--ef", ",".join(map(str, args.ef)), "--threads", str(args.threads), "--seed", str(args.seed),
-            "--json", out, "--save-results", prefix, "--measure-io"], stdout=sys.stderr)
+            "--ip-graph", ip_graph, "--json", out, "--save-results", prefix, "--measure-io"], stdout=sys.stderr)
         with open(out) as f:
             report = json.load(f)
         sweep = []
@@ -334,7 +355,10 @@ def run_encore(base, queries, metric, args, tag):
             "ground_truth_seconds": report["ground_truth_seconds"], "index_file_io": report.get("index_file_io")}
 
 
-RUNNERS = {"encore": None, "hnswlib": run_hnswlib, "voyager": run_voyager, "faiss": run_faiss}
+RUNNERS = {"encore": None, "encore-plain": None, "hnswlib": run_hnswlib, "hnswlib-aug": run_hnswlib_aug,
+           "voyager": run_voyager, "faiss": run_faiss}
+# Variants that only apply to the inner product.
+IP_ONLY = ("encore-plain", "hnswlib-aug")
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -366,7 +390,7 @@ def main():
     for lib in libraries:
         if lib not in RUNNERS:
             ap.error(f"unknown library {lib!r} (choose from {', '.join(RUNNERS)})")
-    if "encore" in libraries and not args.binary and not args.report_only:
+    if any(lib.startswith("encore") for lib in libraries) and not args.binary and not args.report_only:
         args.binary = encore_binary()
     os.makedirs(RESULTS, exist_ok=True)
     nq_als = 500 if args.quick else args.als_queries
@@ -391,6 +415,8 @@ def main():
             gt = None
             rows = []
             for lib in libraries:
+                if lib in IP_ONLY and metric != "ip":
+                    continue
                 path = os.path.join(RESULTS, f"ann-{tag}-{metric}-{lib}.json")
                 if (args.reuse or args.report_only) and os.path.exists(path):
                     with open(path) as f:
@@ -407,6 +433,8 @@ def main():
                 log(f"{tag} {metric} {lib}: building and searching")
                 if lib == "encore":
                     res = run_encore(base, queries, metric, args, tag)
+                elif lib == "encore-plain":
+                    res = run_encore(base, queries, metric, args, tag, ip_graph="plain")
                 else:
                     res = RUNNERS[lib](base, queries, metric, args)
                 for p in res["sweep"]:
@@ -432,7 +460,7 @@ def main():
     for tag, metric, shape, nq, rows in tables:
         print()
         print(f"== {tag} ({shape[0]} x {shape[1]}), {metric}, {nq} queries")
-        header = f"{'library':<9} {'build s':>8} {'B/vec':>7} " + " ".join(f"{'QPS@' + format(t, '.2f'):>13}" for t in TARGETS)
+        header = f"{'library':<12} {'build s':>8} {'B/vec':>7} " + " ".join(f"{'QPS@' + format(t, '.2f'):>13}" for t in TARGETS)
         header += f" {'max recall':>10}"
         print(header)
         for row in rows:
@@ -441,11 +469,11 @@ def main():
                 q = qps_at(row["sweep"], t)
                 cells.append(f"{'not reached' if q is None else format(q, '.0f'):>13}")
             best = max(p["recall"] for p in row["sweep"])
-            print(f"{row['library']:<9} {row['build_seconds']:>8.1f} {row['memory_bytes'] / row['n']:>7.0f} "
+            print(f"{row['library']:<12} {row['build_seconds']:>8.1f} {row['memory_bytes'] / row['n']:>7.0f} "
                   + " ".join(cells) + f" {best:>10.4f}")
         print("  sweep (ef: recall / QPS)")
         for row in rows:
-            print(f"  {row['library']:<9} " + "  ".join(f"{p['ef']}: {p['recall']:.3f}/{p['qps']:.0f}" for p in row["sweep"]))
+            print(f"  {row['library']:<12} " + "  ".join(f"{p['ef']}: {p['recall']:.3f}/{p['qps']:.0f}" for p in row["sweep"]))
 
 
 if __name__ == "__main__":
