@@ -21,6 +21,12 @@ import Testing
         return m
     }
 
+    static func temporaryDirectory() throws -> String {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("encore-annbench-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        return dir
+    }
+
     /// The metric's distance in Double.
     static func distance(_ a: ArraySlice<Float>, _ b: ArraySlice<Float>, _ metric: VectorMetric) -> Double {
         var dot = 0.0, na = 0.0, nb = 0.0, l2 = 0.0
@@ -56,8 +62,7 @@ import Testing
 
     @Test(arguments: [VectorMetric.cosine, .l2, .innerProduct])
     func reportedRecallMatchesBruteForce(metric: VectorMetric) throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("encore-annbench-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let dir = try Self.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let base = Self.clustered(1500, 12, seed: 5), queries = Self.clustered(40, 12, seed: 6)
         try NumPyArray.write(base, to: "\(dir)/base.npy")
@@ -88,8 +93,7 @@ import Testing
     }
 
     @Test func ipGraphOptionChoosesTheGraph() throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("encore-annbench-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let dir = try Self.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         try NumPyArray.write(Self.clustered(300, 8, seed: 7), to: "\(dir)/base.npy")
         try NumPyArray.write(Self.clustered(10, 8, seed: 8), to: "\(dir)/queries.npy")
@@ -108,8 +112,7 @@ import Testing
     }
 
     @Test func badInputIsRefusedWithAClearMessage() throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("encore-annbench-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let dir = try Self.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         try NumPyArray.write(Self.clustered(100, 8, seed: 9), to: "\(dir)/base.npy")
         try NumPyArray.write(Self.clustered(5, 6, seed: 10), to: "\(dir)/queries6.npy")

@@ -97,7 +97,10 @@ public enum InnerProductGraph: String, Sendable, CaseIterable {
 /// One record per slot, in chunks: label, flags (level, deleted), the inner-product scalar, the upper-level block
 /// pointer, the level-0 link count and `2M` links, then the vector (16-byte aligned): `16·⌈(28 + 8M)/16⌉ + 4d`
 /// bytes rounded up to 16 (416 bytes for M 16, d 64). Upper-level links (a node reaches level `l > 0` with
-/// probability `M^−l`) are in a separate block per node, `4(1 + M)` bytes per level. See ``memoryUsage``.
+/// probability `M^−l`) are in a separate block per node, `4(1 + M)` bytes per level. See ``memoryUsage``. A chunk
+/// of 2 MiB or more is mapped at a 2 MiB boundary and advised for transparent huge pages (`MADV_HUGEPAGE`, which
+/// the kernel honours when `/sys/kernel/mm/transparent_hugepage/enabled` is `madvise` or `always`): searches read
+/// records at random, and with 4 KiB pages most of those reads would also miss the TLB.
 public final class HNSWIndex: VectorIndex, @unchecked Sendable {
     // Thread-safety: immutable configuration in `let`s; shared mutable state is either raw memory accessed with the
     // atomics of CKernels (links, flags, entry point, counters, epochs), or guarded by `writerLock` (everything that
