@@ -206,7 +206,7 @@ struct AnnBenchCommand: ParsableCommand {
 
         // Report.
         var out = """
-            ann-bench: base \(n) x \(d) (\(base)), \(nq) queries (\(queries)), metric \(metric.rawValue)\(metric == .innerProduct ? " (\(ipGraph.rawValue) graph)" : ""), k \(k)
+            ann-bench: base \(n) x \(d) (\(base)), \(nq) queries (\(queries)), metric \(metric.rawValue)\(metric == .innerProduct ? " (\(index.innerProductGraph.rawValue) graph)" : ""), k \(k)
             ground truth (ExactIndex, \(threadCount) threads): \(String(format: "%.2f", gtSeconds)) s, \(String(format: "%.0f", Double(nq) / gtSeconds)) queries/s
             HNSW build (M \(m), efConstruction \(efConstruction), \(threadCount) threads): \(String(format: "%.2f", buildSeconds)) s, \(String(format: "%.0f", Double(n) / buildSeconds)) vectors/s
             memory: \(String(format: "%.1f", Double(memory) / 1_048_576)) MiB, \(String(format: "%.1f", Double(memory) / Double(n))) bytes/vector (vectors alone \(4 * d))
@@ -226,7 +226,7 @@ struct AnnBenchCommand: ParsableCommand {
         if let json {
             let object: [String: Any] = [
                 "library": "encore", "encore_version": Encore.version, "base": base, "queries": queries, "n": n, "dimension": d,
-                "query_count": nq, "metric": metric.rawValue, "ip_graph": ipGraph.rawValue, "k": k, "m": m, "ef_construction": efConstruction,
+                "query_count": nq, "metric": metric.rawValue, "ip_graph": index.innerProductGraph.rawValue, "k": k, "m": m, "ef_construction": efConstruction,
                 "threads": threadCount, "seed": seed, "runs": runs, "ground_truth_seconds": gtSeconds,
                 "build_seconds": buildSeconds, "memory_bytes": memory, "bytes_per_vector": Double(memory) / Double(n),
                 "peak_rss_mib": peakResidentMiB(), "avx2_kernels": Kernels.usesAVX2,

@@ -148,7 +148,7 @@ extension HNSWIndex {
         if let s = freeSlots.popLast() { return Int(s) }
         let s = slotCount
         if s & chunkMask == 0 {
-            let bytes = recordSize << chunkShift
+            let bytes = chunkBytes
             // Zeroed, 64-byte aligned, and on transparent huge pages when a chunk is 2 MiB or more (searches read
             // records at random: with 4 KiB pages most of those reads also miss the TLB).
             guard let chunk = encore_alloc_table(bytes) else {
@@ -310,8 +310,7 @@ extension HNSWIndex {
         for s in 0..<slotCount {
             let f = flags(s)
             guard f & HNSWIndex.validFlag != 0, f & HNSWIndex.deletedFlag == 0 else { continue }
-            longest.push(augmentation(s), Int32(s))
-            if longest.count > 8 * m { longest.pop() }
+            longest.push(augmentation(s), Int32(s), keepingAtMost: 8 * m)
         }
         var members: [Int32] = []
         while !longest.isEmpty {

@@ -265,8 +265,7 @@ extension HNSWIndex {
                 let dist = distance(d, q, s)
                 cand.push(dist, Int32(s))
                 if !screens || acceptor.accepts(self, s) {
-                    res.push(dist, Int32(s))
-                    if res.count > ef { res.pop() }
+                    res.push(dist, Int32(s), keepingAtMost: ef)
                 }
                 if !res.isEmpty { lowerBound = res.top.distance }
             }
@@ -297,7 +296,7 @@ extension HNSWIndex {
                     let nb = outSlots[i]
                     cand.push(dist, nb)
                     if !screens || acceptor.accepts(self, Int(nb)) {
-                        if res.count < ef { res.push(dist, nb) } else { res.replaceTop(dist, nb) }
+                        res.push(dist, nb, keepingAtMost: ef)
                     }
                     if !res.isEmpty { lowerBound = res.top.distance }
                 }
@@ -345,11 +344,7 @@ extension HNSWIndex {
             guard f & HNSWIndex.validFlag != 0, f & HNSWIndex.deletedFlag == 0 else { continue }
             if let filter, !filter.allows(label(s)) { continue }
             let dist = distance(d, q, s)
-            if res.count < k {
-                res.push(dist, Int32(s))
-            } else if dist < res.top.distance {
-                res.replaceTop(dist, Int32(s))
-            }
+            res.push(dist, Int32(s), keepingAtMost: k)
         }
         ctx.results = res
         return collectResults(ctx, k: k)
@@ -375,11 +370,7 @@ extension HNSWIndex {
             let f = flags(s)
             guard f & HNSWIndex.validFlag != 0, f & HNSWIndex.deletedFlag == 0 else { continue }
             let dist = distance(d, q, s)
-            if res.count < k {
-                res.push(dist, s32)
-            } else if dist < res.top.distance {
-                res.replaceTop(dist, s32)
-            }
+            res.push(dist, s32, keepingAtMost: k)
         }
         ctx.results = res
         return collectResults(ctx, k: k)

@@ -126,6 +126,8 @@ public final class HNSWIndex: VectorIndex, @unchecked Sendable {
     let vectorOffset: Int
     let chunkShift: Int
     let chunkMask: Int
+    /// The bytes of one chunk of records (allocated and freed with `encore_alloc_table` / `encore_free_table`).
+    var chunkBytes: Int { recordSize << chunkShift }
     let maxChunks: Int
     let chunkTable: UnsafeMutablePointer<UnsafeMutableRawPointer?>
     let upperStride: Int  // Int32 values per upper level: count + M links
@@ -247,7 +249,7 @@ public final class HNSWIndex: VectorIndex, @unchecked Sendable {
         }
         for c in 0..<maxChunks {
             guard let chunk = chunkTable[c] else { break }
-            encore_free_table(chunk, recordSize << chunkShift)
+            encore_free_table(chunk, chunkBytes)
         }
         chunkTable.deallocate()
         for p in [entryCell, slotCountCell, liveCountCell, pendingCountCell, epochCell, efCell] { p.deallocate() }
@@ -284,7 +286,7 @@ public final class HNSWIndex: VectorIndex, @unchecked Sendable {
     /// per vector.
     public var memoryUsage: Int {
         writerLock.lock()
-        let chunks = chunkCount * (recordSize << chunkShift)
+        let chunks = chunkCount * chunkBytes
         let upper = upperBytes
         writerLock.unlock()
         labelLock.lock()

@@ -63,10 +63,15 @@ struct HNSWHeap<Order: HNSWHeapOrder> {
         siftDown(items[count])
     }
 
-    /// Replaces the top with a new item (a pop and a push in one pass down the heap). The heap must not be empty.
+    /// Keeps the best `limit` items seen: pushes while there are fewer, afterwards replaces the top (in one pass down
+    /// the heap) when the new item belongs above it in the order's sense of "better", i.e. below it.
     @inline(__always)
-    mutating func replaceTop(_ distance: Float, _ slot: Int32) {
-        siftDown(HNSWItem(distance: distance, slot: slot))
+    mutating func push(_ distance: Float, _ slot: Int32, keepingAtMost limit: Int) {
+        if count < limit {
+            push(distance, slot)
+        } else if Order.above(items[0].distance, distance) {
+            siftDown(HNSWItem(distance: distance, slot: slot))
+        }
     }
 
     /// Places `item` from the root down, over `count` items.
