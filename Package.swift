@@ -1,6 +1,8 @@
 // swift-tools-version:6.0
 import PackageDescription
 
+let swift6: [SwiftSetting] = [.swiftLanguageMode(.v6)]
+
 let package = Package(
     name: "Encore",
     platforms: [.macOS(.v14)],
@@ -18,6 +20,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
     ],
     targets: [
         .systemLibrary(
@@ -31,13 +34,46 @@ let package = Package(
             providers: [.apt(["libhdf5-dev"])]),
         // Small SIMD kernels (AVX2+FMA chosen at run time, portable fallback) for the solvers' and indexes' hot loops.
         .target(name: "CKernels", path: "Sources/CKernels"),
+        // The library, in layers: a target may import only the targets listed above it (docs/architecture.md).
+        .target(
+            name: "EncoreCore",
+            dependencies: ["CBLAS", "CLAPACKE", "CKernels", .product(name: "SystemPackage", package: "swift-system")],
+            swiftSettings: swift6),
+        .target(name: "EncoreData", dependencies: ["EncoreCore"], swiftSettings: swift6),
+        .target(name: "EncoreFactorization", dependencies: ["EncoreCore", "EncoreData", "CKernels"], swiftSettings: swift6),
+        .target(name: "EncoreIndex", dependencies: ["EncoreCore", "CKernels"], swiftSettings: swift6),
+        .target(
+            name: "EncorePlaylists", dependencies: ["EncoreCore", "EncoreData", "EncoreFactorization", "EncoreIndex"],
+            swiftSettings: swift6),
+        .target(
+            name: "EncoreStorage",
+            dependencies: ["EncoreCore", "EncoreData", "EncoreFactorization", "EncoreIndex", "EncorePlaylists", "CHDF5"],
+            swiftSettings: swift6),
+        .target(
+            name: "EncoreEventLog",
+            dependencies: ["EncoreCore", "EncoreData", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: swift6),
+        .target(
+            name: "EncoreServing",
+            dependencies: [
+                "EncoreCore", "EncoreData", "EncoreFactorization", "EncoreIndex", "EncorePlaylists", "EncoreStorage",
+                "EncoreEventLog", .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swift6),
+        // Leaves: nothing on the serving path imports them.
+        .target(
+            name: "EncoreEvaluation",
+            dependencies: ["EncoreCore", "EncoreData", "EncoreFactorization", "EncoreIndex", "EncorePlaylists"],
+            swiftSettings: swift6),
+        .target(name: "EncoreSynth", dependencies: ["EncoreCore", "EncoreData", "EncorePlaylists"], swiftSettings: swift6),
+        // The one product library users depend on: re-exports every layer, so `import RecCore` is all it takes.
         .target(
             name: "RecCore",
             dependencies: [
-                "CBLAS", "CLAPACKE", "CHDF5", "CKernels",
-                .product(name: "Logging", package: "swift-log"),
+                "EncoreCore", "EncoreData", "EncoreFactorization", "EncoreIndex", "EncorePlaylists", "EncoreStorage",
+                "EncoreEventLog", "EncoreServing", "EncoreEvaluation", "EncoreSynth",
             ],
-            swiftSettings: [.swiftLanguageMode(.v6)]),
+            swiftSettings: swift6),
         .executableTarget(
             name: "Trainer",
             dependencies: [
@@ -45,31 +81,32 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
-            swiftSettings: [.swiftLanguageMode(.v6)]),
+            swiftSettings: swift6),
         // The HTTP server: maps requests to RecCore's real-time engine. The library target holds the routes so the
         // tests drive them in process; the executable parses the command line.
         .target(
             name: "ServeKit",
             dependencies: [
-                "RecCore",
+                "EncoreCore", "EncoreData", "EncoreFactorization", "EncoreIndex", "EncorePlaylists", "EncoreStorage",
+                "EncoreEventLog", "EncoreServing",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Logging", package: "swift-log"),
             ],
-            swiftSettings: [.swiftLanguageMode(.v6)]),
+            swiftSettings: swift6),
         .executableTarget(
             name: "Serve",
             dependencies: [
-                "ServeKit", "RecCore",
+                "ServeKit", "EncoreEventLog", "EncoreServing",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],
-            swiftSettings: [.swiftLanguageMode(.v6)]),
+            swiftSettings: swift6),
         .testTarget(
             name: "ServeTests",
             dependencies: [
@@ -79,12 +116,49 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),
             ],
-            swiftSettings: [.swiftLanguageMode(.v6)]),
+            swiftSettings: swift6),
+        // Helpers shared by the test targets (never part of a product).
+        .target(name: "EncoreTestSupport", path: "Tests/TestSupport", swiftSettings: swift6),
         .testTarget(
-            name: "RecCoreTests", dependencies: ["RecCore"],
-            swiftSettings: [.swiftLanguageMode(.v6)]),
+            name: "EncoreCoreTests",
+            dependencies: ["EncoreCore", "EncoreData", "EncoreIndex", "EncoreTestSupport"],
+            swiftSettings: swift6),
+        .testTarget(
+            name: "EncoreDataTests",
+            dependencies: ["EncoreCore", "EncoreData", "EncoreEventLog"],
+            swiftSettings: swift6),
+        .testTarget(
+            name: "EncoreFactorizationTests",
+            dependencies: ["EncoreCore", "EncoreFactorization"],
+            swiftSettings: swift6),
+        .testTarget(
+            name: "EncoreIndexTests",
+            dependencies: ["EncoreCore", "EncoreFactorization", "EncoreIndex", "EncoreTestSupport"],
+            swiftSettings: swift6),
+        .testTarget(
+            name: "EncorePlaylistsTests",
+            dependencies: ["EncoreCore", "EncoreData", "EncoreFactorization", "EncoreIndex", "EncorePlaylists", "EncoreEvaluation", "EncoreSynth"],
+            swiftSettings: swift6),
+        .testTarget(
+            name: "EncoreStorageTests",
+            dependencies: ["EncoreCore", "EncoreFactorization", "EncorePlaylists", "EncoreStorage"],
+            swiftSettings: swift6),
+        .testTarget(
+            name: "EncoreEventLogTests",
+            dependencies: ["EncoreCore", "EncoreData", "EncoreEventLog"],
+            swiftSettings: swift6),
+        .testTarget(
+            name: "EncoreEvaluationTests",
+            dependencies: ["EncoreCore", "EncoreData", "EncoreFactorization", "EncorePlaylists", "EncoreEvaluation", "EncoreSynth"],
+            swiftSettings: swift6),
+        .testTarget(
+            name: "EncoreSynthTests",
+            dependencies: ["EncoreCore", "EncoreData", "EncoreSynth"],
+            swiftSettings: swift6),
+        // The README's library example, compiled and run against the one product.
+        .testTarget(name: "RecCoreTests", dependencies: ["RecCore"], swiftSettings: swift6),
         .testTarget(
             name: "TrainerTests", dependencies: ["Trainer", "RecCore"],
-            swiftSettings: [.swiftLanguageMode(.v6)]),
+            swiftSettings: swift6),
     ]
 )

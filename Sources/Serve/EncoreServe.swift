@@ -3,9 +3,10 @@ import Foundation
 import Hummingbird
 import Logging
 import NIOPosix
-import RecCore
 import ServeKit
 import ServiceLifecycle
+import EncoreEventLog
+import EncoreServing
 
 /// `encore-serve`: the HTTP server over a bundle and the event log.
 @main

@@ -1,6 +1,6 @@
 import Foundation
 import Hummingbird
-import RecCore
+import EncoreServing
 
 /// An error answered as JSON: `{"error": {"code": ..., "message": ..., "field": ..., "index": ...}}`.
 public struct APIError: HTTPResponseError, Sendable {

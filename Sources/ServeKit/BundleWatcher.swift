@@ -1,7 +1,7 @@
 import Foundation
 import Logging
-import RecCore
 import ServiceLifecycle
+import EncoreServing
 
 /// Polls the bundle file and reloads the engine when it was replaced in place (another inode, size or modification
 /// time). Stops on graceful shutdown and on cancellation.

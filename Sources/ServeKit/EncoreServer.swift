@@ -1,7 +1,8 @@
 import Foundation
 import Hummingbird
 import Logging
-import RecCore
+import EncoreData
+import EncoreServing
 
 /// Holds the engine once it is loaded (`/ready` answers 503 until then).
 public final class EngineHolder: Sendable {

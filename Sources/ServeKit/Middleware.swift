@@ -1,6 +1,5 @@
 import Foundation
 import Hummingbird
-import RecCore
 
 /// Records every request's route, status and latency in ``ServeMetrics``.
 struct MetricsMiddleware<Context: RequestContext>: RouterMiddleware {

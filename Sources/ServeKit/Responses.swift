@@ -1,6 +1,5 @@
 import Foundation
 import Hummingbird
-import RecCore
 
 // The JSON bodies of the API (field names as in docs/openapi.yaml).
 

@@ -1,7 +1,8 @@
 import Foundation
 import Hummingbird
 import Prometheus
-import RecCore
+import EncoreCore
+import EncoreServing
 
 /// The server's Prometheus metrics, in a registry of its own (no process-wide bootstrap, so several servers, as in
 /// the tests, keep separate counts).

@@ -116,8 +116,8 @@ struct GenerateCommand: ParsableCommand {
 
     /// A date means the end of that day (UTC); a full timestamp is taken as it is.
     static func endTimestamp(_ text: String) -> Int64? {
-        guard let t = SyntheticWorld.timestamp(iso: text) else { return nil }
-        return text.count == 10 ? t + SyntheticWorld.secondsPerDay - 1 : t
+        guard let t = Timestamp.parse(text) else { return nil }
+        return text.count == 10 ? t + Timestamp.secondsPerDay - 1 : t
     }
 
     func run() throws {
@@ -154,9 +154,9 @@ struct GenerateCommand: ParsableCommand {
         let maxTracks = world.users.distinctTracks.max() ?? 0
         var lines = [
             "Generated synthetic world '\(preset)' (seed \(c.seed)) in \(String(format: "%.1f", seconds)) s into \(directory)",
-            "  window     \(SyntheticWorld.isoString(timestamp: c.startTimestamp)) .. "
-                + "\(SyntheticWorld.isoString(timestamp: c.endTimestamp)) (\(c.weeks) weeks); new releases since "
-                + SyntheticWorld.dateString(timestamp: world.catalog.newReleaseStart),
+            "  window     \(Timestamp.isoString(timestamp: c.startTimestamp)) .. "
+                + "\(Timestamp.isoString(timestamp: c.endTimestamp)) (\(c.weeks) weeks); new releases since "
+                + Timestamp.dateString(timestamp: world.catalog.newReleaseStart),
             "  catalogue  \(n.genres) genres, \(n.artists) artists, \(n.albums) albums, \(n.tracks) tracks "
                 + "(\(n.newReleaseTracks) new releases)",
             "  users      \(n.users) (distinct tracks: mean "

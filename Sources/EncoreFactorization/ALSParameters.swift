@@ -1,0 +1,83 @@
+import EncoreCore
+
+/// The solver ``ImplicitALS`` uses for each least-squares step.
+public enum ALSSolver: String, Sendable, Codable, CaseIterable {
+    /// Conjugate gradient (Takács et al. 2011), a few steps warm-started from the previous vector.
+    case cg
+    /// Exact solve by Cholesky factorisation of `YᵀCᵤY + λI` (LAPACK `sposv`).
+    case cholesky
+}
+
+/// Hyper-parameters of ``ImplicitALS``, with the meanings and defaults of the Python library `implicit` 0.7.
+public struct ALSParameters: Sendable, Equatable, Codable {
+    /// The number of latent factors.
+    public var factors: Int
+    /// The L2 regularisation weight λ.
+    public var regularization: Float
+    /// Confidence scale: the confidence of an observed pair is `alpha * value`; unobserved pairs have confidence 1.
+    public var alpha: Float
+    /// The number of ALS sweeps (users, then items).
+    public var iterations: Int
+    /// The least-squares solver.
+    public var solver: ALSSolver
+    /// Conjugate-gradient steps per vector and sweep (`cg` solver only).
+    public var cgSteps: Int
+    /// Seed of the random initial factors.
+    public var seed: UInt64
+    /// Worker threads; 0 uses every core.
+    public var threads: Int
+    /// Whether to compute the training loss after each iteration (costs about one extra half-sweep).
+    public var calculateLoss: Bool
+
+    /// Parameters with `implicit`'s defaults unless given.
+    public init(
+        factors: Int = 100, regularization: Float = 0.01, alpha: Float = 1.0, iterations: Int = 15,
+        solver: ALSSolver = .cg, cgSteps: Int = 3, seed: UInt64 = 0, threads: Int = 0, calculateLoss: Bool = false
+    ) {
+        self.factors = factors
+        self.regularization = regularization
+        self.alpha = alpha
+        self.iterations = iterations
+        self.solver = solver
+        self.cgSteps = cgSteps
+        self.seed = seed
+        self.threads = threads
+        self.calculateLoss = calculateLoss
+    }
+
+    /// Checks every field is in range.
+    public func validate() throws(FactorizationError) {
+        guard factors > 0 else { throw .invalidParameter("factors must be positive, got \(factors)") }
+        guard regularization >= 0, regularization.isFinite else {
+            throw .invalidParameter("regularization must be >= 0, got \(regularization)")
+        }
+        guard alpha > 0, alpha.isFinite else { throw .invalidParameter("alpha must be > 0, got \(alpha)") }
+        guard iterations >= 0 else { throw .invalidParameter("iterations must be >= 0, got \(iterations)") }
+        guard cgSteps > 0 else { throw .invalidParameter("cgSteps must be positive, got \(cgSteps)") }
+        guard threads >= 0 else { throw .invalidParameter("threads must be >= 0, got \(threads)") }
+    }
+
+    /// The number of threads to run on.
+    public var effectiveThreads: Int { threads == 0 ? Parallel.coreCount : threads }
+}
+
+/// Errors from fitting and querying factor models.
+public enum FactorizationError: Error, Equatable, CustomStringConvertible {
+    /// A hyper-parameter is out of range.
+    case invalidParameter(String)
+    /// The data does not match the model's shape.
+    case shapeMismatch(String)
+    /// A user or item index is outside the model.
+    case unknownIndex(String)
+    /// A linear solve failed.
+    case solveFailed(String)
+
+    public var description: String {
+        switch self {
+        case .invalidParameter(let s): return "invalid parameter: \(s)"
+        case .shapeMismatch(let s): return "shape mismatch: \(s)"
+        case .unknownIndex(let s): return "unknown index: \(s)"
+        case .solveFailed(let s): return "solve failed: \(s)"
+        }
+    }
+}

@@ -1,0 +1,223 @@
+import Foundation
+import EncoreCore
+
+/// What ``ImplicitALS/fit(_:warmStart:progress:)`` reports after each iteration.
+public struct ALSProgress: Sendable, Equatable {
+    /// The iteration just finished, from 1.
+    public var iteration: Int
+    /// The number of iterations in the fit.
+    public var iterations: Int
+    /// Seconds the iteration took.
+    public var seconds: Double
+    /// Seconds since the fit started.
+    public var elapsed: Double
+    /// The training loss after the iteration, when ``ALSParameters/calculateLoss`` is set.
+    public var loss: Double?
+}
+
+extension ImplicitALS {
+    /// Fits the factors to a users x items matrix of raw interaction strengths (play counts or weighted values).
+    ///
+    /// The confidence of a stored value `r` is `alpha * r`; a negative value marks a negative example of confidence
+    /// `alpha * |r|`. Each iteration solves every user given the items, then every item given the users, on
+    /// ``ALSParameters/effectiveThreads`` threads (OpenBLAS stays single-threaded meanwhile).
+    ///
+    /// - Parameters:
+    ///   - userItems: users x items, for example `Interactions.matrix()` after ``ConfidenceWeighting``.
+    ///   - warmStart: keep the current factors where their shape allows (new rows start random), as when refitting
+    ///     last week's model on this week's data; otherwise start from seeded random factors like `implicit`.
+    ///   - progress: called on the calling thread after every iteration.
+    /// - Returns: one ``ALSProgress`` per iteration.
+    @discardableResult
+    public mutating func fit(
+        _ userItems: CSRMatrix, warmStart: Bool = false, progress: ((ALSProgress) -> Void)? = nil
+    ) throws(FactorizationError) -> [ALSProgress] {
+        try parameters.validate()
+        for v in userItems.values where !v.isFinite {
+            throw .invalidParameter("the interaction matrix holds a non-finite value")
+        }
+        let f = parameters.factors
+        let alpha = parameters.alpha
+        let cui = alpha == 1 ? userItems : userItems.mapValues { $0 * alpha }
+        let ciu = cui.transposed()
+        var x: Matrix, y: Matrix
+        if warmStart && userFactors.cols == f && itemFactors.cols == f {
+            x = Self.extended(userFactors, rows: cui.rows, seed: parameters.seed)
+            y = Self.extended(itemFactors, rows: cui.cols, seed: parameters.seed &+ 1)
+        } else {
+            x = Matrix.random(rows: cui.rows, cols: f, scale: 0.01, seed: parameters.seed)
+            y = Matrix.random(rows: cui.cols, cols: f, scale: 0.01, seed: parameters.seed &+ 1)
+        }
+        var reports: [ALSProgress] = []
+        let start = Date()
+        for it in 0..<parameters.iterations {
+            let t0 = Date()
+            try Self.solveSide(cui, solving: &x, given: y, parameters: parameters)
+            try Self.solveSide(ciu, solving: &y, given: x, parameters: parameters)
+            let loss = parameters.calculateLoss ? Self.loss(cui, x: x, y: y, parameters: parameters, scale: 1) : nil
+            let now = Date()
+            let report = ALSProgress(
+                iteration: it + 1, iterations: parameters.iterations, seconds: now.timeIntervalSince(t0),
+                elapsed: now.timeIntervalSince(start), loss: loss)
+            reports.append(report)
+            progress?(report)
+        }
+        userFactors = x
+        itemFactors = y
+        return reports
+    }
+
+    /// The `implicit` training loss of the model on `userItems`:
+    /// `(Σᵤᵢ cᵤᵢ(pᵤᵢ − xᵤ·yᵢ)² + λ(Σ‖xᵤ‖² + Σ‖yᵢ‖²)) / (Σ c⁺ + users·items − nnz)`.
+    ///
+    /// - Parameter alphaApplied: whether `userItems` already holds `alpha * r`.
+    public func loss(_ userItems: CSRMatrix, alphaApplied: Bool = false) -> Double {
+        Self.loss(userItems, x: userFactors, y: itemFactors, parameters: parameters,
+                  scale: alphaApplied ? 1 : parameters.alpha)
+    }
+
+    static func loss(_ userItems: CSRMatrix, x userFactors: Matrix, y itemFactors: Matrix,
+                     parameters: ALSParameters, scale: Float) -> Double {
+        let f = parameters.factors
+        let gram = BLAS.gram(itemFactors, threads: parameters.effectiveThreads)
+        let block = 256
+        let blocks = (userItems.rows + block - 1) / block
+        var partial = [Double](repeating: 0, count: blocks)
+        var partialConfidence = [Double](repeating: 0, count: blocks)
+        partial.withUnsafeMutableBufferPointer { pb in
+            partialConfidence.withUnsafeMutableBufferPointer { cb in
+                let pbs = UncheckedSendable(pb.baseAddress!), cbs = UncheckedSendable(cb.baseAddress!)
+                userFactors.storage.withUnsafeBufferPointer { xs in
+                    itemFactors.storage.withUnsafeBufferPointer { ys in
+                        gram.storage.withUnsafeBufferPointer { gs in
+                            userItems.indices.withUnsafeBufferPointer { idx in
+                                userItems.values.withUnsafeBufferPointer { val in
+                                    let env = UncheckedSendable((xs.baseAddress!, ys.baseAddress!, gs.baseAddress!,
+                                                                 idx.baseAddress!, val.baseAddress!))
+                                    Parallel.forEach(blocks, threads: parameters.effectiveThreads) { b in
+                                        let (x0, y, g, ind, vs) = env.value
+                                        var total = 0.0, conf = 0.0
+                                        for u in (b * block)..<min(userItems.rows, (b + 1) * block) {
+                                            let x = x0 + u * f
+                                            var xg = 0.0
+                                            for j in 0..<f { xg += Double(x[j] * Kernels.dot(g + j * f, x, f)) }
+                                            total += xg + Double(parameters.regularization * Kernels.dot(x, x, f))
+                                            for p in userItems.indptr[u]..<userItems.indptr[u + 1] {
+                                                var c = Double(vs[p] * scale)
+                                                let s = Double(Kernels.dot(y + Int(ind[p]) * f, x, f))
+                                                if c > 0 {
+                                                    total += (c - 1) * s * s - 2 * c * s + c
+                                                    conf += c
+                                                } else {
+                                                    c = -c
+                                                    total += (c - 1) * s * s
+                                                }
+                                            }
+                                        }
+                                        pbs.value[b] = total
+                                        cbs.value[b] = conf
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        var total = partial.reduce(0, +)
+        let itemNorm = itemFactors.storage.withUnsafeBufferPointer { ys in
+            (0..<itemFactors.rows).reduce(0.0) { $0 + Double(Kernels.dot(ys.baseAddress! + $1 * f, ys.baseAddress! + $1 * f, f)) }
+        }
+        total += Double(parameters.regularization) * itemNorm
+        let denominator = partialConfidence.reduce(0, +) + Double(userItems.rows) * Double(userItems.cols)
+            - Double(userItems.nnz)
+        return denominator > 0 ? total / denominator : total
+    }
+
+    /// `YᵀY + λI` for the given factors.
+    static func regularizedGram(_ y: Matrix, regularization: Float, threads: Int) -> Matrix {
+        var g = BLAS.gram(y, threads: threads)
+        for j in 0..<y.cols { g[j, j] += regularization }
+        return g
+    }
+
+    /// Solves every row of `x` given the fixed factors `y` and the rows' confidences `c` (already scaled by alpha).
+    static func solveSide(
+        _ c: CSRMatrix, solving x: inout Matrix, given y: Matrix, parameters: ALSParameters,
+        rows: [Int32]? = nil
+    ) throws(FactorizationError) {
+        let f = parameters.factors
+        let threads = parameters.effectiveThreads
+        let gram = regularizedGram(y, regularization: parameters.regularization, threads: threads)
+        let solver = parameters.solver
+        let steps = parameters.cgSteps
+        let block = 64
+        let rowCount = rows?.count ?? c.rows
+        let blocks = (rowCount + block - 1) / block
+        let failures = FailureBox()
+        x.storage.withUnsafeMutableBufferPointer { xs in
+            y.storage.withUnsafeBufferPointer { ys in
+                gram.storage.withUnsafeBufferPointer { gs in
+                    c.indices.withUnsafeBufferPointer { idx in
+                        c.values.withUnsafeBufferPointer { val in
+                            c.indptr.withUnsafeBufferPointer { ptr in
+                                let env = UncheckedSendable((xs.baseAddress!, ys.baseAddress!, gs.baseAddress!,
+                                                             idx.baseAddress!, val.baseAddress!, ptr.baseAddress!))
+                                Parallel.forEach(blocks, threads: threads) { b in
+                                    let (x0, y0, g, ind, vs, ip) = env.value
+                                    let scratch = ALSSolvers.Scratch(factors: f)
+                                    for k in (b * block)..<min(rowCount, (b + 1) * block) {
+                                        let u = rows.map { Int($0[k]) } ?? k
+                                        let lo = ip[u], n = ip[u + 1] - lo
+                                        let xu = x0 + u * f
+                                        switch solver {
+                                        case .cg:
+                                            ALSSolvers.conjugateGradient(
+                                                x: xu, f: f, gram: g, y: y0, cols: ind + lo, vals: vs + lo, count: n,
+                                                steps: steps, r: scratch.r, p: scratch.p, ap: scratch.ap)
+                                        case .cholesky:
+                                            do throws(LinalgError) {
+                                                try ALSSolvers.cholesky(
+                                                    x: xu, f: f, gram: g, y: y0, cols: ind + lo, vals: vs + lo,
+                                                    count: n, scratch: scratch)
+                                            } catch {
+                                                failures.record("row \(u): \(error)")
+                                            }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        if let message = failures.first { throw .solveFailed(message) }
+    }
+
+    /// `m` with rows appended (seeded random, like a fresh fit) up to `rows`, or cut to `rows`.
+    static func extended(_ m: Matrix, rows: Int, seed: UInt64) -> Matrix {
+        if m.rows == rows { return m }
+        if m.rows > rows {
+            return (try? Matrix(rows: rows, cols: m.cols, storage: Array(m.storage[0..<(rows * m.cols)])))
+                ?? Matrix(rows: rows, cols: m.cols)
+        }
+        var out = m
+        out.grow(toRows: rows)
+        let fresh = Matrix.random(rows: rows - m.rows, cols: m.cols, scale: 0.01, seed: seed ^ UInt64(m.rows))
+        out.storage.replaceSubrange((m.rows * m.cols)..<(rows * m.cols), with: fresh.storage)
+        return out
+    }
+}
+
+/// Collects the first failure reported from a parallel loop.
+final class FailureBox: @unchecked Sendable {
+    private let lock = NSLock()
+    private(set) var first: String?
+
+    func record(_ message: String) {
+        lock.lock()
+        if first == nil { first = message }
+        lock.unlock()
+    }
+}

@@ -1,0 +1,234 @@
+import EncoreCore
+import EncoreFactorization
+import EncoreIndex
+
+/// "Because you played X": for a track X the user played, tracks similar to X that the user has not played,
+/// re-ranked by the user's vector, each with why: its cosine to X and X's contribution to its score.
+///
+/// A row costs one neighbour query in the item space (``ItemSpace/neighbours(of:k:filter:)``, through its index) and
+/// a re-rank of ``Configuration/poolSize`` tracks by `x·yᵢ`, which is what the server recomputes after each play. The
+/// explanation follows Hu, Koren and Volinsky (2008, section 5), as ``ImplicitALS/explain(item:items:values:)`` does:
+/// with `W = (YᵀCY + λI)⁻¹` built from the user's history, history item `j` contributes `cⱼ · yᵢᵀ W yⱼ` to the
+/// score of `i`. The row factorises `W` once and solves once for X (`v = W y_X`), so each track's contribution of X
+/// is one dot product `c_X · yᵢ · v`; its share is that over the track's total explained score `yᵢ · W Σ cⱼ yⱼ`.
+public struct BecauseYouPlayed: Sendable {
+    /// How rows are made.
+    public struct Configuration: Sendable, Equatable {
+        /// Tracks per row.
+        public var count: Int
+        /// Neighbours of X asked from the item space, re-ranked by the user's vector.
+        public var poolSize: Int
+        /// New-track rules and caps per row.
+        public var rules: PlaylistRules
+        /// Whether to compute X's contributions (needs the model).
+        public var explain: Bool
+
+        /// A configuration.
+        public init(count: Int = 10, poolSize: Int = 50, rules: PlaylistRules = PlaylistRules(), explain: Bool = true) {
+            self.count = count
+            self.poolSize = poolSize
+            self.rules = rules
+            self.explain = explain
+        }
+
+        /// Checks every value.
+        /// - Throws: ``PlaylistError/invalidParameter(name:value:expected:)``.
+        public func validate() throws(PlaylistError) {
+            guard count >= 1 else { throw .invalidParameter(name: "count", value: "\(count)", expected: ">= 1") }
+            guard poolSize >= count else {
+                throw .invalidParameter(name: "poolSize", value: "\(poolSize)", expected: ">= count (\(count))")
+            }
+            try rules.validate()
+        }
+    }
+
+    /// One track of a row.
+    public struct Item: Sendable, Equatable {
+        /// The track.
+        public var item: Int32
+        /// Its cosine to X in the item space.
+        public var similarity: Float
+        /// The model's score `x·yᵢ` for the user (the re-ranking key; the similarity without a user vector).
+        public var score: Float
+        /// X's contribution `c_X · yᵢᵀ W y_X` to the track's explained score, or `nil` (no model, explanations off,
+        /// or X not in the history).
+        public var seedContribution: Float?
+        /// X's contribution over the track's explained score `yᵢ · W Σ cⱼ yⱼ`, or `nil`.
+        public var seedShare: Float?
+    }
+
+    /// One row.
+    public struct Row: Sendable, Equatable {
+        /// The track X.
+        public var seed: Int32
+        /// The tracks, best first.
+        public var items: [Item]
+    }
+
+    /// The catalogue, item space and model.
+    public let environment: PlaylistEnvironment
+    /// The configuration.
+    public let configuration: Configuration
+    /// The reference time (tracks released later are left out).
+    public let referenceTime: Int64
+    /// Items nobody may be suggested at the reference time.
+    public let unavailable: IDBitset
+
+    /// A builder for rows at `referenceTime` (the server makes one a day).
+    /// - Throws: as ``Configuration/validate()``.
+    public init(environment: PlaylistEnvironment, configuration: Configuration = Configuration(), referenceTime: Int64) throws(PlaylistError) {
+        try configuration.validate()
+        self.environment = environment
+        self.configuration = configuration
+        self.referenceTime = referenceTime
+        self.unavailable = configuration.rules.unavailableItems(in: environment.catalog, at: referenceTime)
+    }
+
+    /// The row for track `seed`.
+    ///
+    /// - Parameters:
+    ///   - history: the user's history (the played tracks are left out of the row).
+    ///   - seed: the track X.
+    ///   - userVector: the user's vector; by default the model's row or a fold-in.
+    ///   - confidence: the user's history as the model was trained on it (items and weighted values, e.g.
+    ///     ``ImplicitALS/history(of:in:)`` of the weighted training matrix), for exact explanations; by default the
+    ///     history's listened plays.
+    /// - Throws: ``PlaylistError/unknownIndex(_:)`` for a seed outside the catalogue, ``PlaylistError/index(_:)``
+    ///   or ``PlaylistError/model(_:)`` when the index or the model fails.
+    public func row(
+        for history: UserHistory, seed: Int32, userVector: [Float]? = nil,
+        confidence: (items: [Int32], values: [Float])? = nil
+    ) throws(PlaylistError) -> Row {
+        try rows(for: history, seeds: [seed], userVector: userVector, confidence: confidence)[0]
+    }
+
+    /// The rows for several tracks, sharing one factorisation of the explanation.
+    /// - Throws: as ``row(for:seed:userVector:confidence:)``.
+    public func rows(
+        for history: UserHistory, seeds: [Int32], userVector: [Float]? = nil,
+        confidence: (items: [Int32], values: [Float])? = nil
+    ) throws(PlaylistError) -> [Row] {
+        let catalog = environment.catalog, space = environment.space
+        for s in seeds where s < 0 || Int(s) >= catalog.itemCount {
+            throw .unknownIndex("item \(s) of \(catalog.itemCount)")
+        }
+        var vector = userVector
+        if vector == nil { vector = try environment.userVector(for: history) }
+        var explainer: SeedExplainer? = nil
+        if configuration.explain, let model = environment.model {
+            let (items, values) = confidence ?? history.playedItemsAndCounts
+            if !items.isEmpty { explainer = try SeedExplainer(model: model, items: items, values: values) }
+        }
+        let unavailable = self.unavailable
+        let h = history
+        // A predicate instead of a per-user bitset: no O(catalogue) work per row.
+        let filter = SearchFilter.predicate { i in
+            !unavailable.contains(i) && !h.hasPlayed(i) && !h.dislikes(i, catalog: catalog)
+        }
+        var rows: [Row] = []
+        for seed in seeds {
+            let near = try space.neighbours(ofItem: seed, k: configuration.poolSize, filter: filter)
+            var items = near.map { n -> Item in
+                Item(item: n.item, similarity: n.similarity,
+                     score: vector.map { environment.score(n.item, vector: $0) } ?? n.similarity,
+                     seedContribution: nil, seedShare: nil)
+            }
+            if vector != nil, environment.model == nil {
+                for i in items.indices { items[i].score = items[i].similarity }
+            }
+            items.sort { $0.score != $1.score ? $0.score > $1.score : $0.item < $1.item }
+            var caps = CapCounter(rules: configuration.rules)
+            var kept: [Item] = []
+            let solved = explainer?.solve(seed)
+            for var it in items where kept.count < configuration.count && caps.admits(it.item, catalog: catalog) {
+                caps.add(it.item, catalog: catalog)
+                if let e = explainer, let solved {
+                    let (contribution, share) = e.contribution(solved, to: it.item)
+                    it.seedContribution = contribution
+                    it.seedShare = share
+                }
+                kept.append(it)
+            }
+            rows.append(Row(seed: seed, items: kept))
+        }
+        return rows
+    }
+}
+
+/// The factorised `A = YᵀCY + λI` of one history, for the contribution of one history item to other items' scores.
+struct SeedExplainer {
+    let model: ImplicitALS
+    let f: Int
+    /// The upper Cholesky factor of `A`.
+    let factor: [Float]
+    /// `x = A⁻¹ Σ cⱼ yⱼ`, the exactly solved user vector.
+    let x: [Float]
+    /// The history's items and confidences (alpha applied).
+    let items: [Int32]
+    let confidences: [Float]
+
+    init(model: ImplicitALS, items: [Int32], values: [Float]) throws(PlaylistError) {
+        let cols: [Int32], vals: [Float]
+        do { (cols, vals) = try model.history(items: items, values: values) } catch { throw .model(error) }
+        let f = model.parameters.factors
+        let gram = model.regularizedItemGram()
+        let scratch = ALSSolvers.Scratch(factors: f)
+        var b = [Float](repeating: 0, count: f)
+        model.itemFactors.storage.withUnsafeBufferPointer { ys in
+            gram.storage.withUnsafeBufferPointer { g in
+                cols.withUnsafeBufferPointer { c in
+                    vals.withUnsafeBufferPointer { v in
+                        b.withUnsafeMutableBufferPointer { bb in
+                            ALSSolvers.normalEquations(
+                                a: scratch.a, b: bb.baseAddress!, f: f, gram: g.baseAddress!, y: ys.baseAddress!,
+                                cols: c.baseAddress!, vals: v.baseAddress!, count: cols.count,
+                                gathered: &scratch.gathered)
+                        }
+                    }
+                }
+            }
+        }
+        var a = Array(UnsafeBufferPointer(start: scratch.a, count: f * f))
+        do {
+            try a.withUnsafeMutableBufferPointer { ab throws(LinalgError) in try BLAS.choleskyFactor(ab.baseAddress!, n: f) }
+            try a.withUnsafeBufferPointer { ab throws(LinalgError) in
+                try b.withUnsafeMutableBufferPointer { bb throws(LinalgError) in
+                    try BLAS.choleskySolveFactored(ab.baseAddress!, n: f, bb.baseAddress!)
+                }
+            }
+        } catch { throw .model(.solveFailed("explanation: \(error)")) }
+        self.model = model
+        self.f = f
+        self.factor = a
+        self.x = b
+        self.items = cols
+        self.confidences = vals
+    }
+
+    /// `(c_X, W y_X)` for a seed in the history, or `nil` when X is not in it (or the solve fails).
+    func solve(_ seed: Int32) -> (confidence: Float, v: [Float])? {
+        guard let p = UserHistory.search(items[...], seed), confidences[p] > 0 else { return nil }
+        var v = model.itemFactors.row(Int(seed))
+        let ok: Bool = factor.withUnsafeBufferPointer { ab in
+            v.withUnsafeMutableBufferPointer { vb in
+                (try? BLAS.choleskySolveFactored(ab.baseAddress!, n: f, vb.baseAddress!)) != nil
+            }
+        }
+        return ok ? (confidences[p], v) : nil
+    }
+
+    /// X's contribution `c_X · yᵢ · W y_X` to `item`'s explained score `yᵢ · x`, and its share of it.
+    func contribution(_ solved: (confidence: Float, v: [Float]), to item: Int32) -> (Float, Float) {
+        let d = f
+        let (c, total): (Float, Float) = model.itemFactors.storage.withUnsafeBufferPointer { ys in
+            solved.v.withUnsafeBufferPointer { vb in
+                x.withUnsafeBufferPointer { xb in
+                    let yi = ys.baseAddress! + Int(item) * d
+                    return (Kernels.dot(yi, vb.baseAddress!, d), Kernels.dot(yi, xb.baseAddress!, d))
+                }
+            }
+        }
+        let contribution = solved.confidence * c
+        return (contribution, total != 0 ? contribution / total : 0)
+    }
+}

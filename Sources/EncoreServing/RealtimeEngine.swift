@@ -1,0 +1,300 @@
+import Foundation
+import Logging
+import EncoreData
+import EncoreEventLog
+
+/// The server's real-time engine: a loaded bundle plus what every user did since it was trained, kept durable by
+/// the event log.
+///
+/// - Ingest: ``ingest(_:)`` drops events whose `event_id` was seen before (the seen set is rebuilt from the whole
+///   log on start), appends the rest to the ``EventLog`` (durable when it returns under the `always` fsync policy),
+///   then applies them to the users' state. Ingests are serialised by one lock, which queries never take.
+/// - Queries read one immutable ``ServingModel`` and the user's state under the lock of the user's shard (a copy is
+///   taken and the lock released before any scoring), so no global lock is held during a query.
+/// - Start: the state is rebuilt by replaying the log records after the bundle's cut: `event_log_through` when the
+///   bundle records it, else the records appended after the bundle's `created_at`, else the whole log.
+/// - Hot reload: ``reload(path:)`` reads a new bundle without any lock, then, under the ingest lock, re-derives the
+///   state by replaying the log after the new bundle's cut and swaps the (model, state) generation atomically.
+///   Requests in flight finish on the generation they started with.
+public final class RealtimeEngine: Sendable {
+    /// The state of all users against one model.
+    final class Generation: Sendable {
+        let model: ServingModel
+        let shards: [ServingLock<[String: UserRealtimeState]>]
+        /// The first log sequence this generation replayed (the bundle's cut + 1).
+        let firstSequence: UInt64
+
+        init(model: ServingModel, shardCount: Int, firstSequence: UInt64) {
+            self.model = model
+            self.shards = (0..<max(1, shardCount)).map { _ in ServingLock([:]) }
+            self.firstSequence = firstSequence
+        }
+
+        func shard(_ user: String) -> ServingLock<[String: UserRealtimeState]> {
+            var h: UInt64 = 1469598103934665603
+            for b in user.utf8 { h = (h ^ UInt64(b)) &* 1099511628211 }
+            return shards[Int(h % UInt64(shards.count))]
+        }
+
+        /// A copy of the user's state (empty for a user without events).
+        func state(of user: String) -> UserRealtimeState {
+            shard(user).withLock { $0[user] } ?? UserRealtimeState()
+        }
+
+        func apply(_ event: UserEvent, sequence: UInt64) {
+            let m = model
+            let item = event.type.targetsArtist ? nil : m.item(event.item)
+            var artist: Int32? = nil
+            if event.type.targetsArtist || ((event.type == .dislike || event.type == .undislike) && item == nil) {
+                artist = m.artist(event.item)
+            }
+            shard(event.user).withLock { users in
+                users[event.user, default: UserRealtimeState()].apply(
+                    type: event.type, item: item, artist: artist, listened: event.countsAsPlay,
+                    timestamp: event.timestamp, sequence: sequence)
+            }
+        }
+
+        func storeVector(_ user: String, revision: UInt64, vector: [Float]?) {
+            shard(user).withLock { users in
+                if users[user]?.revision == revision { users[user]?.cachedVector = (revision, vector) }
+            }
+        }
+
+        var userCount: Int { shards.reduce(0) { n, s in n + s.withLock { $0.count } } }
+    }
+
+    /// Counters for `/metrics`.
+    public struct Statistics: Sendable, Equatable {
+        /// Events accepted and applied since the process started (replayed ones included).
+        public var eventsApplied = 0
+        /// Events refused as duplicates of an earlier `event_id`.
+        public var duplicates = 0
+        /// Events replayed from the log into the current generation.
+        public var replayed = 0
+        /// Successful reloads.
+        public var reloads = 0
+        /// Failed reloads.
+        public var reloadFailures = 0
+    }
+
+    /// What ``ingest(_:)`` did.
+    public struct IngestResult: Sendable, Equatable {
+        /// Events appended and applied.
+        public var accepted: Int
+        /// Events whose `event_id` was already seen (no effect).
+        public var duplicates: Int
+        /// The log sequences given to the accepted events.
+        public var sequences: ClosedRange<UInt64>?
+    }
+
+    struct IngestState {
+        var seen: Set<String>
+    }
+
+    let log: EventLog
+    /// The event log's folder.
+    public let logDirectory: String
+    let logger: Logger
+    let shardCount: Int
+    let current: ServingLock<Generation>
+    let ingestState: ServingLock<IngestState>
+    let stats = ServingLock(Statistics())
+    let reloading = ServingLock(false)
+
+    /// Opens the event log in `logDirectory` (recovering a torn tail), rebuilds the seen set from the whole log and
+    /// replays the records after `model`'s cut into the users' state.
+    ///
+    /// - Parameters:
+    ///   - shards: the number of user shards (each with its own lock).
+    /// - Throws: ``ServingError/eventLog(_:)`` when the log cannot be opened or read.
+    public init(
+        model: ServingModel, logDirectory: String, fsync: FsyncPolicy = .always, shards: Int = 64,
+        logger: Logger = Logger(label: "encore.realtime")
+    ) throws(ServingError) {
+        do {
+            log = try EventLog(directory: logDirectory, fsync: fsync)
+        } catch { throw .eventLog("\(error)") }
+        self.logDirectory = logDirectory
+        self.logger = logger
+        self.shardCount = shards
+        var seen = Set<String>()
+        let generation = Generation(model: model, shardCount: shards, firstSequence: 1)
+        var first: UInt64? = nil
+        var replayed = 0
+        let cut = Self.cut(of: model)
+        do {
+            try EventLog.read(directory: logDirectory, from: 1) { record in
+                seen.insert(record.event.eventID)
+                if cut.includes(record) {
+                    if first == nil { first = record.sequence }
+                    generation.apply(record.event, sequence: record.sequence)
+                    replayed += 1
+                }
+            }
+        } catch { throw .eventLog("replay: \(error)") }
+        current = ServingLock(generation)
+        ingestState = ServingLock(IngestState(seen: seen))
+        stats.withLock {
+            $0.replayed = replayed
+            $0.eventsApplied = replayed
+        }
+        logger.info("real-time state rebuilt from the log", metadata: [
+            "log_records": "\(seen.count)", "replayed": "\(replayed)", "cut": .string(cut.description),
+            "bundle": .string(model.version)])
+    }
+
+    /// Which log records postdate a bundle.
+    struct Cut: CustomStringConvertible {
+        var afterSequence: UInt64?
+        var afterMs: Int64?
+
+        func includes(_ r: EventLogRecord) -> Bool {
+            if let s = afterSequence { return r.sequence > s }
+            if let ms = afterMs { return r.appendedAtMs > ms }
+            return true
+        }
+
+        var description: String {
+            if let s = afterSequence { return "after sequence \(s)" }
+            if let ms = afterMs { return "appended after \(ms) ms" }
+            return "whole log"
+        }
+    }
+
+    static func cut(of model: ServingModel) -> Cut {
+        if let s = model.eventLogThrough { return Cut(afterSequence: s, afterMs: nil) }
+        return Cut(afterSequence: nil, afterMs: model.createdAtMs)
+    }
+
+    /// The model the engine currently answers with.
+    public var model: ServingModel { current.withLock { $0 }.model }
+
+    /// The counters.
+    public var statistics: Statistics { stats.withLock { $0 } }
+
+    /// The last sequence in the event log.
+    public var lastSequence: UInt64 { log.lastSequence }
+
+    /// The number of users with real-time state.
+    public var activeUsers: Int { current.withLock { $0 }.userCount }
+
+    // MARK: Ingest
+
+    /// Deduplicates `events` by `event_id` (against the log and within the batch), appends the new ones to the
+    /// event log, then applies them.
+    ///
+    /// When it returns, the accepted events are in the log (durably under the `always` fsync policy) and visible to
+    /// queries. On a log failure nothing is applied and the events are not marked seen, so a retry may succeed.
+    /// - Throws: ``ServingError/eventLog(_:)``.
+    public func ingest(_ events: [UserEvent]) throws(ServingError) -> IngestResult {
+        let result: IngestResult = try ingestState.withLock { (state: inout IngestState) throws(ServingError) -> IngestResult in
+            var fresh: [UserEvent] = []
+            var batch = Set<String>()
+            var duplicates = 0
+            for e in events {
+                if state.seen.contains(e.eventID) || !batch.insert(e.eventID).inserted {
+                    duplicates += 1
+                } else {
+                    fresh.append(e)
+                }
+            }
+            guard !fresh.isEmpty else { return IngestResult(accepted: 0, duplicates: duplicates, sequences: nil) }
+            let range: ClosedRange<UInt64>
+            do { range = try log.append(fresh) } catch { throw .eventLog("append: \(error)") }
+            state.seen.formUnion(batch)
+            let generation = current.withLock { $0 }
+            var sequence = range.lowerBound
+            for e in fresh {
+                generation.apply(e, sequence: sequence)
+                sequence += 1
+            }
+            return IngestResult(accepted: fresh.count, duplicates: duplicates, sequences: range)
+        }
+        stats.withLock {
+            $0.eventsApplied += result.accepted
+            $0.duplicates += result.duplicates
+        }
+        return result
+    }
+
+    /// Whether an event id was seen (in the log).
+    public func hasSeen(eventID: String) -> Bool { ingestState.withLock { $0.seen.contains(eventID) } }
+
+    // MARK: Reload
+
+    /// What a reload did.
+    public struct ReloadResult: Sendable, Equatable {
+        /// The previous model's version.
+        public var previousVersion: String
+        /// The new model's version.
+        public var version: String
+        /// Log records replayed into the new state.
+        public var replayed: Int
+    }
+
+    /// Loads the bundle at `path` (default: the current bundle's path, re-read), re-derives the users' state
+    /// against it and swaps it in.
+    ///
+    /// Only one reload runs at a time; a second caller waits for the first. Queries continue during the load;
+    /// ingests wait only for the replay of the records after the new bundle's cut.
+    /// - Throws: ``ServingError/bundle(_:)`` when the bundle cannot be read (the current model stays),
+    ///   ``ServingError/eventLog(_:)`` when the log cannot be read.
+    @discardableResult
+    public func reload(path: String? = nil) throws(ServingError) -> ReloadResult {
+        let target = path ?? model.path
+        do {
+            return try reloading.withLock { (_: inout Bool) throws(ServingError) -> ReloadResult in
+                let model = try ServingModel.load(path: target, logger: logger)
+                return try swap(to: model)
+            }
+        } catch {
+            stats.withLock { $0.reloadFailures += 1 }
+            logger.error("reload failed; the current model stays", metadata: ["path": .string(target), "reason": .string(error.description)])
+            throw error
+        }
+    }
+
+    /// Swaps in an already loaded model (re-deriving the state), as ``reload(path:)`` does after reading.
+    /// - Throws: ``ServingError/eventLog(_:)``.
+    @discardableResult
+    public func swap(to model: ServingModel) throws(ServingError) -> ReloadResult {
+        let cut = Self.cut(of: model)
+        let result = try ingestState.withLock { (_: inout IngestState) throws(ServingError) -> ReloadResult in
+            let generation = Generation(model: model, shardCount: shardCount, firstSequence: 1)
+            var replayed = 0
+            do {
+                try log.sync()
+                try EventLog.read(directory: logDirectory, from: cut.afterSequence.map { $0 + 1 } ?? 1) { record in
+                    if cut.includes(record) {
+                        generation.apply(record.event, sequence: record.sequence)
+                        replayed += 1
+                    }
+                }
+            } catch { throw .eventLog("replay: \(error)") }
+            let previous = current.withLock { old in
+                let v = old.model.version
+                old = generation
+                return v
+            }
+            return ReloadResult(previousVersion: previous, version: model.version, replayed: replayed)
+        }
+        stats.withLock {
+            $0.reloads += 1
+            $0.replayed = result.replayed
+        }
+        logger.info("bundle reloaded", metadata: [
+            "previous": .string(result.previousVersion), "version": .string(result.version),
+            "replayed": "\(result.replayed)", "cut": .string(cut.description)])
+        return result
+    }
+
+    /// Flushes and closes the event log (at shutdown).
+    /// - Throws: ``ServingError/eventLog(_:)``.
+    public func close() throws(ServingError) {
+        do { try log.close() } catch { throw .eventLog("close: \(error)") }
+    }
+
+    /// The generation queries read.
+    var generation: Generation { current.withLock { $0 } }
+}

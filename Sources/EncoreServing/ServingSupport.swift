@@ -1,0 +1,70 @@
+import Foundation
+import EncoreStorage
+
+/// A value guarded by a lock: the server's per-shard and per-engine mutable state.
+///
+/// `NSLock` rather than `Synchronization.Mutex` so the package keeps its macOS 14 deployment target; the lock is
+/// never held across a suspension point or a long computation.
+final class ServingLock<Value>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value: Value
+
+    init(_ value: Value) { self.value = value }
+
+    /// Runs `body` with exclusive access to the value.
+    @inline(__always)
+    func withLock<R, E: Error>(_ body: (inout Value) throws(E) -> R) throws(E) -> R {
+        lock.lock()
+        defer { lock.unlock() }
+        return try body(&value)
+    }
+}
+
+/// Why the serving engine failed: the bundle, the index files, the event log or a query.
+public enum ServingError: Error, CustomStringConvertible, Sendable {
+    /// The bundle could not be read.
+    case bundle(BundleError)
+    /// The event log failed (open, append, read).
+    case eventLog(String)
+    /// The model failed on a query (a fold-in that did not solve, for example).
+    case model(String)
+    /// An item id the bundle does not know.
+    case unknownItem(String)
+    /// A parameter out of range.
+    case invalidParameter(name: String, message: String)
+
+    public var description: String {
+        switch self {
+        case .bundle(let e): return "bundle: \(e)"
+        case .eventLog(let m): return "event log: \(m)"
+        case .model(let m): return "model: \(m)"
+        case .unknownItem(let id): return "unknown item '\(id)'"
+        case .invalidParameter(let name, let message): return "\(name): \(message)"
+        }
+    }
+}
+
+/// The identity of a file on disk (device, inode, modification time, size): a bundle replaced in place, by a rename
+/// or a rewrite, changes it.
+public struct FileIdentity: Sendable, Equatable {
+    /// The device.
+    public var device: UInt64
+    /// The inode.
+    public var inode: UInt64
+    /// The modification time in nanoseconds since 1970.
+    public var modifiedNs: Int64
+    /// The size in bytes.
+    public var size: Int64
+
+    /// The identity of the file at `path`, or `nil` when it cannot be stat'ed.
+    public static func of(_ path: String) -> FileIdentity? {
+        var st = stat()
+        guard stat(path, &st) == 0 else { return nil }
+        #if os(Linux)
+        let ns = Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec)
+        #else
+        let ns = Int64(st.st_mtimespec.tv_sec) * 1_000_000_000 + Int64(st.st_mtimespec.tv_nsec)
+        #endif
+        return FileIdentity(device: UInt64(st.st_dev), inode: UInt64(st.st_ino), modifiedNs: ns, size: Int64(st.st_size))
+    }
+}
