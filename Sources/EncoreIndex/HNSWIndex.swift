@@ -5,35 +5,18 @@ import EncoreCore
 /// How an ``HNSWIndex`` over ``VectorMetric/innerProduct`` builds its graph. Searches always rank by the exact `−q·x`;
 /// only the distance between stored vectors used to choose links differs.
 ///
-/// Measured (release build, M 16, ef_construction 200, recall@10 against brute force) on ALS item factors fitted by
-/// ``ImplicitALS`` on synthetic plays with Zipf popularity and taste clusters (user factors as queries), and on
-/// Gaussian vectors with log-normal norms (σ 0.6, queries from the same distribution):
-///
-/// | data | ef | Möbius | norm-augmented | plain (hnswlib 0.8.0 `ip` alike) |
-/// |---|---|---|---|---|
-/// | ALS 20 000 × 32 | 32 | 0.995 | 0.80 | 0.20 |
-/// | ALS 100 000 × 64 | 64 | 0.975 | – | 0.13 |
-/// | log-normal 5 000 × 24 | 32 | 0.994 | 0.16 | 0.98 |
-/// | log-normal 100 000 × 64 | 64 | 0.83 | – | 0.96 |
-/// | ALS, Last.fm-360K-shaped, 293 228 × 64 | 1 280 | 0.956 | 0.896 | 0.29–0.37 |
-///
-/// Isotropic high-dimensional directions are hard for any graph (as for l2 on such data); there the plain graph
-/// wins because its hubs, the longest vectors, are the answers. Collaborative-filtering factors are the opposite.
-///
-/// The last row (`encore-train ann-bench --ip-graph`, 2 000 user vectors as queries) is far harder than the
-/// generated 100 000 × 64 factors: most items are cold (median norm 0.063) and the user vectors lie far from them, so
-/// every graph needs an ef near 1 000 for recall 0.95 there, cosine included (see the README's peer comparison).
-/// On it the plain graph builds 2.2 times as fast as the Möbius one (8.4 s against 18.8 s on 2 threads) and stops
-/// below recall 0.38 at any ef (two builds: 0.33 and 0.37 at ef 2 560); the norm-augmented graph reaches 0.946 at
-/// ef 2 560, the Möbius graph 0.971.
+/// Möbius, the default, suits collaborative-filtering factors, whose popular items have long vectors that a plain
+/// graph links every list to. Isotropic high-dimensional directions are hard for any graph (as for l2 on such data);
+/// there the plain graph wins because its hubs, the longest vectors, are the answers. See docs/benchmarks.md for
+/// measurements.
 public enum InnerProductGraph: String, Sendable, CaseIterable {
     /// The Möbius transformation (Zhou et al., NeurIPS 2019): links are chosen by L2 distance between
     /// `x / ‖x‖²`, a graph on which greedy inner-product search is reliable for skewed and isotropic norms alike.
     /// The origin of the transformed space also gets a link list (the heuristic's choice among the vectors nearest
     /// to it there, i.e. the longest ones, in diverse directions); searches start from the usual entry point plus
-    /// those links (32 more distances per search). In an experiment adding 100 vectors 3 × longer than 2 000 others
-    /// in new directions, top-1 recall at ef 16-64 went from 0.81-0.90 without them to 1.0 with them. Each node
-    /// keeps `1/‖x‖²`; there is no global state, so later adds need no rescaling. (The default.)
+    /// those links (32 more distances per search), which keep long vectors in new directions reachable (see
+    /// docs/benchmarks.md). Each node keeps `1/‖x‖²`; there is no global state, so later adds need no rescaling.
+    /// (The default.)
     case mobius
     /// The norm-augmenting transform (Bachrach et al. 2014): links by L2 distance between `(x, √(Φ² − ‖x‖²))`, Φ the
     /// largest norm (grown to 1.1 × a longer vector's norm when one is added, recomputing every node's extra
@@ -41,7 +24,7 @@ public enum InnerProductGraph: String, Sendable, CaseIterable {
     case normAugmented = "norm-augmented"
     /// No transform: links chosen by `−x·y` itself (hnswlib's `ip` space). Good when norms vary little or
     /// directions are isotropic; on collaborative-filtering factors every list fills with the few longest vectors
-    /// and recall collapses (0.13 at any ef on 100 000 ALS factors).
+    /// and recall collapses (see docs/benchmarks.md).
     case plain
 }
 
@@ -61,10 +44,9 @@ public enum InnerProductGraph: String, Sendable, CaseIterable {
 ///   are chosen by a proper metric on transformed vectors (plain HNSW on inner product loses recall on
 ///   collaborative-filtering factors, whose popular items have long vectors that every list links to). The default
 ///   transform is Möbius (`x / ‖x‖²`); the norm-augmenting one (`(x, √(Φ² − ‖x‖²))`, Φ the largest norm) and no
-///   transform are available for comparison (see ``InnerProductGraph`` for measurements: the norm-augmenting
-///   transform did not reach the recall target on any factor-like data measured). A transform needs one scalar per
-///   node (kept in its record, not in the vector), so queries compute plain dot products and reported distances are
-///   the exact `−q·x`.
+///   transform are available for comparison (see ``InnerProductGraph``; docs/benchmarks.md compares their recall).
+///   A transform needs one scalar per node (kept in its record, not in the vector), so queries compute plain dot
+///   products and reported distances are the exact `−q·x`.
 ///
 /// ## Filters
 /// A filter is applied during the graph walk: filtered nodes are traversed but never returned, and the walk goes on

@@ -507,7 +507,7 @@ private struct RawBytes {
 
 // MARK: - XXH64
 
-/// XXH64 (Yann Collet's xxHash, 64-bit), used for index file checksums: several GB/s in Swift on one core.
+/// XXH64 (Yann Collet's xxHash, 64-bit), used for index file checksums (every section is checked on open).
 public enum XXHash64 {
     private static let p1: UInt64 = 0x9E37_79B1_85EB_CA87
     private static let p2: UInt64 = 0xC2B2_AE3D_27D4_EB4F

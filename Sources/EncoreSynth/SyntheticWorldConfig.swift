@@ -148,7 +148,7 @@ public enum SyntheticWorldPreset: String, Sendable, Codable, CaseIterable {
     /// About 2 000 users, 5 000 tracks and 100 000 plays: for trying things by hand, a couple of seconds in debug.
     case sample
     /// The shape of the Last.fm 360K data set: 360 000 users, 300 000 tracks, about 17.5 million distinct
-    /// user-track pairs (about 34 million plays). About 20 s in a release build on 2 cores.
+    /// user-track pairs (about 34 million plays). Generation time: see docs/benchmarks.md.
     case lastfm360k
 }
 
