@@ -182,3 +182,87 @@ public enum ConfidenceWeighting: Sendable, Equatable, CustomStringConvertible {
         return out
     }
 }
+
+/// What a model keeps of its training weighting, so that listens arriving after training are weighted as training
+/// weighted them (the server folds new plays into a user's row on the same scale as the stored confidences).
+///
+/// For BM25 over a users x items matrix (``ConfidenceWeighting/apply(toUserItems:)``: items are the documents,
+/// users the terms) it keeps each item's length norm and the number of items at training time; a user's `idf` comes
+/// from the number of distinct items in their row. The other schemes need nothing beyond their parameters.
+public struct ConfidenceContext: Sendable, Equatable {
+    /// The scheme and its parameters.
+    public var weighting: ConfidenceWeighting
+    /// BM25 only: `(1 - b) + b * plays[i] / mean(plays)` of each item at training time; empty otherwise.
+    public var itemLengthNorms: [Float]
+    /// BM25 only: the number of items (documents) at training time.
+    public var itemCount: Int
+
+    /// A context from its parts.
+    public init(weighting: ConfidenceWeighting, itemLengthNorms: [Float] = [], itemCount: Int = 0) {
+        self.weighting = weighting
+        self.itemLengthNorms = itemLengthNorms
+        self.itemCount = itemCount
+    }
+
+    /// The context of weighting the raw users x items matrix `raw` with `weighting.apply(toUserItems:)`.
+    public init(weighting: ConfidenceWeighting, rawUserItems raw: CSRMatrix) {
+        guard case .bm25(_, let b) = weighting else {
+            self.init(weighting: weighting)
+            return
+        }
+        var sums = [Double](repeating: 0, count: raw.cols)
+        for p in 0..<raw.nnz { sums[Int(raw.indices[p])] += Double(raw.values[p]) }
+        let average = raw.cols > 0 ? sums.reduce(0, +) / Double(raw.cols) : 0
+        let norms = sums.map { Float((1 - Double(b)) + Double(b) * (average > 0 ? $0 / average : 1)) }
+        self.init(weighting: weighting, itemLengthNorms: norms, itemCount: raw.cols)
+    }
+
+    /// BM25's `idf` of a user with `distinct` items in their row.
+    private func idf(_ distinct: Int) -> Double {
+        Foundation.log(Double(max(1, itemCount))) - Foundation.log1p(Double(distinct))
+    }
+
+    /// The confidence of `raw` listens of `item` by a user with `distinct` items in their row.
+    public func confidence(raw: Float, item: Int32, distinct: Int) -> Float {
+        let v = Double(raw)
+        switch weighting {
+        case .none: return raw
+        case .linear(let a): return Float(1 + Double(a) * v)
+        case .logarithmic(let a, let e): return Float(1 + Double(a) * Foundation.log1p(v / Double(e)))
+        case .bm25(let k1, _):
+            let norm = Int(item) < itemLengthNorms.count ? Double(itemLengthNorms[Int(item)]) : 1
+            let denominator = Double(k1) * norm + v
+            return denominator > 0 ? Float(v * (Double(k1) + 1) / denominator * idf(distinct)) : 0
+        }
+    }
+
+    /// The raw listens behind a stored confidence (the inverse of ``confidence(raw:item:distinct:)``), or `nil` when
+    /// the weighting cannot be inverted there (a zero `idf` or slope).
+    public func raw(confidence c: Float, item: Int32, distinct: Int) -> Float? {
+        let w = Double(c)
+        switch weighting {
+        case .none: return c
+        case .linear(let a): return a > 0 ? Float((w - 1) / Double(a)) : nil
+        case .logarithmic(let a, let e): return a > 0 ? Float(Double(e) * Foundation.expm1((w - 1) / Double(a))) : nil
+        case .bm25(let k1, _):
+            let f = idf(distinct)
+            guard f != 0 else { return nil }
+            let norm = Int(item) < itemLengthNorms.count ? Double(itemLengthNorms[Int(item)]) : 1
+            let q = w / f
+            let k = Double(k1)
+            guard k + 1 - q > 0 else { return nil }
+            return Float(q * k * norm / (k + 1 - q))
+        }
+    }
+
+    /// A user's training row (`items`, their stored `confidences`) with `added` raw listens per item on top,
+    /// weighted as training would weight the sum: for BM25 the user's `idf` follows the new number of distinct
+    /// items. Items come out in increasing order.
+    public func row(items: [Int32], confidences: [Float], adding added: [Int32: Float]) -> (items: [Int32], values: [Float]) {
+        var raw: [Int32: Float] = [:]
+        for (i, c) in zip(items, confidences) { raw[i] = self.raw(confidence: c, item: i, distinct: items.count) ?? 1 }
+        for (i, n) in added where n > 0 { raw[i, default: 0] += n }
+        let out = raw.keys.sorted()
+        return (out, out.map { confidence(raw: raw[$0]!, item: $0, distinct: out.count) })
+    }
+}

@@ -141,7 +141,7 @@ public struct DelimitedFormat: Sendable, Equatable, CustomStringConvertible {
     /// and are filtered out. Set ``minimum`` to `nil` to keep them.
     public static let encorePlays = DelimitedFormat(
         separator: "\t", hasHeader: true, user: .name("user"), item: .name("item"), weight: nil,
-        timestamp: .name("timestamp"), minimum: Minimum(column: .name("ms_played"), value: 30_000))
+        timestamp: .name("timestamp"), minimum: Minimum(column: .name("ms_played"), value: Double(EventRules.standard.minimumListenMs)))
 
     /// The header names ``guess(path:)`` looks for (compared without regard to case), by role.
     static let guessNames: (user: [String], item: [String], weight: [String], timestamp: [String]) = (

@@ -91,8 +91,9 @@ public struct UserEvent: Sendable, Codable, Equatable, Hashable {
     public static let maxEventIDBytes = 128
     /// The longest `user` or `item`, in UTF-8 bytes.
     public static let maxIDBytes = 256
-    /// The shortest play that counts as a play (shorter ones are skips), in milliseconds.
-    public static let minimumPlayMs: Int64 = 30_000
+    /// The shortest play that counts as a play (shorter ones are skips), in milliseconds: the threshold of
+    /// ``EventRules/standard``.
+    public static let minimumPlayMs: Int64 = EventRules.standard.minimumListenMs
     /// The latest accepted timestamp: 9999-12-31T23:59:59Z.
     public static let maxTimestamp: Int64 = 253_402_300_799
 
@@ -107,10 +108,10 @@ public struct UserEvent: Sendable, Codable, Equatable, Hashable {
     }
 
     /// Whether the event counts as a play of `item`: a ``EventType/play`` of at least 30 s (or of unknown length).
-    public var countsAsPlay: Bool { type == .play && (msPlayed ?? Self.minimumPlayMs) >= Self.minimumPlayMs }
+    public var countsAsPlay: Bool { EventRules.standard.isListen(self) }
 
     /// Whether the event counts as a skip: a ``EventType/skip``, or a ``EventType/play`` shorter than 30 s.
-    public var countsAsSkip: Bool { type == .skip || (type == .play && !countsAsPlay) }
+    public var countsAsSkip: Bool { EventRules.standard.isSkip(self) }
 
     // MARK: Validation
 

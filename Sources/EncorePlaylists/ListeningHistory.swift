@@ -2,29 +2,6 @@ import Foundation
 import EncoreCore
 import EncoreData
 
-/// How the weight of a play-log row is read when building ``ListeningHistories``.
-public enum PlayWeighting: Sendable, Equatable {
-    /// Each row's weight is a number of listened plays (a bare log of `user, item, weight`); a row of weight 0 is a
-    /// touch without a listen (counted as a skip).
-    case counts
-    /// Each row is one play whose weight is the milliseconds played; a play shorter than `skipBelowMs` is a skip, any
-    /// other counts as one listened play. Load Encore's `plays.tsv` with
-    /// ``DelimitedFormat/encorePlaysWithMsPlayed`` for this.
-    case milliseconds(skipBelowMs: Float)
-
-    /// One play per row, skips under 30 s (Encore's rule).
-    public static let encorePlays = PlayWeighting.milliseconds(skipBelowMs: 30_000)
-}
-
-extension DelimitedFormat {
-    /// Encore's `plays.tsv` with every row kept and `ms_played` as the weight, for
-    /// ``ListeningHistories/build(plays:weighting:feedback:asOf:halfLifeDays:threads:)`` with
-    /// ``PlayWeighting/encorePlays`` (skips are recorded, not dropped).
-    public static let encorePlaysWithMsPlayed = DelimitedFormat(
-        separator: "\t", hasHeader: true, user: .name("user"), item: .name("item"), weight: .name("ms_played"),
-        timestamp: .name("timestamp"))
-}
-
 /// One listening event of one user, as the server sees it.
 public struct ListeningEvent: Sendable, Equatable {
     /// The item index.
@@ -392,16 +369,8 @@ public struct ListeningHistories: Sendable {
         let slots = OrderedSlots<(counts: [Int], agg: HistoryAggregate)>(count: blocks)
         let halfLifeSeconds = halfLifeDays * 86_400
         let t = threads > 0 ? threads : Parallel.coreCount
-        let isSkip: (Float) -> Bool
-        let playsOf: (Float) -> Float
-        switch weighting {
-        case .counts:
-            isSkip = { $0 <= 0 }
-            playsOf = { max(0, $0) }
-        case .milliseconds(let threshold):
-            isSkip = { $0 < threshold }
-            playsOf = { _ in 1 }
-        }
+        let isSkip: (Float) -> Bool = { weighting.isSkip(rowWeight: $0) }
+        let playsOf: (Float) -> Float = { weighting.listens(rowWeight: $0) }
         Parallel.forEach(blocks, threads: t) { b in
             var agg = HistoryAggregate()
             var counts: [Int] = []

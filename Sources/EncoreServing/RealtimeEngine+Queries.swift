@@ -172,17 +172,25 @@ extension RealtimeEngine {
         return (v, v == nil ? .popular : .foldIn, state, row)
     }
 
-    /// The history a user's vector is folded in from: the bundle's row (its trained confidences), plus one for each
-    /// listened play, like and playlist add since, without disliked tracks.
+    /// The history a user's vector is folded in from: the bundle's row (its trained confidences) with one listen
+    /// added for each listened play, like and playlist add since, weighted as training weighted listens (the
+    /// bundle's ``ConfidenceContext``; a bundle without one adds 1 per listen to the stored values), without
+    /// disliked tracks.
     func foldInHistory(state: UserRealtimeState, row: Int32?, model: ServingModel) -> (items: [Int32], values: [Float]) {
+        var trained: (items: [Int32], values: [Float]) = ([], [])
+        if let row { trained = ImplicitALS.history(of: row, in: model.bundle.userItems) }
+        var added: [Int32: Float] = [:]
+        for (i, n) in state.listenCounts { added[i, default: 0] += Float(n) }
+        for i in state.likes { added[i, default: 0] += 1 }
+        for i in state.playlistAdds { added[i, default: 0] += 1 }
         var merged: [Int32: Float] = [:]
-        if let row {
-            let (items, values) = ImplicitALS.history(of: row, in: model.bundle.userItems)
-            for (i, v) in zip(items, values) { merged[i, default: 0] += v }
+        if let context = model.bundle.confidence {
+            let weighted = context.row(items: trained.items, confidences: trained.values, adding: added)
+            for (i, v) in zip(weighted.items, weighted.values) { merged[i] = v }
+        } else {
+            for (i, v) in zip(trained.items, trained.values) { merged[i, default: 0] += v }
+            for (i, n) in added { merged[i, default: 0] += n }
         }
-        for (i, n) in state.listenCounts { merged[i, default: 0] += Float(n) }
-        for i in state.likes { merged[i, default: 0] += 1 }
-        for i in state.playlistAdds { merged[i, default: 0] += 1 }
         for i in state.dislikedTracks { merged[i] = nil }
         let items = merged.keys.sorted().filter { merged[$0]! > 0 }
         return (items, items.map { merged[$0]! })

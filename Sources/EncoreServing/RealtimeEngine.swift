@@ -43,14 +43,12 @@ public final class RealtimeEngine: Sendable {
 
         func apply(_ event: UserEvent, sequence: UInt64) {
             let m = model
+            let rules = EventRules.standard
             let item = event.type.targetsArtist ? nil : m.item(event.item)
-            var artist: Int32? = nil
-            if event.type.targetsArtist || ((event.type == .dislike || event.type == .undislike) && item == nil) {
-                artist = m.artist(event.item)
-            }
+            let artist = rules.looksUpArtist(event.type, isKnownTrack: item != nil) ? m.artist(event.item) : nil
             shard(event.user).withLock { users in
                 users[event.user, default: UserRealtimeState()].apply(
-                    type: event.type, item: item, artist: artist, listened: event.countsAsPlay,
+                    type: event.type, item: item, artist: artist, listened: rules.isListen(event),
                     timestamp: event.timestamp, sequence: sequence)
             }
         }

@@ -79,38 +79,30 @@ public struct UserRealtimeState: Sendable, Equatable {
                 listenCounts[item, default: 0] += 1
                 revision &+= 1
             }
-        case .like:
-            if let item {
-                likes.insert(item)
-                dislikedTracks.remove(item)
-                revision &+= 1
-            }
-        case .unlike:
-            if let item, likes.remove(item) != nil { revision &+= 1 }
-        case .dislike:
-            if let item {
-                dislikedTracks.insert(item)
-                likes.remove(item)
-                revision &+= 1
-            } else if let artist {
-                dislikedArtists.insert(artist)
-                followedArtists.remove(artist)
-            }
-        case .undislike:
-            if let item {
-                if dislikedTracks.remove(item) != nil { revision &+= 1 }
-            } else if let artist {
-                dislikedArtists.remove(artist)
-            }
-        case .followArtist:
-            if let artist {
-                followedArtists.insert(artist)
-                dislikedArtists.remove(artist)
-            }
-        case .unfollowArtist:
-            if let artist { followedArtists.remove(artist) }
+        case .like, .unlike, .dislike, .undislike, .followArtist, .unfollowArtist:
+            let rules = EventRules.standard
+            guard let target = rules.feedbackTarget(of: type, isKnownTrack: item != nil, isKnownArtist: artist != nil),
+                  let id = target == .track ? item : artist
+            else { return }
+            let effect = rules.feedbackEffect(of: type, on: target)
+            var changed = false
+            for set in effect.removes { changed = update(set) { $0.remove(id) != nil } || changed }
+            if let set = effect.adds { changed = update(set) { $0.insert(id).inserted } || changed }
+            // Track feedback moves the user's vector (likes weigh in, dislikes are left out); artist feedback only
+            // filters.
+            if changed && target == .track { revision &+= 1 }
         case .playlistAdd:
             if let item, playlistAdds.insert(item).inserted { revision &+= 1 }
+        }
+    }
+
+    /// Applies `change` to one feedback set; returns its result.
+    private mutating func update(_ set: EventRules.FeedbackSet, _ change: (inout Set<Int32>) -> Bool) -> Bool {
+        switch set {
+        case .likedTracks: return change(&likes)
+        case .dislikedTracks: return change(&dislikedTracks)
+        case .dislikedArtists: return change(&dislikedArtists)
+        case .followedArtists: return change(&followedArtists)
         }
     }
 

@@ -2,6 +2,7 @@ import Foundation
 import EncoreCore
 import EncoreFactorization
 import EncorePlaylists
+import EncoreData
 
 /// A trained recommendation model with everything needed to serve and explain it, stored as one HDF5 file.
 ///
@@ -63,6 +64,9 @@ public struct ModelBundle: Sendable {
     public var dailyMixes: DailyMixTable?
     /// The track catalogue aligned to ``itemIDs`` (`/catalog`), when the weekly job had one; `nil` in older bundles.
     public var catalog: TrackCatalog?
+    /// How ``userItems`` was weighted from listens (`/cf/weighting`), so new plays are weighted the same way;
+    /// `nil` in older bundles and in bundles of models trained elsewhere.
+    public var confidence: ConfidenceContext?
     /// The root `created_at` of the file this bundle was read from; `nil` for a bundle built in memory.
     ///
     /// ``write(to:)`` stamps `metadata["created_at"]` when present, else the current time (ISO-8601, UTC).
@@ -236,6 +240,7 @@ public struct ModelBundle: Sendable {
         for (key, value) in metadata.sorted(by: { $0.key < $1.key }) {
             try file.setAttribute(key, string: value, on: BundleLayout.meta)
         }
+        if let confidence { try file.write(confidence) }
         if let discoverWeekly { try file.write(discoverWeekly) }
         if let dailyMixes { try file.write(dailyMixes) }
         if let catalog { try file.write(catalog) }
@@ -275,6 +280,7 @@ public struct ModelBundle: Sendable {
         let discoverWeekly = try file.readDiscoverWeekly()
         let dailyMixes = try file.readDailyMix()
         let catalog = try file.readCatalog(items: items.count)
+        let confidence = try file.readConfidence(items: items.count)
         try file.close()
 
         var bundle = ModelBundle(
@@ -282,6 +288,7 @@ public struct ModelBundle: Sendable {
         bundle.discoverWeekly = discoverWeekly
         bundle.dailyMixes = dailyMixes
         bundle.catalog = catalog
+        bundle.confidence = confidence
         try discoverWeekly?.validate(users: users.count, items: items.count, path: path)
         try dailyMixes?.validate(users: users.count, items: items.count, path: path)
         bundle.libraryVersion = header.libraryVersion
@@ -388,4 +395,50 @@ enum BundleLayout {
     static let data = "/cf/user_items/data"
     static let eval = "/eval"
     static let meta = "/meta"
+}
+
+/// The weighting of the training confidences: `/cf/weighting` (attribute `scheme`, the CLI spelling such as
+/// `bm25:k1=100,b=0.8`; for BM25 also attribute `item_count` and dataset `item_length_norm`, float32 per item).
+enum WeightingLayout {
+    static let group = "/cf/weighting"
+    static let itemLengthNorm = "/cf/weighting/item_length_norm"
+}
+
+extension HDF5File {
+    func write(_ c: ConfidenceContext) throws(BundleError) {
+        try createGroup(WeightingLayout.group)
+        try setAttribute("scheme", string: c.weighting.description, on: WeightingLayout.group)
+        try setAttribute("item_count", scalar: Int64(c.itemCount), on: WeightingLayout.group)
+        if !c.itemLengthNorms.isEmpty {
+            try write(c.itemLengthNorms, shape: [c.itemLengthNorms.count], at: WeightingLayout.itemLengthNorm)
+        }
+    }
+
+    func readConfidence(items: Int) throws(BundleError) -> ConfidenceContext? {
+        let g = WeightingLayout.group
+        guard exists(g) else { return nil }
+        let scheme = try stringAttribute("scheme", on: g)
+        let weighting: ConfidenceWeighting
+        do { weighting = try ConfidenceWeighting(parsing: scheme) } catch {
+            throw .invalidData(path: path, object: "\(g)@scheme", reason: error.description)
+        }
+        let count = try scalarAttribute(Int64.self, "item_count", on: g)
+        guard count >= 0, count <= Int64(Int32.max) else {
+            throw .invalidData(path: path, object: "\(g)@item_count", reason: "item count \(count) out of range")
+        }
+        var norms: [Float] = []
+        if exists(WeightingLayout.itemLengthNorm) {
+            norms = try read(Float.self, at: WeightingLayout.itemLengthNorm).values
+            guard norms.count == items else {
+                throw .shapeMismatch(path: path, object: WeightingLayout.itemLengthNorm,
+                                     reason: "\(norms.count) values for \(items) items")
+            }
+            guard norms.allSatisfy({ $0.isFinite && $0 >= 0 }) else {
+                throw .invalidData(path: path, object: WeightingLayout.itemLengthNorm, reason: "a norm is negative or not finite")
+            }
+        } else if case .bm25 = weighting {
+            throw .missingObject(path: path, object: WeightingLayout.itemLengthNorm)
+        }
+        return ConfidenceContext(weighting: weighting, itemLengthNorms: norms, itemCount: Int(count))
+    }
 }

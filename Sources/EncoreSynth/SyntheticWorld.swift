@@ -191,7 +191,7 @@ public struct SyntheticWorld: Sendable {
     public typealias ProgressHandler = @Sendable (Progress) -> Void
 
     /// Plays shorter than this many milliseconds are skips.
-    public static let skipThresholdMs: Int32 = 30_000
+    public static let skipThresholdMs = Int32(EventRules.standard.minimumListenMs)
 
     /// The user-block size of parallel generation. It is part of no output: any size gives the same world.
     static let usersPerBlock = 1_024

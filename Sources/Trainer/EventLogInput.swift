@@ -12,8 +12,10 @@ import RecCore
 ///   row's weight is `ms_played` (30 000 when unknown, 0 for a `skip`); with a log of play counts it is 1 for a play
 ///   and 0 for a skip. Users and items new to the play log are appended to its id maps.
 /// - `like`/`unlike`, `dislike`/`undislike`, `follow_artist`/`unfollow_artist` are applied in log order on top of
-///   the feedback files: a withdrawal cancels the earlier like, dislike or follow (from the files or the log). A
-///   `dislike` names a track; when the id is no known track but a known artist, it is an artist dislike.
+///   the feedback files by ``EventRules`` (the server applies the same rules): a withdrawal cancels the earlier like,
+///   dislike or follow (from the files or the log), a like withdraws a dislike of the track and the other way round,
+///   an artist dislike withdraws a follow and the other way round. A `dislike` names a track; when the id is no
+///   known track but a known artist, it is an artist dislike.
 /// - `playlist_add` is kept by the server only (the trainer counts it, nothing more).
 struct EventLogInput {
     /// The log folder.
@@ -58,16 +60,9 @@ struct EventLogInput {
         }
     }
 
-    /// The weight of a play or skip event under `weighting`, or `nil` for other events.
+    /// The weight of a play or skip event under `weighting`, or `nil` for other events (``EventRules``).
     static func weight(of e: UserEvent, weighting: PlayWeighting) -> Float? {
-        guard e.type == .play || e.type == .skip else { return nil }
-        switch weighting {
-        case .counts:
-            return e.countsAsPlay ? 1 : 0
-        case .milliseconds:
-            if e.type == .skip { return 0 }
-            return Float(e.msPlayed ?? UserEvent.minimumPlayMs)
-        }
+        EventRules.standard.rowWeight(of: e, weighting: weighting)
     }
 
     /// Appends the plays and skips to `plays` (which must have timestamps, or be empty), interning new users and
@@ -77,7 +72,7 @@ struct EventLogInput {
         for e in events {
             guard let w = Self.weight(of: e, weighting: weighting) else { continue }
             plays.append(user: e.user, item: e.item, weight: w, timestamp: e.timestamp)
-            if e.countsAsPlay { report.plays += 1 } else { report.skips += 1 }
+            if EventRules.standard.isListen(e) { report.plays += 1 } else { report.skips += 1 }
         }
         report.newUsers = plays.userIDs.count - usersBefore
         report.newItems = plays.itemIDs.count - itemsBefore
@@ -101,45 +96,46 @@ struct EventLogInput {
             }
             var list: [FeedbackLog.Event] { order.compactMap { events[$0] } }
         }
-        var likes = Table(), dislikedTracks = Table(), dislikedArtists = Table(), follows = Table()
-        base.likes.forEach { likes.add($0) }
-        base.dislikedTracks.forEach { dislikedTracks.add($0) }
-        base.dislikedArtists.forEach { dislikedArtists.add($0) }
-        base.follows.forEach { follows.add($0) }
+        struct Tables { var likes = Table(), dislikedTracks = Table(), dislikedArtists = Table(), follows = Table() }
+        var tables = Tables()
+        base.likes.forEach { tables.likes.add($0) }
+        base.dislikedTracks.forEach { tables.dislikedTracks.add($0) }
+        base.dislikedArtists.forEach { tables.dislikedArtists.add($0) }
+        base.follows.forEach { tables.follows.add($0) }
+        let rules = EventRules.standard
         for e in events {
             guard e.type != .play, e.type != .skip else { continue }
             if e.type == .playlistAdd { report.playlistAdds += 1; continue }
             guard let u = userIDs.index(of: e.user) else { report.unknownTargets += 1; continue }
             let track = e.type.targetsArtist ? nil : itemIDs.index(of: e.item)
-            let artist = e.type.targetsArtist || (track == nil && (e.type == .dislike || e.type == .undislike))
-                ? artistIDs.index(of: e.item) : nil
-            switch e.type {
-            case .like, .unlike:
-                guard let t = track else { report.unknownTargets += 1; continue }
-                if e.type == .like {
-                    likes.add(.init(user: u, target: t, timestamp: e.timestamp)); report.likes += 1
-                } else if likes.remove(u, t) { report.withdrawals += 1 }
-            case .dislike, .undislike:
-                if let t = track {
-                    if e.type == .dislike {
-                        dislikedTracks.add(.init(user: u, target: t, timestamp: e.timestamp)); report.dislikes += 1
-                    } else if dislikedTracks.remove(u, t) { report.withdrawals += 1 }
-                } else if let a = artist {
-                    if e.type == .dislike {
-                        dislikedArtists.add(.init(user: u, target: a, timestamp: e.timestamp)); report.dislikes += 1
-                    } else if dislikedArtists.remove(u, a) { report.withdrawals += 1 }
-                } else {
-                    report.unknownTargets += 1
+            let artist = rules.looksUpArtist(e.type, isKnownTrack: track != nil) ? artistIDs.index(of: e.item) : nil
+            guard let target = rules.feedbackTarget(of: e.type, isKnownTrack: track != nil, isKnownArtist: artist != nil),
+                  let id = target == .track ? track : artist
+            else { report.unknownTargets += 1; continue }
+            let effect = rules.feedbackEffect(of: e.type, on: target)
+            func table(_ set: EventRules.FeedbackSet) -> WritableKeyPath<Tables, Table> {
+                switch set {
+                case .likedTracks: return \.likes
+                case .dislikedTracks: return \.dislikedTracks
+                case .dislikedArtists: return \.dislikedArtists
+                case .followedArtists: return \.follows
                 }
-            case .followArtist, .unfollowArtist:
-                guard let a = artist else { report.unknownTargets += 1; continue }
-                if e.type == .followArtist {
-                    follows.add(.init(user: u, target: a, timestamp: e.timestamp)); report.follows += 1
-                } else if follows.remove(u, a) { report.withdrawals += 1 }
-            case .play, .skip, .playlistAdd:
-                continue
+            }
+            var withdrew = false
+            for set in effect.removes { withdrew = tables[keyPath: table(set)].remove(u, id) || withdrew }
+            if let set = effect.adds {
+                tables[keyPath: table(set)].add(.init(user: u, target: id, timestamp: e.timestamp))
+                switch set {
+                case .likedTracks: report.likes += 1
+                case .dislikedTracks, .dislikedArtists: report.dislikes += 1
+                case .followedArtists: report.follows += 1
+                }
+            } else if withdrew {
+                report.withdrawals += 1
             }
         }
+        let likes = tables.likes, dislikedTracks = tables.dislikedTracks
+        let dislikedArtists = tables.dislikedArtists, follows = tables.follows
         return FeedbackLog(likes: likes.list, dislikedTracks: dislikedTracks.list,
                            dislikedArtists: dislikedArtists.list, follows: follows.list)
     }
