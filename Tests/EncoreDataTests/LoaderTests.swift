@@ -486,30 +486,3 @@ extension DelimitedFormat {
         return f
     }
 }
-
-// MARK: - Measurement (off by default)
-
-/// Times the loader on a large file; runs only when `ENCORE_LOADER_BENCH` names a file, e.g.
-/// `ENCORE_LOADER_BENCH=/tmp/usersha1-artmbid-artname-plays.tsv swift test -c release --scratch-path .build-loader
-/// --filter LoaderMeasurement`. It prints the time of each of 3 loads and their median, and asserts nothing about
-/// time (only that the file loads).
-@Suite("DelimitedLoader measurement")
-struct LoaderMeasurement {
-    @Test(.enabled(if: ProcessInfo.processInfo.environment["ENCORE_LOADER_BENCH"] != nil))
-    func measure() throws {
-        let path = ProcessInfo.processInfo.environment["ENCORE_LOADER_BENCH"]!
-        let format = try DelimitedFormat.guess(path: path)
-        var seconds: [Double] = []
-        for run in 1...3 {
-            let clock = ContinuousClock()
-            var loaded: (interactions: Interactions, report: LoadReport)?
-            let elapsed = try clock.measure { loaded = try DelimitedLoader.load(path: path, format: format) }
-            let s = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
-            seconds.append(s)
-            let x = loaded!.interactions
-            print("loader run \(run): \(s) s, \(x.count) rows, \(x.userIDs.count) users, \(x.itemIDs.count) items")
-            #expect(x.count > 0)
-        }
-        print("loader median of 3: \(seconds.sorted()[1]) s")
-    }
-}
