@@ -201,7 +201,8 @@ final class WeeklyJob {
     }
 
     /// The training matrix: listened plays (skips left out) summed per (user, track), BM25-weighted.
-    func trainingMatrix() -> CSRMatrix {
+    /// - Throws: ``TrainerError`` when the play log's indices do not fit its id maps.
+    func trainingMatrix() throws -> CSRMatrix {
         var r: [Int32] = [], cIdx: [Int32] = [], v: [Float] = []
         r.reserveCapacity(plays.count); cIdx.reserveCapacity(plays.count); v.reserveCapacity(plays.count)
         for t in 0..<plays.count {
@@ -213,15 +214,19 @@ final class WeeklyJob {
             guard w > 0 else { continue }
             r.append(plays.users[t]); cIdx.append(plays.items[t]); v.append(w)
         }
-        let m = (try? CSRMatrix(rows: plays.userIDs.count, cols: plays.itemIDs.count, rowIndices: r, colIndices: cIdx, values: v))
-            ?? .empty(rows: plays.userIDs.count, cols: plays.itemIDs.count)
+        let m: CSRMatrix
+        do {
+            m = try CSRMatrix(rows: plays.userIDs.count, cols: plays.itemIDs.count, rowIndices: r, colIndices: cIdx, values: v)
+        } catch {
+            throw TrainerError("cannot build the training matrix from the play log: \(error)")
+        }
         return ConfidenceWeighting.bm25Default.apply(toUserItems: m)
     }
 
     // MARK: Stages
 
     func fit() throws {
-        let userItems = trainingMatrix()
+        let userItems = try trainingMatrix()
         var model = ImplicitALS(parameters: params)
         var warm = false
         if let previous = c.previous {

@@ -73,6 +73,26 @@ private func temporaryDirectory() throws -> String {
         }
     }
 
+    /// The ALS lists `evaluate` scores: the model's own, by user; an error of the model is reported, not scored as
+    /// empty lists.
+    @Test func evaluationRecommendationsAreTheModelsAndItsErrorsAreReported() throws {
+        let model = try ImplicitALS(
+            parameters: ALSParameters(factors: 2), userFactors: Matrix.random(rows: 2, cols: 2, scale: 1, seed: 1),
+            itemFactors: Matrix.random(rows: 3, cols: 2, scale: 1, seed: 2))
+        let exclude = try CSRMatrix(rows: 2, cols: 3, rowIndices: [0], colIndices: [2], values: [1])
+        let test = try CSRMatrix(rows: 2, cols: 3, rowIndices: [0], colIndices: [1], values: [1])
+        let lists = try EvaluateCommand.recommendations(model, test: test, exclude: exclude, k: 2)
+        #expect(lists.count == 2 && lists[1].isEmpty)
+        #expect(try lists[0] == model.recommend(user: 0, k: 2, userItems: exclude).items && !lists[0].contains(2))
+        // A test user the model does not have.
+        let wider = try CSRMatrix(rows: 3, cols: 3, rowIndices: [0, 2], colIndices: [1, 0], values: [1, 1])
+        let message = errorMessage {
+            _ = try EvaluateCommand.recommendations(model, test: wider, exclude: .empty(rows: 3, cols: 3), k: 2)
+        }
+        #expect(message?.contains("cannot recommend for the test users") == true, "\(message ?? "no error")")
+        #expect(message?.contains("user 2 of 2") == true, "\(message ?? "no error")")
+    }
+
     @Test func malformedInputNamesFileLineAndField() throws {
         let dir = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }

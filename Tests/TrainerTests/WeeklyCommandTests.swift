@@ -104,4 +104,15 @@ import Testing
         var cmd = try EncoreTrain.parseAsRoot(["weekly", "--events", "\(dir)/log.tsv", "--output", "\(dir)/b.h5"])
         #expect(throws: (any Error).self) { try cmd.run() }
     }
+
+    /// A play log whose indices do not fit its id maps cannot become a training matrix: an error, not an empty matrix.
+    @Test func aTrainingMatrixThatCannotBeBuiltIsAnError() throws {
+        let command = try #require(try EncoreTrain.parseAsRoot(["weekly", "--events", "x.tsv", "--output", "y.h5"]) as? WeeklyCommand)
+        let job = try WeeklyJob(command: command, logger: TrainerLogging.logger())
+        job.plays = try Interactions(
+            userIDs: IDMap(ids: ["u1"]), itemIDs: IDMap(ids: ["t1"]), users: [0, 1], items: [0, 0], weights: [1, 1])
+        let message = errorMessage { _ = try job.trainingMatrix() }
+        #expect(message?.contains("training matrix") == true, "\(message ?? "no error")")
+        #expect(message?.contains("row 1 of 1") == true, "\(message ?? "no error")")
+    }
 }
