@@ -60,6 +60,8 @@ struct WeeklyCommand: ParsableCommand {
 
     func validate() throws {
         if events == nil && eventLog == nil { throw ValidationError("give --events, --event-log or both") }
+        try FitCommand.validateALSOptions(
+            factors: factors, regularization: regularization, alpha: alpha, iterations: iterations, threads: threads)
     }
 
     func run() throws {

@@ -102,7 +102,9 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: dir) }
         try "user\titem\tweight\nu1\ti1\t2\n".write(toFile: "\(dir)/log.tsv", atomically: true, encoding: .utf8)
         var cmd = try EncoreTrain.parseAsRoot(["weekly", "--events", "\(dir)/log.tsv", "--output", "\(dir)/b.h5"])
-        #expect(throws: (any Error).self) { try cmd.run() }
+        let message = errorMessage { try cmd.run() }
+        #expect(message?.contains("\(dir)/log.tsv") == true, "\(message ?? "no error")")
+        #expect(message?.contains("needs timestamps") == true, "\(message ?? "no error")")
     }
 
     /// A play log whose indices do not fit its id maps cannot become a training matrix: an error, not an empty matrix.
