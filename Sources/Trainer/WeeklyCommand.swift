@@ -15,11 +15,14 @@ struct WeeklyCommand: ParsableCommand {
             last finished stage when run again with the same inputs and options. The catalogue and feedback files \
             (tracks.tsv, artists.tsv, likes.tsv, dislikes.tsv, follows.tsv) are read from --catalog (default: the \
             play log's folder) when present; from a bare play log (user, item, weight, timestamp) the rules that \
-            need artists do not apply.
+            need artists do not apply. The play log takes the input options of `fit`; with none, a log with an \
+            ms_played column keeps its skips (plays under --min-ms-played, default 30 000 ms) as skips.
             """)
 
     @Option(help: "The play log: Encore's plays.tsv (user, item, timestamp, ms_played) or any log `fit` reads (optional with --event-log).")
     var events: String?
+
+    @OptionGroup var inputFormat: InputFormatOptions
 
     @Option(help: "The server's event log folder: its plays, skips, likes, dislikes and follows are added to the inputs; the bundle records event_log_through.")
     var eventLog: String?
@@ -92,6 +95,8 @@ final class WeeklyJob {
     var tasteTruth: TasteTruth?
     var eventLog: EventLogInput?
     var eventLogReport = EventLogInput.Report()
+    /// The format the play log was read in.
+    var playsFormat: DelimitedFormat?
 
     // Stage outputs.
     var fitted: ModelBundle?
@@ -141,6 +146,7 @@ final class WeeklyJob {
             + (c.previous.map { [$0] } ?? [])
         let options = ["\(params)", week.description, "eval=\(c.evalUsers)", "catalog=\(catalogDir ?? "none")", Encore.version,
                        "eventlog=\(eventLog.map { "\($0.directory)@\($0.through)" } ?? "none")"]
+            + (c.inputFormat.isDefault ? [] : ["input=\(playsFormat.map { "\($0)" } ?? "none")"])
         let runner = try StageRunner(workDir: work, fingerprint: StageRunner.fingerprint(files: inputs, options: options), logger: logger)
 
         try runner.run("fit", outputs: [path("fit.h5")], resume: { fitted = try ModelBundle.read(from: path("fit.h5")) }) { try fit() }
