@@ -80,19 +80,6 @@ public enum BLAS {
         cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(m), Int32(n), alpha, a, Int32(n), x, 1, beta, y, 1)
     }
 
-    /// `y = alpha * A^T x + beta * y` for a row-major `m x n` matrix `A`.
-    public static func gemvT(
-        _ a: UnsafePointer<Float>, m: Int, n: Int, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
-        alpha: Float = 1, beta: Float = 0
-    ) {
-        cblas_sgemv(CblasRowMajor, CblasTrans, Int32(m), Int32(n), alpha, a, Int32(n), x, 1, beta, y, 1)
-    }
-
-    /// `y = A x` for a symmetric `n x n` matrix (only the upper triangle is read).
-    public static func symv(_ a: UnsafePointer<Float>, n: Int, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>) {
-        cblas_ssymv(CblasRowMajor, CblasUpper, Int32(n), 1, a, Int32(n), x, 1, 0, y, 1)
-    }
-
     /// Rank-k update `C += alpha * A^T A` (upper triangle only) where `A` is `m x n` row-major and `C` is `n x n`.
     public static func syrkUpper(
         _ a: UnsafePointer<Float>, m: Int, n: Int, into c: UnsafeMutablePointer<Float>, alpha: Float = 1
