@@ -200,16 +200,6 @@ float encore_squared_distance(const float *a, const float *b, long n) {
     return sqdist_generic(a, b, n);
 }
 
-void encore_gemv_square(const float *a, const float *x, float *y, long n) {
-#ifdef ENCORE_X86
-    if (avx2()) {
-        for (long j = 0; j < n; j++) y[j] = dot_avx2(a + j * n, x, n);
-        return;
-    }
-#endif
-    for (long j = 0; j < n; j++) y[j] = dot_generic(a + j * n, x, n);
-}
-
 void encore_cg_update(float *x, long f, const float *gram, const float *y, const int32_t *cols, const float *vals,
                       long count, int steps, float *r, float *p, float *ap) {
 #ifdef ENCORE_X86

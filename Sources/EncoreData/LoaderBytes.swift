@@ -557,5 +557,23 @@ enum LoaderBytes {
         return (value, .ok)
     }
 
+    /// Whether `cell` is a weight as the loader reads one (a finite, non-negative number).
+    static func isWeight(_ cell: String) -> Bool {
+        let bytes = Array(cell.utf8)
+        return bytes.withUnsafeBufferPointer { b in
+            guard let p = b.baseAddress else { return false }
+            return number(p, start: 0, end: b.count, asFloat: true, allowNegative: false).status == .ok
+        }
+    }
+
+    /// Whether `cell` is a timestamp as the loader reads one (see ``timestamp(_:start:end:)``).
+    static func isTimestamp(_ cell: String) -> Bool {
+        let bytes = Array(cell.utf8)
+        return bytes.withUnsafeBufferPointer { b in
+            guard let p = b.baseAddress else { return false }
+            return timestamp(p, start: 0, end: b.count) != nil
+        }
+    }
+
     // MARK: Timestamps
 }

@@ -169,6 +169,10 @@ public struct DelimitedFormat: Sendable, Equatable, CustomStringConvertible {
     /// (`user`, `user_id`, `userid`) and item (`item`, `item_id`, `itemid`) columns, and optionally a weight
     /// (`weight`, `plays`, `count`, `rating`) and a timestamp (`timestamp`, `time`, `ts`), matched without regard
     /// to case.
+    ///
+    /// A file whose first row names neither a user nor an item column and has a number as its third field (where a
+    /// header would have a name) has no header: its columns are user, item, weight and, when the fourth field of
+    /// the first row is a timestamp, timestamp.
     /// - Throws: ``DataError/unreadable(file:reason:)`` when the header cannot be read,
     ///   ``DataError/empty(file:)`` for an empty file, ``DataError/missingColumn(file:column:)`` when no user or
     ///   item column is found.
@@ -181,8 +185,15 @@ public struct DelimitedFormat: Sendable, Equatable, CustomStringConvertible {
             for cell in header where names.contains(cell.lowercased()) { return .name(cell) }
             return nil
         }
-        guard let user = find(guessNames.user) else { throw .missingColumn(file: path, column: "user") }
-        guard let item = find(guessNames.item) else { throw .missingColumn(file: path, column: "item") }
+        let user = find(guessNames.user), item = find(guessNames.item)
+        if user == nil && item == nil && header.count >= 3 && LoaderBytes.isWeight(header[2]) {
+            format.hasHeader = false
+            format.weight = .index(2)
+            format.timestamp = header.count >= 4 && LoaderBytes.isTimestamp(header[3]) ? .index(3) : nil
+            return format
+        }
+        guard let user else { throw .missingColumn(file: path, column: "user") }
+        guard let item else { throw .missingColumn(file: path, column: "item") }
         format.user = user
         format.item = item
         format.weight = find(guessNames.weight)

@@ -9,7 +9,8 @@ import EncoreCore
 /// tiles run in parallel on all cores. A single query is scored with one `sgemv`.
 ///
 /// Metrics (smaller is closer):
-/// - ``VectorMetric/cosine``: vectors and queries are L2-normalised; distance `1 − q·x`.
+/// - ``VectorMetric/cosine``: vectors and queries are L2-normalised; distance `1 − q·x`. A zero vector stays zero,
+///   at distance 1 from everything.
 /// - ``VectorMetric/l2``: squared distance, ranked by `‖q‖² − 2q·x + ‖x‖²` with the norms precomputed, then the
 ///   best candidates' distances recomputed directly (`Σ (qᵢ − xᵢ)²`) so the reported values are exact.
 /// - ``VectorMetric/innerProduct``: `−q·x`.
@@ -80,8 +81,8 @@ public struct ExactIndex: VectorIndex, Sendable {
     // MARK: Adding and removing
 
     /// Adds one vector under `id`.
-    /// - Throws: ``IndexError/dimensionMismatch(expected:got:)``, ``IndexError/invalidVector(id:reason:)`` (NaN,
-    ///   infinity, or all zeros for cosine), ``IndexError/invalidID(_:reason:)`` (negative or already present).
+    /// - Throws: ``IndexError/dimensionMismatch(expected:got:)``, ``IndexError/invalidVector(id:reason:)`` (NaN or
+    ///   infinity), ``IndexError/invalidID(_:reason:)`` (negative or already present).
     public mutating func add(id: Int32, vector: [Float]) throws(IndexError) {
         guard vector.count == dimension else { throw .dimensionMismatch(expected: dimension, got: vector.count) }
         let m: Matrix
@@ -116,7 +117,6 @@ public struct ExactIndex: VectorIndex, Sendable {
                 guard v.isFinite else { throw .invalidVector(id: id, reason: "holds NaN or infinity at position \(c)") }
                 sum += Double(v) * Double(v)
             }
-            if metric == .cosine && sum == 0 { throw .invalidVector(id: id, reason: "is all zeros (cosine needs a direction)") }
             guard Float(sum).isFinite else { throw .invalidVector(id: id, reason: "its norm overflows Float") }
             norms[r] = Float(sum)
         }
@@ -124,7 +124,8 @@ public struct ExactIndex: VectorIndex, Sendable {
         vectors.reserveCapacity(vectors.count + newVectors.storage.count)
         if metric == .cosine && !normalized {
             for r in 0..<newIDs.count {
-                let inv = Float(1 / Double(norms[r]).squareRoot())
+                // A zero vector stays zero: its cosine with anything is 0.
+                let inv = norms[r] > 0 ? Float(1 / Double(norms[r]).squareRoot()) : 0
                 for c in 0..<d { vectors.append(newVectors.storage[r * d + c] * inv) }
                 norms[r] = 1
             }
@@ -162,7 +163,7 @@ public struct ExactIndex: VectorIndex, Sendable {
     ///
     /// Scores the whole catalogue with one `sgemv` on the calling thread.
     /// - Throws: ``IndexError/dimensionMismatch(expected:got:)``, ``IndexError/invalidParameter(_:)`` for a negative
-    ///   `k` or a query holding NaN or infinity (or, for cosine, all zeros).
+    ///   `k` or a query holding NaN or infinity.
     public func search(_ query: [Float], k: Int, filter: SearchFilter? = nil) throws(IndexError) -> [Neighbor] {
         guard query.count == dimension else { throw .dimensionMismatch(expected: dimension, got: query.count) }
         guard k >= 0 else { throw .invalidParameter("k must be non-negative, got \(k)") }
@@ -187,7 +188,7 @@ public struct ExactIndex: VectorIndex, Sendable {
     /// The `k` nearest neighbours of every row of `queries`, exact, computed in `sgemm` tiles on `threads` threads
     /// (0 = every core).
     /// - Throws: ``IndexError/dimensionMismatch(expected:got:)``, ``IndexError/invalidParameter(_:)`` for a negative
-    ///   `k` or a query row holding NaN or infinity (or, for cosine, all zeros).
+    ///   `k` or a query row holding NaN or infinity.
     public func search(queries: Matrix, k: Int, filter: SearchFilter? = nil, threads: Int = 0) throws(IndexError) -> [[Neighbor]] {
         guard queries.cols == dimension else { throw .dimensionMismatch(expected: dimension, got: queries.cols) }
         guard k >= 0 else { throw .invalidParameter("k must be non-negative, got \(k)") }
@@ -231,7 +232,7 @@ public struct ExactIndex: VectorIndex, Sendable {
         return results
     }
 
-    /// Checks row `row` of `q` (finite; non-zero for cosine), normalises it for cosine, and returns `‖q‖²` after that.
+    /// Checks row `row` of `q` (finite), normalises it for cosine (a zero row stays zero), and returns `‖q‖²` after that.
     private func prepare(_ q: inout [Float], _ row: Int, label: @autoclosure () -> String) throws(IndexError) -> Float {
         let d = dimension
         var sum: Double = 0
@@ -241,7 +242,7 @@ public struct ExactIndex: VectorIndex, Sendable {
             sum += Double(v) * Double(v)
         }
         guard metric == .cosine else { return Float(sum) }
-        guard sum > 0 else { throw .invalidParameter("\(label()) is all zeros (cosine needs a direction)") }
+        guard sum > 0 else { return 1 }
         let inv = Float(1 / sum.squareRoot())
         for c in 0..<d { q[row * d + c] *= inv }
         return 1

@@ -8,7 +8,7 @@ extension HNSWIndex {
     /// Adds one vector under `id`.
     ///
     /// - Throws: ``IndexError/dimensionMismatch(expected:got:)``, ``IndexError/invalidVector(id:reason:)`` (NaN,
-    ///   infinity, or all zeros for cosine), ``IndexError/invalidID(_:reason:)`` when `id` is negative or present.
+    ///   infinity, or a norm that overflows), ``IndexError/invalidID(_:reason:)`` when `id` is negative or present.
     public func add(id: Int32, vector: [Float]) throws(IndexError) {
         guard vector.count == dimension else { throw .dimensionMismatch(expected: dimension, got: vector.count) }
         writerLock.lock()
@@ -69,7 +69,6 @@ extension HNSWIndex {
             norm2 += x * x
         }
         guard norm2.isFinite else { throw .invalidVector(id: id, reason: "its squared norm overflows Float") }
-        if metric == .cosine && !(norm2 > 0) { throw .invalidVector(id: id, reason: "all zeros (cosine needs a direction)") }
     }
 
     // MARK: - Adding (writer lock held)
@@ -186,7 +185,8 @@ extension HNSWIndex {
         let norm2 = encore_dot(v, v, dimension)
         switch metric {
         case .cosine:
-            let inv = 1 / norm2.squareRoot()
+            // A zero vector (or one whose squared norm underflows) is stored as zeros: at distance 1 from everything.
+            let inv = norm2 > 0 ? 1 / norm2.squareRoot() : 0
             for i in 0..<dimension { v[i] *= inv }
             r.storeBytes(of: Float(0), toByteOffset: 8, as: Float.self)
         case .l2:

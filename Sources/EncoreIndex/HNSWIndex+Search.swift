@@ -55,8 +55,8 @@ extension HNSWIndex {
     /// The `k` nearest live vectors to `query` that `filter` allows, closest first, using the index's default ``ef``.
     ///
     /// - Throws: ``IndexError/dimensionMismatch(expected:got:)`` for a query of the wrong length,
-    ///   ``IndexError/invalidVector(id:reason:)`` (id -1) for a query holding NaN or infinity (or all zeros, for
-    ///   cosine), ``IndexError/invalidParameter(_:)`` for a negative `k`.
+    ///   ``IndexError/invalidVector(id:reason:)`` (id -1) for a query holding NaN or infinity,
+    ///   ``IndexError/invalidParameter(_:)`` for a negative `k`.
     public func search(_ query: [Float], k: Int, filter: SearchFilter? = nil) throws(IndexError) -> [Neighbor] {
         try search(query, k: k, ef: ef, filter: filter)
     }
@@ -127,23 +127,21 @@ extension HNSWIndex {
     }
 
     func validateQuery(_ q: UnsafePointer<Float>) throws(IndexError) {
-        var norm2: Float = 0
         for i in 0..<dimension {
             let v = q[i]
             guard v.isFinite else { throw .invalidVector(id: -1, reason: "the query holds \(v) at index \(i)") }
-            norm2 += v * v
         }
-        if metric == .cosine && !(norm2 > 0) { throw .invalidVector(id: -1, reason: "the query is all zeros (cosine)") }
     }
 
-    /// Copies the query into the context (normalised for cosine) after validating it.
+    /// Copies the query into the context (normalised for cosine; a zero query stays zero) after validating it.
     func prepareQuery(_ q: UnsafePointer<Float>, into ctx: HNSWSearchContext) throws(IndexError) {
         try validateQuery(q)
         ctx.ensureQuery(dimension)
         let dst = ctx.query
         dst.update(from: q, count: dimension)
         if metric == .cosine {
-            let inv = 1 / encore_dot(dst, dst, dimension).squareRoot()
+            let norm2 = encore_dot(dst, dst, dimension)
+            let inv = norm2 > 0 ? 1 / norm2.squareRoot() : 0
             for i in 0..<dimension { dst[i] *= inv }
         }
     }

@@ -38,7 +38,8 @@ public enum InnerProductGraph: String, Sendable, CaseIterable {
 /// upper levels and `2M` on level 0. A batch draws its levels in order, then inserts on all threads.
 ///
 /// ## Metrics
-/// - ``VectorMetric/cosine``: vectors (and queries) are L2-normalised; distance `1 − a·b`.
+/// - ``VectorMetric/cosine``: vectors (and queries) are L2-normalised; distance `1 − a·b`. A zero vector stays zero,
+///   at distance 1 from everything.
 /// - ``VectorMetric/l2``: squared Euclidean distance.
 /// - ``VectorMetric/innerProduct``: distance `−q·x`. Greedy search ranks by the exact inner product, but the links
 ///   are chosen by a proper metric on transformed vectors (plain HNSW on inner product loses recall on

@@ -2,7 +2,9 @@ import EncoreCore
 
 /// The distance an index ranks by. Smaller is closer for every metric.
 public enum VectorMetric: String, Sendable, Codable, CaseIterable {
-    /// `1 − cos(a, b)`; vectors are L2-normalised when added.
+    /// `1 − cos(a, b)`; vectors are L2-normalised when added. A zero vector (stored or queried) has no direction:
+    /// its cosine with anything is taken as 0, so it is at distance exactly 1 from every vector, as in hnswlib and
+    /// faiss.
     case cosine
     /// Squared Euclidean distance `‖a − b‖²`.
     case l2
@@ -60,7 +62,7 @@ public protocol VectorIndex: Sendable {
 public enum IndexError: Error, Equatable, CustomStringConvertible {
     /// A vector or query has the wrong number of values.
     case dimensionMismatch(expected: Int, got: Int)
-    /// A vector holds NaN or infinity, or (cosine) is all zeros.
+    /// A vector holds NaN or infinity, or its norm overflows.
     case invalidVector(id: Int32, reason: String)
     /// A parameter is out of range.
     case invalidParameter(String)

@@ -449,9 +449,6 @@ public struct ListeningHistories: Sendable {
     /// The items user `user` liked, ascending.
     public func likedItems(of user: Int32) -> ArraySlice<Int32> { likes.list(user) }
 
-    /// Whether any user liked anything (a bare log has no likes).
-    public var hasLikes: Bool { !likes.values.isEmpty }
-
     /// The users with at least one event, ascending.
     public var activeUsers: [Int32] {
         (0..<userCount).filter { pairStart[$0 + 1] > pairStart[$0] }.map { Int32($0) }

@@ -753,13 +753,6 @@ struct HDF5File: ~Copyable {
         return HDF5Handle(sid, closer: H5Sclose)
     }
 
-    /// A readable description of the type of attribute `name` on `object`.
-    func attributeTypeDescription(_ name: String, on object: String) throws(BundleError) -> String {
-        let attribute = try openAttribute(name, on: object)
-        let type = try attributeType(attribute.id, label: Self.attributeObject(name, on: object))
-        return Self.describe(type: type.id)
-    }
-
     /// Reads attribute `name` of `object` as numbers of type `T` (of the same class: integer or float).
     func arrayAttribute<T: HDF5Scalar>(_ type: T.Type, _ name: String, on object: String) throws(BundleError) -> [T] {
         let label = Self.attributeObject(name, on: object)

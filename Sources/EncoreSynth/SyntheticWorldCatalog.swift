@@ -61,9 +61,6 @@ extension SyntheticWorld {
             return genreWeights[Int(artistGenre[a])] * Double(artistShare[a]) * Double(trackShare[ti])
         }
 
-        /// Whether track `t` was released in the new-release window.
-        public func isNewRelease(_ t: Int32) -> Bool { trackRelease[Int(t)] >= newReleaseStart }
-
         /// The tracks of artist `a`.
         public func tracks(ofArtist a: Int32) -> Range<Int32> {
             artistTrackStart[Int(a)]..<artistTrackStart[Int(a) + 1]

@@ -74,8 +74,8 @@ struct EvaluateCommand: ParsableCommand {
             model = stored.model
             let trainLog = try inputFormat.load(trainPath, logger: logger)
             let testLog = try inputFormat.load(testPath, logger: logger)
-            let (tr, trDropped) = remap(trainLog, users: stored.userIDs, items: stored.itemIDs)
-            let (te, teDropped) = remap(testLog, users: stored.userIDs, items: stored.itemIDs)
+            let (tr, trDropped) = try remap(trainLog, users: stored.userIDs, items: stored.itemIDs)
+            let (te, teDropped) = try remap(testLog, users: stored.userIDs, items: stored.itemIDs)
             if trDropped + teDropped > 0 {
                 logger.warning("rows with users or items unknown to the bundle were ignored", metadata: [
                     "train_rows": "\(trDropped)", "test_rows": "\(teDropped)"])
@@ -105,11 +105,8 @@ struct EvaluateCommand: ParsableCommand {
             throw ValidationError("give either --train and --test, or --input and --split")
         }
 
-        let alsModel = model
-        let exclude = trainMatrix
-        let als: BatchRecommender = { users, k in
-            ((try? alsModel.recommend(users: users, k: k, userItems: exclude)) ?? []).map(\.items)
-        }
+        let alsLists = try Self.recommendations(model, test: testMatrix, exclude: trainMatrix, k: k)
+        let als: BatchRecommender = { users, _ in users.map { alsLists[Int($0)] } }
         let progress = ProgressReporter(stage: "evaluate", total: 2, logger: logger)
         let alsMetrics = try RankingMetrics.evaluate(test: testMatrix, k: k, itemCount: model.itemCount, recommend: als)
         progress.update(1)
@@ -131,8 +128,26 @@ struct EvaluateCommand: ParsableCommand {
         }
     }
 
+    /// The top `k` items of `model` for every user with a test item, leaving out the user's items in `exclude`;
+    /// indexed by user (empty for users without a test item).
+    /// - Throws: ``TrainerError`` when the model cannot rank a user's items (a user outside the model, a matrix of
+    ///   another shape).
+    static func recommendations(_ model: ImplicitALS, test: CSRMatrix, exclude: CSRMatrix, k: Int) throws -> [[Int32]] {
+        let users = (0..<test.rows).filter { test.count(ofRow: $0) > 0 }.map { Int32($0) }
+        let ranked: [RankedItems]
+        do {
+            ranked = try model.recommend(users: users, k: k, userItems: exclude)
+        } catch {
+            throw TrainerError("cannot recommend for the test users: \(error)")
+        }
+        var lists = [[Int32]](repeating: [], count: test.rows)
+        for (u, r) in zip(users, ranked) { lists[Int(u)] = r.items }
+        return lists
+    }
+
     /// The log in the bundle's index space, as a users x items matrix; rows with unknown ids are counted and dropped.
-    func remap(_ log: Interactions, users: IDMap, items: IDMap) -> (CSRMatrix, dropped: Int) {
+    /// - Throws: ``TrainerError`` when the matrix cannot be built.
+    func remap(_ log: Interactions, users: IDMap, items: IDMap) throws -> (CSRMatrix, dropped: Int) {
         let userMap = log.userIDs.ids.map { users.index(of: $0) ?? -1 }
         let itemMap = log.itemIDs.ids.map { items.index(of: $0) ?? -1 }
         var r: [Int32] = [], c: [Int32] = [], v: [Float] = []
@@ -143,8 +158,10 @@ struct EvaluateCommand: ParsableCommand {
             if u < 0 || i < 0 { dropped += 1; continue }
             r.append(u); c.append(i); v.append(log.weights[t])
         }
-        let m = (try? CSRMatrix(rows: users.count, cols: items.count, rowIndices: r, colIndices: c, values: v))
-            ?? CSRMatrix.empty(rows: users.count, cols: items.count)
-        return (m, dropped)
+        do {
+            return (try CSRMatrix(rows: users.count, cols: items.count, rowIndices: r, colIndices: c, values: v), dropped)
+        } catch {
+            throw TrainerError("cannot build the users x items matrix in the bundle's ids: \(error)")
+        }
     }
 }

@@ -159,17 +159,20 @@ extension WeeklyJob {
             try? handle.close()
             let header = String(decoding: head, as: UTF8.self).split(separator: "\n").first ?? ""
             let columns = header.split(separator: "\t").map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
-            let format: DelimitedFormat
-            if columns.contains("ms_played") {
+            let options = c.inputFormat
+            var format: DelimitedFormat
+            if options.guessesColumns && columns.contains("ms_played") {
                 format = .encorePlaysWithMsPlayed
-                weighting = .encorePlays
+                format.skipBadRows = options.skipBadRows
+                weighting = options.minMsPlayed.map { .milliseconds(skipBelowMs: Float($0)) } ?? .encorePlays
             } else {
-                format = try DelimitedFormat.guess(path: events)
+                format = try options.format(for: events)
                 weighting = .counts
             }
+            playsFormat = format
             let (log, report) = try DelimitedLoader.load(path: events, format: format)
             guard log.hasTimestamps || log.count == 0 else {
-                throw TrainerError("\(events): the weekly job needs timestamps (a 'timestamp' column)")
+                throw TrainerError("\(events): the weekly job needs timestamps (a 'timestamp' column, or --timestamp-column)")
             }
             plays = log
             logger.info("loaded play log", metadata: [

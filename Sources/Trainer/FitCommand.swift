@@ -74,6 +74,27 @@ struct FitCommand: ParsableCommand {
     @Option(help: "Write load and per-iteration timings, sizes and peak memory as JSON to this file.")
     var timings: String?
 
+    func validate() throws {
+        try Self.validateALSOptions(
+            factors: factors, regularization: regularization, alpha: alpha, iterations: iterations, cgSteps: cgSteps,
+            threads: threads)
+    }
+
+    /// Refuses ALS options out of range with a message naming the flag (``ALSParameters/validate()`` checks the
+    /// same ranges for library users).
+    static func validateALSOptions(
+        factors: Int, regularization: Float, alpha: Float, iterations: Int, cgSteps: Int = 3, threads: Int
+    ) throws {
+        guard factors > 0 else { throw ValidationError("--factors must be positive, got \(factors)") }
+        guard regularization >= 0, regularization.isFinite else {
+            throw ValidationError("--regularization must be >= 0, got \(regularization)")
+        }
+        guard alpha > 0, alpha.isFinite else { throw ValidationError("--alpha must be > 0, got \(alpha)") }
+        guard iterations >= 0 else { throw ValidationError("--iterations must be >= 0, got \(iterations)") }
+        guard cgSteps > 0 else { throw ValidationError("--cg-steps must be positive, got \(cgSteps)") }
+        guard threads >= 0 else { throw ValidationError("--threads must be >= 0, got \(threads)") }
+    }
+
     func run() throws {
         let logger = TrainerLogging.logger()
         let params = ALSParameters(

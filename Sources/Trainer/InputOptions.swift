@@ -9,11 +9,11 @@ struct TrainerError: Error, CustomStringConvertible {
     init(_ description: String) { self.description = description }
 }
 
-/// How an interaction file is read: shared by `split`, `fit` and `evaluate`.
+/// How an interaction file is read: shared by `split`, `fit`, `evaluate` and `weekly`.
 struct InputFormatOptions: ParsableArguments {
     @Option(help: ArgumentHelp(
         "File format: auto, tsv, csv, movielens-100k (u.data), movielens-dat (ratings.dat), movielens-csv (ratings.csv), lastfm-360k, encore-plays.",
-        discussion: "auto picks a preset from a known file name, else reads a TSV/CSV header with columns user, item and optionally weight/plays/count/rating and timestamp."))
+        discussion: "auto picks a preset from a known file name, else reads a TSV/CSV header with columns user, item and optionally weight/plays/count/rating and timestamp; a file without a header (its first row's third field a number) is read as user, item, weight and optionally timestamp."))
     var format: String = "auto"
 
     @Option(help: "User column: a header name or a 0-based index (overrides the format's).")
@@ -33,6 +33,15 @@ struct InputFormatOptions: ParsableArguments {
 
     @Flag(help: "Skip malformed rows (and report how many) instead of stopping at the first one.")
     var skipBadRows = false
+
+    /// Whether the format and its columns are guessed from the file (`--format auto`, no column option).
+    var guessesColumns: Bool {
+        format.lowercased() == "auto" && userColumn == nil && itemColumn == nil && weightColumn == nil
+            && timestampColumn == nil
+    }
+
+    /// Whether every option has its default.
+    var isDefault: Bool { guessesColumns && minMsPlayed == nil && !skipBadRows }
 
     func column(_ text: String) -> DelimitedFormat.ColumnRef {
         if let i = Int(text), i >= 0 { return .index(i) }

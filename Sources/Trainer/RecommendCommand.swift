@@ -30,7 +30,10 @@ struct RecommendCommand: ParsableCommand {
         guard count > 0 else { throw ValidationError("--count must be positive") }
     }
 
-    func run() throws {
+    func run() throws { print(try output(), terminator: "") }
+
+    /// What `run` prints: a table (or JSON) of the user's top tracks, with the played tracks that explain them.
+    func output() throws -> String {
         let b = try ModelBundle.read(from: bundle)
         guard let u = b.userIDs.index(of: user) else {
             throw TrainerError("user '\(user)' is not in \(bundle) (\(b.userIDs.count) users; e.g. '\(b.userIDs.ids.first ?? "")')")
@@ -50,18 +53,18 @@ struct RecommendCommand: ParsableCommand {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
             let data = try encoder.encode(RecommendationList(user: user, recommendations: rows))
-            print(String(decoding: data, as: UTF8.self))
-            return
+            return String(decoding: data, as: UTF8.self) + "\n"
         }
-        print("Recommendations for \(user) (\(history.items.count) tracks played):")
+        var text = "Recommendations for \(user) (\(history.items.count) tracks played):\n"
         for row in rows {
             var line = String(format: "%3d  %@  %.4f", row.rank, row.item, row.score)
             if let because = row.because, !because.isEmpty {
                 let parts = because.map { String(format: "%@ %.0f%%", $0.item, $0.share * 100) }
                 line += "  because you played " + parts.joined(separator: ", ")
             }
-            print(line)
+            text += line + "\n"
         }
+        return text
     }
 }
 

@@ -50,9 +50,6 @@ final class StageRunner {
         }
     }
 
-    /// Whether `stage` finished in this or an earlier run of the same job.
-    func isFinished(_ stage: String) -> Bool { state.finished[stage] != nil }
-
     /// Runs `body` unless `stage` already finished and its `outputs` (files) still exist; `resume` is called
     /// instead to reload them.
     func run(_ stage: String, outputs: [String] = [], resume: () throws -> Void = {}, _ body: () throws -> Void) throws {

@@ -15,11 +15,14 @@ struct WeeklyCommand: ParsableCommand {
             last finished stage when run again with the same inputs and options. The catalogue and feedback files \
             (tracks.tsv, artists.tsv, likes.tsv, dislikes.tsv, follows.tsv) are read from --catalog (default: the \
             play log's folder) when present; from a bare play log (user, item, weight, timestamp) the rules that \
-            need artists do not apply.
+            need artists do not apply. The play log takes the input options of `fit`; with none, a log with an \
+            ms_played column keeps its skips (plays under --min-ms-played, default 30 000 ms) as skips.
             """)
 
     @Option(help: "The play log: Encore's plays.tsv (user, item, timestamp, ms_played) or any log `fit` reads (optional with --event-log).")
     var events: String?
+
+    @OptionGroup var inputFormat: InputFormatOptions
 
     @Option(help: "The server's event log folder: its plays, skips, likes, dislikes and follows are added to the inputs; the bundle records event_log_through.")
     var eventLog: String?
@@ -60,6 +63,8 @@ struct WeeklyCommand: ParsableCommand {
 
     func validate() throws {
         if events == nil && eventLog == nil { throw ValidationError("give --events, --event-log or both") }
+        try FitCommand.validateALSOptions(
+            factors: factors, regularization: regularization, alpha: alpha, iterations: iterations, threads: threads)
     }
 
     func run() throws {
@@ -90,6 +95,8 @@ final class WeeklyJob {
     var tasteTruth: TasteTruth?
     var eventLog: EventLogInput?
     var eventLogReport = EventLogInput.Report()
+    /// The format the play log was read in.
+    var playsFormat: DelimitedFormat?
 
     // Stage outputs.
     var fitted: ModelBundle?
@@ -139,6 +146,7 @@ final class WeeklyJob {
             + (c.previous.map { [$0] } ?? [])
         let options = ["\(params)", week.description, "eval=\(c.evalUsers)", "catalog=\(catalogDir ?? "none")", Encore.version,
                        "eventlog=\(eventLog.map { "\($0.directory)@\($0.through)" } ?? "none")"]
+            + (c.inputFormat.isDefault ? [] : ["input=\(playsFormat.map { "\($0)" } ?? "none")"])
         let runner = try StageRunner(workDir: work, fingerprint: StageRunner.fingerprint(files: inputs, options: options), logger: logger)
 
         try runner.run("fit", outputs: [path("fit.h5")], resume: { fitted = try ModelBundle.read(from: path("fit.h5")) }) { try fit() }
@@ -201,7 +209,8 @@ final class WeeklyJob {
     }
 
     /// The training matrix: listened plays (skips left out) summed per (user, track), BM25-weighted.
-    func trainingMatrix() -> CSRMatrix {
+    /// - Throws: ``TrainerError`` when the play log's indices do not fit its id maps.
+    func trainingMatrix() throws -> CSRMatrix {
         var r: [Int32] = [], cIdx: [Int32] = [], v: [Float] = []
         r.reserveCapacity(plays.count); cIdx.reserveCapacity(plays.count); v.reserveCapacity(plays.count)
         for t in 0..<plays.count {
@@ -213,15 +222,19 @@ final class WeeklyJob {
             guard w > 0 else { continue }
             r.append(plays.users[t]); cIdx.append(plays.items[t]); v.append(w)
         }
-        let m = (try? CSRMatrix(rows: plays.userIDs.count, cols: plays.itemIDs.count, rowIndices: r, colIndices: cIdx, values: v))
-            ?? .empty(rows: plays.userIDs.count, cols: plays.itemIDs.count)
+        let m: CSRMatrix
+        do {
+            m = try CSRMatrix(rows: plays.userIDs.count, cols: plays.itemIDs.count, rowIndices: r, colIndices: cIdx, values: v)
+        } catch {
+            throw TrainerError("cannot build the training matrix from the play log: \(error)")
+        }
         return ConfidenceWeighting.bm25Default.apply(toUserItems: m)
     }
 
     // MARK: Stages
 
     func fit() throws {
-        let userItems = trainingMatrix()
+        let userItems = try trainingMatrix()
         var model = ImplicitALS(parameters: params)
         var warm = false
         if let previous = c.previous {

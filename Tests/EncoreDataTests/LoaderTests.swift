@@ -169,6 +169,43 @@ struct LoaderPresetTests {
             #expect(throws: DataError.missingColumn(file: path, column: "user")) { try DelimitedFormat.guess(path: path) }
         }
     }
+
+    @Test("guess reads a headerless user, item, weight[, timestamp] file as data, and a real header as names")
+    func guessHeaderless() throws {
+        // Last.fm's and MovieLens's shape: no header, the third field a number.
+        let (x, r, format) = try withLoaderFile("listens.tsv", "alice\tsong a\t3\nbob\tsong b\t1.5\nalice\tsong b\t2\n") { path in
+            let f = try DelimitedFormat.guess(path: path)
+            let (x, r) = try DelimitedLoader.load(path: path, format: f, threads: 1)
+            return (x, r, f)
+        }
+        #expect(format == DelimitedFormat(separator: "\t", hasHeader: false, user: 0, item: 1, weight: 2))
+        #expect(x.userIDs.ids == ["alice", "bob"] && x.itemIDs.ids == ["song a", "song b"])
+        #expect(x.users == [0, 1, 0] && x.items == [0, 1, 1] && x.weights == [3, 1.5, 2])
+        #expect(x.timestamps.isEmpty && r.rowsRead == 3 && r.rowsKept == 3)
+
+        // A fourth field that is a timestamp is read as one (epoch seconds or ISO-8601), in CSV too.
+        let (y, csv) = try withLoaderFile("ratings-export.csv", "1,31,2.5,1260759144\n1,1029,3,2009-12-14\n") { path in
+            let f = try DelimitedFormat.guess(path: path)
+            return (try DelimitedLoader.load(path: path, format: f, threads: 1).interactions, f)
+        }
+        #expect(csv == DelimitedFormat(separator: ",", hasHeader: false, user: 0, item: 1, weight: 2, timestamp: 3))
+        #expect(y.userIDs.ids == ["1"] && y.itemIDs.ids == ["31", "1029"] && y.weights == [2.5, 3])
+        #expect(y.timestamps == [1_260_759_144, 1_260_748_800])
+
+        // A fourth field that is not a timestamp is an extra column, ignored.
+        let extra = try withLoaderFile("log.tsv", "u1\ti1\t4\tradio\n") { path in try DelimitedFormat.guess(path: path) }
+        #expect(extra == DelimitedFormat(separator: "\t", hasHeader: false, user: 0, item: 1, weight: 2))
+
+        // A real header still names the columns, even when its data rows have a numeric third field.
+        let headed = try withLoaderFile("log.tsv", "user\titem\tplays\nu1\ti1\t4\n") { path in
+            try DelimitedFormat.guess(path: path)
+        }
+        #expect(headed == DelimitedFormat(separator: "\t", hasHeader: true, user: "user", item: "item", weight: "plays"))
+        // A first row of names that are not the known ones is still refused, naming the missing column.
+        _ = try withLoaderFile("log.tsv", "who\twhat\thow_many\nu1\ti1\t4\n") { path in
+            #expect(throws: DataError.missingColumn(file: path, column: "user")) { try DelimitedFormat.guess(path: path) }
+        }
+    }
 }
 
 // MARK: - Layout

@@ -275,6 +275,38 @@ struct HNSWIndexTests {
         }
     }
 
+    /// Cosine with zero vectors (the factors of items nobody played): they are accepted, at distance exactly 1 from
+    /// every query, a zero query is at distance 1 from everything, and the graph answers as ``ExactIndex`` does.
+    @Test func cosineAcceptsZeroVectorsAndAnswersAsExactIndex() throws {
+        var data = HNSWTestData.gaussian(600, 16, seed: 71)
+        let zeroRows = (0..<600).filter { $0 % 10 == 3 }
+        for r in zeroRows { for j in 0..<16 { data.storage[r * 16 + j] = 0 } }
+        let index = try HNSWTestData.build(data, .cosine, threads: 1)
+        let exact = try ExactIndex(vectors: data, metric: .cosine)
+        #expect(index.count == 600 && index.vector(for: Int32(zeroRows[0])) == [Float](repeating: 0, count: 16))
+        let queries = HNSWTestData.gaussian(30, 16, seed: 72)
+        for q in 0..<queries.rows {
+            let got = try index.search(queries.row(q), k: 10, ef: 200)
+            let want = try exact.search(queries.row(q), k: 10)
+            #expect(got.map(\.id) == want.map(\.id), "query \(q)")
+            for (g, w) in zip(got, want) { #expect(abs(g.distance - w.distance) < 1e-5) }
+        }
+        let zeroIDs = IDBitset(zeroRows.map { Int32($0) })
+        let onlyZero = try index.search(queries.row(0), k: 100, ef: 200, filter: .allowed(zeroIDs))
+        #expect(Set(onlyZero.map(\.id)) == Set(zeroRows.map { Int32($0) }) && onlyZero.allSatisfy { $0.distance == 1 })
+        let zeroQuery = [Float](repeating: 0, count: 16)
+        let fromZero = try index.search(zeroQuery, k: 10)
+        #expect(fromZero.count == 10 && fromZero.allSatisfy { $0.distance == 1 })
+        let batch = try index.search(queries: try Matrix(rows: 2, cols: 16, storage: queries.row(0) + zeroQuery), k: 10, ef: 200)
+        #expect(try batch[0] == index.search(queries.row(0), k: 10, ef: 200))
+        #expect(batch[1].count == 10 && batch[1].allSatisfy { $0.distance == 1 })
+        // A vector updated to zero and a zero vector added alone are found at distance 1 too.
+        try index.update(id: 0, vector: zeroQuery)
+        try index.add(id: 5000, vector: zeroQuery)
+        let updated = try index.search(queries.row(1), k: 2, ef: 200, filter: .allowed(IDBitset([0, 5000])))
+        #expect(Set(updated.map(\.id)) == [0, 5000] && updated.allSatisfy { $0.distance == 1 })
+    }
+
     /// Incremental adds of ever longer vectors keep inner-product recall (no global rescaling with Möbius).
     @Test func innerProductKeepsRecallWhenNormsGrow() throws {
         let data = HNSWTestData.factorLike(2000, 24, seed: 61)
@@ -443,7 +475,6 @@ struct HNSWIndexTests {
         let index = try HNSWIndex(dimension: 4, metric: .cosine)
         #expect(throws: IndexError.dimensionMismatch(expected: 4, got: 3)) { try index.add(id: 1, vector: [1, 2, 3]) }
         #expect(throws: IndexError.self) { try index.add(id: 1, vector: [1, .nan, 3, 4]) }
-        #expect(throws: IndexError.self) { try index.add(id: 1, vector: [0, 0, 0, 0]) }
         #expect(throws: IndexError.self) { try index.add(id: -1, vector: [1, 0, 0, 0]) }
         try index.add(id: 1, vector: [1, 0, 0, 0])
         #expect(throws: IndexError.self) { try index.add(id: 1, vector: [0, 1, 0, 0]) }

@@ -71,17 +71,41 @@ struct ServerUnderTest {
 }
 
 /// A decoded JSON response.
+///
+/// Reading it fails the test when the body is not a JSON object (``object``), or when the request failed or the key
+/// is missing (``array(_:)``, ``ids(_:)``), so a check that something is absent cannot pass on an error response.
 struct JSONResponse: Sendable {
     let status: HTTPResponse.Status
     let headers: HTTPFields
     let text: String
 
-    var object: [String: Any] { (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String: Any] ?? [:] }
+    /// The body as a JSON object; an empty one, and a test failure, when it is not one.
+    var object: [String: Any] {
+        guard let o = (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String: Any] else {
+            Issue.record("the response (status \(status.code)) is not a JSON object: \(text.prefix(200))")
+            return [:]
+        }
+        return o
+    }
 
-    func array(_ key: String) -> [[String: Any]] { object[key] as? [[String: Any]] ?? [] }
+    /// The array at `key` of a successful response; empty, and a test failure, for an error response or no such array.
+    func array(_ key: String, sourceLocation: SourceLocation = #_sourceLocation) -> [[String: Any]] {
+        guard (200..<300).contains(status.code) else {
+            Issue.record("reading '\(key)' of an error response: status \(status.code): \(text.prefix(200))",
+                         sourceLocation: sourceLocation)
+            return []
+        }
+        guard let a = object[key] as? [[String: Any]] else {
+            Issue.record("no array '\(key)' in the response: \(text.prefix(200))", sourceLocation: sourceLocation)
+            return []
+        }
+        return a
+    }
 
-    /// The `item` of each element of `items` (or another key).
-    func ids(_ key: String = "items") -> [String] { array(key).compactMap { $0["item"] as? String } }
+    /// The `item` of each element of `items` (or another key), as ``array(_:sourceLocation:)`` reads it.
+    func ids(_ key: String = "items", sourceLocation: SourceLocation = #_sourceLocation) -> [String] {
+        array(key, sourceLocation: sourceLocation).compactMap { $0["item"] as? String }
+    }
 
     var errorCode: String? { (object["error"] as? [String: Any])?["code"] as? String }
     var errorField: String? { (object["error"] as? [String: Any])?["field"] as? String }

@@ -51,8 +51,44 @@ private func temporaryDirectory() throws -> String {
         #expect(abs(storedPrecision - precision) < 1e-12, "stored \(storedPrecision), printed \(precision)")
 
         let user = bundle.userIDs.ids[0]
-        try run(["recommend", "--bundle", "\(dir)/m.h5", "--user", user, "--count", "5", "--explain"])
-        #expect(throws: (any Error).self) { try run(["recommend", "--bundle", "\(dir)/m.h5", "--user", "nobody"]) }
+        try expectExplainedRecommendations(bundle: "\(dir)/m.h5", user: user, train: train)
+        let unknown = errorMessage { try run(["recommend", "--bundle", "\(dir)/m.h5", "--user", "nobody"]) }
+        #expect(unknown?.contains("user 'nobody' is not in \(dir)/m.h5") == true, "\(unknown ?? "no error")")
+    }
+
+    /// `recommend --explain` prints the model's top tracks for `user`, each with the played tracks that explain it:
+    /// the first three contributions of the model's `explain`, every one a track the user played in `train`.
+    func expectExplainedRecommendations(bundle path: String, user: String, train: Interactions) throws {
+        let bundle = try ModelBundle.read(from: path)
+        let u = try #require(bundle.userIDs.index(of: user))
+        let history = ImplicitALS.history(of: u, in: bundle.userItems)
+        let played = Set((0..<train.count).filter { train.userIDs.id(at: train.users[$0]) == user }
+            .map { train.itemIDs.id(at: train.items[$0]) })
+        #expect(Set(history.items.map { bundle.itemIDs.id(at: $0) }) == played)
+        let ranked = try bundle.model.recommend(user: u, k: 5, userItems: bundle.userItems)
+
+        let command = try #require(try EncoreTrain.parseAsRoot(
+            ["recommend", "--bundle", path, "--user", user, "--count", "5", "--explain"]) as? RecommendCommand)
+        let lines = try command.output().split(separator: "\n").map(String.init)
+        #expect(lines.first == "Recommendations for \(user) (\(played.count) tracks played):")
+        #expect(lines.count == 6, "\(lines)")
+        for (rank, (line, item)) in zip(lines.dropFirst(), ranked.items).enumerated() {
+            let explanation = try bundle.model.explain(item: item, items: history.items, values: history.values)
+            let top = explanation.contributions.prefix(3)
+            #expect(!top.isEmpty)
+            let because = top.map { String(format: "%@ %.0f%%", bundle.itemIDs.id(at: $0.item), $0.share * 100) }
+            #expect(line == String(format: "%3d  %@  %.4f", rank + 1, bundle.itemIDs.id(at: item), ranked.scores[rank])
+                        + "  because you played " + because.joined(separator: ", "))
+            for c in top { #expect(played.contains(bundle.itemIDs.id(at: c.item)), "\(line)") }
+        }
+        // The JSON output names the same tracks.
+        let json = try #require(try EncoreTrain.parseAsRoot(
+            ["recommend", "--bundle", path, "--user", user, "--count", "5", "--explain", "--json"]) as? RecommendCommand)
+        let list = try JSONDecoder().decode(RecommendationList.self, from: Data(try json.output().utf8))
+        #expect(list.recommendations.map(\.item) == ranked.items.map { bundle.itemIDs.id(at: $0) })
+        for row in list.recommendations {
+            #expect(row.because?.isEmpty == false && row.because!.allSatisfy { played.contains($0.item) })
+        }
     }
 
     @Test func evaluateCanMakeItsOwnSplitAndRefit() throws {
@@ -68,9 +104,30 @@ private func temporaryDirectory() throws -> String {
         #expect((metrics?["users"] ?? 0) > 0)
         // A refit on a split is not the bundle's model: the bundle is left as it was.
         #expect(try ModelBundle.read(from: "\(dir)/m.h5").metrics == before.metrics)
-        #expect(throws: (any Error).self) {
+        let noCutoff = errorMessage {
             try run(["evaluate", "--bundle", "\(dir)/m.h5", "--input", "\(dir)/world/plays.tsv", "--split", "temporal"])
         }
+        #expect(noCutoff?.contains("--split temporal needs --cutoff") == true, "\(noCutoff ?? "no error")")
+    }
+
+    /// The ALS lists `evaluate` scores: the model's own, by user; an error of the model is reported, not scored as
+    /// empty lists.
+    @Test func evaluationRecommendationsAreTheModelsAndItsErrorsAreReported() throws {
+        let model = try ImplicitALS(
+            parameters: ALSParameters(factors: 2), userFactors: Matrix.random(rows: 2, cols: 2, scale: 1, seed: 1),
+            itemFactors: Matrix.random(rows: 3, cols: 2, scale: 1, seed: 2))
+        let exclude = try CSRMatrix(rows: 2, cols: 3, rowIndices: [0], colIndices: [2], values: [1])
+        let test = try CSRMatrix(rows: 2, cols: 3, rowIndices: [0], colIndices: [1], values: [1])
+        let lists = try EvaluateCommand.recommendations(model, test: test, exclude: exclude, k: 2)
+        #expect(lists.count == 2 && lists[1].isEmpty)
+        #expect(try lists[0] == model.recommend(user: 0, k: 2, userItems: exclude).items && !lists[0].contains(2))
+        // A test user the model does not have.
+        let wider = try CSRMatrix(rows: 3, cols: 3, rowIndices: [0, 2], colIndices: [1, 0], values: [1, 1])
+        let message = errorMessage {
+            _ = try EvaluateCommand.recommendations(model, test: wider, exclude: .empty(rows: 3, cols: 3), k: 2)
+        }
+        #expect(message?.contains("cannot recommend for the test users") == true, "\(message ?? "no error")")
+        #expect(message?.contains("user 2 of 2") == true, "\(message ?? "no error")")
     }
 
     @Test func malformedInputNamesFileLineAndField() throws {
@@ -92,13 +149,23 @@ private func temporaryDirectory() throws -> String {
         #expect(try ModelBundle.read(from: "\(dir)/m.h5").userIDs.ids == ["u1"])
     }
 
-    @Test func argumentsAreValidated() {
-        #expect(throws: (any Error).self) { try EncoreTrain.parseAsRoot(["fit", "--input", "x", "--output", "y", "--solver", "qr"]) }
-        #expect(throws: (any Error).self) { try EncoreTrain.parseAsRoot(["evaluate", "--bundle", "b"]) }
-        #expect(throws: (any Error).self) { try run(["fit", "--input", "/nonexistent/plays.tsv", "--output", "/tmp/x.h5"]) }
-        #expect(throws: (any Error).self) {
-            try run(["fit", "--input", "/nonexistent.tsv", "--output", "/tmp/x.h5", "--factors", "0"])
-        }
+    @Test func argumentsAreValidated() throws {
+        let solver = errorMessage { _ = try EncoreTrain.parseAsRoot(["fit", "--input", "x", "--output", "y", "--solver", "qr"]) }
+        #expect(solver?.contains("--solver") == true && solver?.contains("qr") == true, "\(solver ?? "no error")")
+        let noData = errorMessage { _ = try EncoreTrain.parseAsRoot(["evaluate", "--bundle", "b"]) }
+        #expect(noData?.contains("give either --train and --test, or --input and --split") == true, "\(noData ?? "no error")")
+        let missing = errorMessage { try run(["fit", "--input", "/nonexistent/plays.tsv", "--output", "/tmp/x.h5"]) }
+        #expect(missing?.contains("/nonexistent/plays.tsv: cannot read") == true, "\(missing ?? "no error")")
+
+        // --factors 0 on a real, readable input: refused for the factors, naming the flag, and nothing is written.
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try "user\titem\tweight\nu1\ti1\t3\nu2\ti2\t1\n".write(toFile: "\(dir)/log.tsv", atomically: true, encoding: .utf8)
+        let factors = errorMessage { try run(["fit", "--input", "\(dir)/log.tsv", "--output", "\(dir)/m.h5", "--factors", "0"]) }
+        #expect(factors?.contains("--factors") == true, "\(factors ?? "no error")")
+        #expect(!FileManager.default.fileExists(atPath: "\(dir)/m.h5"))
+        let weekly = errorMessage { try run(["weekly", "--events", "\(dir)/log.tsv", "--output", "\(dir)/w.h5", "--iterations", "-1"]) }
+        #expect(weekly?.contains("--iterations") == true, "\(weekly ?? "no error")")
     }
 
     @Test(arguments: ["generate", "split", "fit", "evaluate", "recommend"])

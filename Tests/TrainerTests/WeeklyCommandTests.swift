@@ -102,6 +102,53 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: dir) }
         try "user\titem\tweight\nu1\ti1\t2\n".write(toFile: "\(dir)/log.tsv", atomically: true, encoding: .utf8)
         var cmd = try EncoreTrain.parseAsRoot(["weekly", "--events", "\(dir)/log.tsv", "--output", "\(dir)/b.h5"])
-        #expect(throws: (any Error).self) { try cmd.run() }
+        let message = errorMessage { try cmd.run() }
+        #expect(message?.contains("\(dir)/log.tsv") == true, "\(message ?? "no error")")
+        #expect(message?.contains("needs timestamps") == true, "\(message ?? "no error")")
+    }
+
+    /// `weekly` takes `fit`'s input options: columns by name, bad rows skipped, and a headerless file read by
+    /// auto-detection as user, item, weight, timestamp.
+    @Test func weeklyTakesTheInputOptionsOfFit() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("encore-weekly-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try "listener\tsong\tn\twhen\nu1\tt1\t2\t1700000000\nu2\tt2\tlots\t1700000100\nu2\tt1\t3\t1700000200\n"
+            .write(toFile: "\(dir)/listens.tsv", atomically: true, encoding: .utf8)
+        let named = try #require(try EncoreTrain.parseAsRoot([
+            "weekly", "--events", "\(dir)/listens.tsv", "--output", "\(dir)/b.h5", "--format", "tsv",
+            "--user-column", "listener", "--item-column", "song", "--weight-column", "n", "--timestamp-column", "when",
+            "--skip-bad-rows"]) as? WeeklyCommand)
+        let job = try WeeklyJob(command: named, logger: TrainerLogging.logger())
+        try job.load()
+        #expect(job.plays.userIDs.ids == ["u1", "u2"] && job.plays.itemIDs.ids == ["t1"])
+        #expect(job.plays.weights == [2, 3] && job.plays.timestamps == [1_700_000_000, 1_700_000_200])
+        #expect(job.weighting == .counts)
+
+        try "u1\tt1\t2\t1700000000\nu2\tt2\t1\t1700000100\n".write(toFile: "\(dir)/bare.tsv", atomically: true, encoding: .utf8)
+        let bare = try #require(try EncoreTrain.parseAsRoot(
+            ["weekly", "--events", "\(dir)/bare.tsv", "--output", "\(dir)/c.h5"]) as? WeeklyCommand)
+        let bareJob = try WeeklyJob(command: bare, logger: TrainerLogging.logger())
+        try bareJob.load()
+        #expect(bareJob.plays.userIDs.ids == ["u1", "u2"] && bareJob.plays.itemIDs.ids == ["t1", "t2"])
+        #expect(bareJob.plays.weights == [2, 1] && bareJob.plays.timestamps == [1_700_000_000, 1_700_000_100])
+
+        // Without --skip-bad-rows the bad row stops the job, naming the file, the line and the column.
+        let strict = try #require(try EncoreTrain.parseAsRoot([
+            "weekly", "--events", "\(dir)/listens.tsv", "--output", "\(dir)/d.h5", "--format", "tsv", "--user-column", "listener",
+            "--item-column", "song", "--weight-column", "n", "--timestamp-column", "when"]) as? WeeklyCommand)
+        let message = errorMessage { try WeeklyJob(command: strict, logger: TrainerLogging.logger()).load() }
+        #expect(message?.contains("listens.tsv:3") == true && message?.contains("'n'") == true, "\(message ?? "no error")")
+    }
+
+    /// A play log whose indices do not fit its id maps cannot become a training matrix: an error, not an empty matrix.
+    @Test func aTrainingMatrixThatCannotBeBuiltIsAnError() throws {
+        let command = try #require(try EncoreTrain.parseAsRoot(["weekly", "--events", "x.tsv", "--output", "y.h5"]) as? WeeklyCommand)
+        let job = try WeeklyJob(command: command, logger: TrainerLogging.logger())
+        job.plays = try Interactions(
+            userIDs: IDMap(ids: ["u1"]), itemIDs: IDMap(ids: ["t1"]), users: [0, 1], items: [0, 0], weights: [1, 1])
+        let message = errorMessage { _ = try job.trainingMatrix() }
+        #expect(message?.contains("training matrix") == true, "\(message ?? "no error")")
+        #expect(message?.contains("row 1 of 1") == true, "\(message ?? "no error")")
     }
 }

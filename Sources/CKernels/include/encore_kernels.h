@@ -15,9 +15,6 @@ void encore_axpy(float alpha, const float *x, float *y, long n);
 /* Sum of (a[i] - b[i])^2 for i < n. */
 float encore_squared_distance(const float *a, const float *b, long n);
 
-/* y = A x for a row-major n x n matrix A. */
-void encore_gemv_square(const float *a, const float *x, float *y, long n);
-
 /* One conjugate-gradient update of an implicit-ALS vector x (length f) in place, warm-started from x:
  * solves (gram + sum_i (|c_i| - 1) y_i y_i^T) x = sum_{c_i > 0} c_i y_i approximately with `steps` CG steps.
  * gram is f x f row-major (Y^T Y + lambda I); y is the fixed factors, row-major with f columns; cols/vals are
@@ -48,7 +45,6 @@ long encore_hnsw_expand(const int32_t *links, long count, uint16_t *visited, lon
 static inline int32_t encore_load_acquire_i32(const int32_t *p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
 static inline int32_t encore_load_relaxed_i32(const int32_t *p) { return __atomic_load_n(p, __ATOMIC_RELAXED); }
 static inline void encore_store_release_i32(int32_t *p, int32_t v) { __atomic_store_n(p, v, __ATOMIC_RELEASE); }
-static inline void encore_store_relaxed_i32(int32_t *p, int32_t v) { __atomic_store_n(p, v, __ATOMIC_RELAXED); }
 static inline int32_t encore_fetch_or_i32(int32_t *p, int32_t v) { return __atomic_fetch_or(p, v, __ATOMIC_ACQ_REL); }
 static inline int64_t encore_load_acquire_i64(const int64_t *p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
 static inline int64_t encore_load_seqcst_i64(const int64_t *p) { return __atomic_load_n(p, __ATOMIC_SEQ_CST); }

@@ -7,11 +7,18 @@ internal import CLAPACKE
 public enum BLAS {
     /// Sets the number of threads OpenBLAS uses for its own calls.
     ///
-    /// Encore parallelises its solvers itself, so it keeps OpenBLAS at one thread inside parallel regions.
-    public static func setThreads(_ n: Int) { openblas_set_num_threads(Int32(max(1, n))) }
+    /// Encore parallelises its solvers itself, so it keeps OpenBLAS at one thread while any ``Parallel`` region runs;
+    /// a count set then takes effect when the last region ends.
+    public static func setThreads(_ n: Int) { BLASThreadRegions.shared.setThreads(n) }
 
     /// The number of threads OpenBLAS currently uses.
-    public static var threads: Int { Int(openblas_get_num_threads()) }
+    public static var threads: Int { openBLASThreads }
+
+    /// OpenBLAS's thread count, read directly.
+    static var openBLASThreads: Int { Int(openblas_get_num_threads()) }
+
+    /// Sets OpenBLAS's thread count directly (``BLASThreadRegions`` alone calls it).
+    static func setOpenBLASThreads(_ n: Int) { openblas_set_num_threads(Int32(max(1, n))) }
 
     /// `C = alpha * A * B^T + beta * C` where `A` is `m x k`, `B` is `n x k`, and `C` is `m x n`.
     public static func gemmABt(
@@ -71,19 +78,6 @@ public enum BLAS {
         alpha: Float = 1, beta: Float = 0
     ) {
         cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(m), Int32(n), alpha, a, Int32(n), x, 1, beta, y, 1)
-    }
-
-    /// `y = alpha * A^T x + beta * y` for a row-major `m x n` matrix `A`.
-    public static func gemvT(
-        _ a: UnsafePointer<Float>, m: Int, n: Int, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
-        alpha: Float = 1, beta: Float = 0
-    ) {
-        cblas_sgemv(CblasRowMajor, CblasTrans, Int32(m), Int32(n), alpha, a, Int32(n), x, 1, beta, y, 1)
-    }
-
-    /// `y = A x` for a symmetric `n x n` matrix (only the upper triangle is read).
-    public static func symv(_ a: UnsafePointer<Float>, n: Int, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>) {
-        cblas_ssymv(CblasRowMajor, CblasUpper, Int32(n), 1, a, Int32(n), x, 1, 0, y, 1)
     }
 
     /// Rank-k update `C += alpha * A^T A` (upper triangle only) where `A` is `m x n` row-major and `C` is `n x n`.

@@ -24,12 +24,6 @@ public enum Kernels {
         encore_squared_distance(a, b, n)
     }
 
-    /// `y = A x` for a row-major `n x n` matrix `A`.
-    @inline(__always)
-    public static func gemvSquare(_ a: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int) {
-        encore_gemv_square(a, x, y, n)
-    }
-
     /// Whether the AVX2+FMA kernels are in use on this CPU.
     public static var usesAVX2: Bool { encore_kernels_use_avx2() != 0 }
 }

@@ -9,7 +9,8 @@ public enum Parallel {
     /// Runs `body(i)` for `i` in `0..<count` on up to `threads` threads; returns when all are done.
     ///
     /// Work is handed out in blocks of `grain` indices from a shared counter, so uneven items (heavy users) balance.
-    /// OpenBLAS is kept single-threaded for the duration so the two thread pools do not oversubscribe the cores.
+    /// OpenBLAS is kept single-threaded while any such region runs (see ``BLASThreadRegions``), so the two thread pools
+    /// do not oversubscribe the cores.
     public static func forEach(_ count: Int, threads: Int, grain: Int = 1, _ body: (Int) -> Void) {
         guard count > 0 else { return }
         let t = max(1, min(threads, count))
@@ -17,9 +18,8 @@ public enum Parallel {
             for i in 0..<count { body(i) }
             return
         }
-        let saved = BLAS.threads
-        if saved != 1 { BLAS.setThreads(1) }
-        defer { if saved != 1 { BLAS.setThreads(saved) } }
+        BLASThreadRegions.shared.enter()
+        defer { BLASThreadRegions.shared.leave() }
         let counter = AtomicCounter()
         let g = max(1, grain)
         withoutActuallyEscaping(body) { body in
@@ -45,6 +45,54 @@ public enum Parallel {
             let hi = min(count, lo + size)
             if lo < hi { body(c, lo..<hi) }
         }
+    }
+}
+
+/// Keeps OpenBLAS on one thread while any parallel region runs, whichever threads start and end the regions.
+///
+/// The first region to start saves OpenBLAS's thread count and sets it to 1; the last one to end restores it. A count
+/// set with ``BLAS/setThreads(_:)`` while regions run is saved and applied when the last one ends.
+final class BLASThreadRegions: @unchecked Sendable {
+    /// The process's regions, over OpenBLAS's own thread count.
+    static let shared = BLASThreadRegions()
+
+    private let lock = NSLock()
+    /// Regions running now.
+    private var active = 0
+    /// The count to restore when the last region ends.
+    private var saved = 1
+
+    /// Starts a region.
+    func enter() {
+        lock.lock()
+        defer { lock.unlock() }
+        if active == 0 {
+            saved = BLAS.openBLASThreads
+            if saved != 1 { BLAS.setOpenBLASThreads(1) }
+        }
+        active += 1
+    }
+
+    /// Ends a region started with ``enter()``.
+    func leave() {
+        lock.lock()
+        defer { lock.unlock() }
+        active -= 1
+        if active == 0 && saved != 1 { BLAS.setOpenBLASThreads(saved) }
+    }
+
+    /// Sets OpenBLAS's thread count now, or when the last region ends if regions are running.
+    func setThreads(_ n: Int) {
+        lock.lock()
+        defer { lock.unlock() }
+        if active > 0 { saved = max(1, n) } else { BLAS.setOpenBLASThreads(n) }
+    }
+
+    /// The count OpenBLAS has outside parallel regions: its current count, or the one the last region will restore.
+    var threadsOutsideRegions: Int {
+        lock.lock()
+        defer { lock.unlock() }
+        return active > 0 ? saved : BLAS.openBLASThreads
     }
 }
 
