@@ -566,14 +566,6 @@ enum LoaderBytes {
         }
     }
 
-    /// Whether `cell` is a timestamp as the loader reads one (see ``timestamp(_:start:end:)``).
-    static func isTimestamp(_ cell: String) -> Bool {
-        let bytes = Array(cell.utf8)
-        return bytes.withUnsafeBufferPointer { b in
-            guard let p = b.baseAddress else { return false }
-            return timestamp(p, start: 0, end: b.count) != nil
-        }
-    }
-
-    // MARK: Timestamps
+    /// Whether `cell` is a timestamp as the loader reads one (see ``Timestamp/parse(_:)``).
+    static func isTimestamp(_ cell: String) -> Bool { Timestamp.parse(cell) != nil }
 }

@@ -1,7 +1,7 @@
 import Dispatch
 import Foundation
 import Testing
-@testable import RecCore
+@testable import EncoreCore
 
 /// Two `Parallel.forEach` regions started from two threads, overlapping in a chosen order, must keep OpenBLAS on one
 /// thread while either runs and give back the count it had before.
