@@ -66,18 +66,26 @@ let package = Package(
             dependencies: ["EncoreCore", "EncoreData", "EncoreFactorization", "EncoreIndex", "EncorePlaylists"],
             swiftSettings: swift6),
         .target(name: "EncoreSynth", dependencies: ["EncoreCore", "EncoreData", "EncorePlaylists"], swiftSettings: swift6),
+        // The weekly job as a library type: above Evaluation (its offline evaluation), beside the serving path.
+        .target(
+            name: "EncoreWeekly",
+            dependencies: [
+                "EncoreCore", "EncoreData", "EncoreFactorization", "EncoreIndex", "EncorePlaylists", "EncoreStorage",
+                "EncoreEventLog", "EncoreEvaluation", .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swift6),
         // The one product library users depend on: re-exports every layer, so `import RecCore` is all it takes.
         .target(
             name: "RecCore",
             dependencies: [
                 "EncoreCore", "EncoreData", "EncoreFactorization", "EncoreIndex", "EncorePlaylists", "EncoreStorage",
-                "EncoreEventLog", "EncoreServing", "EncoreEvaluation", "EncoreSynth",
+                "EncoreEventLog", "EncoreServing", "EncoreEvaluation", "EncoreSynth", "EncoreWeekly",
             ],
             swiftSettings: swift6),
         .executableTarget(
             name: "Trainer",
             dependencies: [
-                "RecCore",
+                "RecCore", "EncoreWeekly",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -110,7 +118,7 @@ let package = Package(
         .testTarget(
             name: "ServeTests",
             dependencies: [
-                "ServeKit", "RecCore", "Trainer",
+                "ServeKit", "RecCore",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
@@ -158,7 +166,7 @@ let package = Package(
         // The README's library example, compiled and run against the one product.
         .testTarget(name: "RecCoreTests", dependencies: ["RecCore"], swiftSettings: swift6),
         .testTarget(
-            name: "TrainerTests", dependencies: ["Trainer", "RecCore", "EncoreServing"],
+            name: "TrainerTests", dependencies: ["Trainer", "RecCore", "EncoreServing", "EncoreWeekly"],
             swiftSettings: swift6),
     ]
 )

@@ -11,3 +11,4 @@
 @_exported import EncoreServing
 @_exported import EncoreEvaluation
 @_exported import EncoreSynth
+@_exported import EncoreWeekly

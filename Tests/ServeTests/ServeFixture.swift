@@ -5,7 +5,6 @@ import Logging
 import RecCore
 import ServeKit
 import Testing
-@testable import Trainer
 
 /// A tiny bundle made once per test process by the weekly job (tiny synthetic world, 16 factors, 5 iterations):
 /// ids, model, playlists, catalogue and the HNSW index files beside it.
@@ -21,12 +20,16 @@ struct ServeFixture: Sendable {
     private static func make() throws -> ServeFixture {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("encore-serve-fixture-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        var generate = try EncoreTrain.parseAsRoot(["generate", "--preset", "tiny", "--output", "\(dir)/world", "--seed", "7"])
-        try generate.run()
-        var weekly = try EncoreTrain.parseAsRoot([
-            "weekly", "--events", "\(dir)/world/plays.tsv", "--output", "\(dir)/bundle/b.h5", "--factors", "16",
-            "--iterations", "5", "--eval-users", "0", "--threads", "2"])
-        try weekly.run()
+        var world = SyntheticWorldConfig.preset(.tiny)
+        world.seed = 7
+        _ = try SyntheticWorld.generate(world, threads: 2).write(to: "\(dir)/world", threads: 2)
+        try FileManager.default.createDirectory(atPath: "\(dir)/bundle", withIntermediateDirectories: true)
+        var weekly = WeeklyConfiguration(output: "\(dir)/bundle/b.h5")
+        weekly.events = "\(dir)/world/plays.tsv"
+        weekly.parameters = ALSParameters(factors: 16, regularization: 0.05, iterations: 5, solver: .cg, seed: 42, threads: 2)
+        weekly.evaluationUsers = 0
+        weekly.threads = 2
+        try WeeklyJob(configuration: weekly, logger: Logger(label: "serve-fixture")).run()
         return ServeFixture(directory: dir, bundlePath: "\(dir)/bundle/b.h5", world: "\(dir)/world")
     }
 

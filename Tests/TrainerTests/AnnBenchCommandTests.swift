@@ -3,6 +3,7 @@ import Foundation
 import Testing
 @testable import RecCore
 @testable import Trainer
+@testable import EncoreWeekly
 
 /// `encore-train ann-bench` end to end on small NumPy files: the recall it reports is recounted here by brute force
 /// from the ids it saves, the inner-product graph it was asked for is the one it built, and bad input is refused with

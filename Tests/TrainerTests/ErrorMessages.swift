@@ -1,5 +1,6 @@
 import ArgumentParser
 @testable import Trainer
+@testable import EncoreWeekly
 
 /// The message `encore-train` prints for the error `body` throws (parse, validation or run), or nil when it throws
 /// nothing.

@@ -3,6 +3,7 @@ import Foundation
 import Testing
 @testable import RecCore
 @testable import Trainer
+@testable import EncoreWeekly
 
 /// Rows of a TSV file (without the header) split into fields.
 private func tsvRows(_ path: String) throws -> (header: [String], rows: [[String]]) {

@@ -3,6 +3,7 @@ import Foundation
 import Testing
 @testable import RecCore
 @testable import Trainer
+@testable import EncoreWeekly
 
 @Suite struct ExportCommandTests {
     func bundleWithPlaylists() throws -> ModelBundle {

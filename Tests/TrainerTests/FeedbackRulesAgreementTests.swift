@@ -3,6 +3,7 @@ import Testing
 @testable import EncoreServing
 @testable import RecCore
 @testable import Trainer
+@testable import EncoreWeekly
 
 /// The server (`UserRealtimeState`) and the weekly job (`EventLogInput`) apply feedback through the same
 /// `EventRules`: random sequences of likes, dislikes, follows and their withdrawals must leave both with the same

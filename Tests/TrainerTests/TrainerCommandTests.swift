@@ -3,6 +3,7 @@ import Foundation
 import Testing
 @testable import RecCore
 @testable import Trainer
+@testable import EncoreWeekly
 
 /// Runs `encore-train` subcommands in process, the way the executable parses and runs them.
 private func run(_ arguments: [String]) throws {

@@ -3,6 +3,7 @@ import Foundation
 import Testing
 @testable import RecCore
 @testable import Trainer
+@testable import EncoreWeekly
 
 @Suite(.serialized) struct WeeklyCommandTests {
     @Test func weeklyJobMakesPlaylistsForEveryUserAndResumes() throws {

@@ -6,7 +6,7 @@ let stderrIsTerminal: Bool = isatty(STDERR_FILENO) != 0
 
 /// Progress of a long stage: a bar redrawn in place with percentage and ETA on a terminal, and structured log
 /// lines (at most one every few seconds, plus the last) otherwise.
-final class ProgressReporter: @unchecked Sendable {
+package final class ProgressReporter: @unchecked Sendable {
     private let stage: String
     private let total: Int
     private let logger: Logger
@@ -16,7 +16,7 @@ final class ProgressReporter: @unchecked Sendable {
     private let lock = NSLock()
 
     /// A reporter for `total` steps of `stage`.
-    init(stage: String, total: Int, logger: Logger, interactive: Bool = stderrIsTerminal) {
+    package init(stage: String, total: Int, logger: Logger, interactive: Bool = stderrIsTerminal) {
         self.stage = stage
         self.total = max(1, total)
         self.logger = logger
@@ -24,7 +24,7 @@ final class ProgressReporter: @unchecked Sendable {
     }
 
     /// Reports that `done` of the steps are finished, with extra `fields` (shown after the bar, logged as metadata).
-    func update(_ done: Int, fields: [(String, String)] = []) {
+    package func update(_ done: Int, fields: [(String, String)] = []) {
         lock.lock()
         defer { lock.unlock() }
         let elapsed = Date().timeIntervalSince(start)
@@ -92,12 +92,12 @@ struct LogfmtHandler: LogHandler {
 }
 
 /// Sets up logging once: logfmt lines on standard error at the given level.
-enum TrainerLogging {
+package enum TrainerLogging {
     static let bootstrap: Void = {
         LoggingSystem.bootstrap { LogfmtHandler(label: $0) }
     }()
 
-    static func logger(verbose: Bool = false) -> Logger {
+    package static func logger(verbose: Bool = false) -> Logger {
         _ = bootstrap
         var l = Logger(label: "encore-train")
         l.logLevel = verbose ? .debug : .info

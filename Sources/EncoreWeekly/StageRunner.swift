@@ -82,7 +82,7 @@ final class StageRunner {
         let tmp = statePath + ".tmp"
         try data.write(to: URL(fileURLWithPath: tmp))
         guard rename(tmp, statePath) == 0 else {
-            throw TrainerError("\(statePath): cannot save the job state: \(String(cString: strerror(errno)))")
+            throw WeeklyError("\(statePath): cannot save the job state: \(String(cString: strerror(errno)))")
         }
     }
 

@@ -1,6 +1,9 @@
 import Foundation
 import Logging
-import RecCore
+import EncoreCore
+import EncoreData
+import EncorePlaylists
+import EncoreEventLog
 
 /// The weekly job's reading of the server's event log (`--event-log DIR`): plays and skips join the play log,
 /// likes, dislikes and follows join the feedback, and the bundle records how far the log was read.
@@ -152,33 +155,32 @@ extension WeeklyJob {
     func loadPlaysAndEventLog() throws -> (plays: Interactions, weighting: PlayWeighting, log: EventLogInput?) {
         var plays = Interactions()
         var weighting = PlayWeighting.encorePlays
-        if let events = c.events {
+        if let events = config.events {
             // Only the header line decides the format: read the first 4 KiB, not the whole log.
             let handle = try FileHandle(forReadingFrom: URL(fileURLWithPath: events))
             let head = try handle.read(upToCount: 4096) ?? Data()
             try? handle.close()
             let header = String(decoding: head, as: UTF8.self).split(separator: "\n").first ?? ""
             let columns = header.split(separator: "\t").map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
-            let options = c.inputFormat
             var format: DelimitedFormat
-            if options.guessesColumns && columns.contains("ms_played") {
+            if config.detectsEncorePlays && columns.contains("ms_played") {
                 format = .encorePlaysWithMsPlayed
-                format.skipBadRows = options.skipBadRows
-                weighting = options.minMsPlayed.map { .milliseconds(skipBelowMs: Float($0)) } ?? .encorePlays
+                format.skipBadRows = config.skipBadRows
+                weighting = config.rules.playWeighting
             } else {
-                format = try options.format(for: events)
+                format = try config.playLogFormat ?? DelimitedFormat.guess(path: events)
                 weighting = .counts
             }
             playsFormat = format
             let (log, report) = try DelimitedLoader.load(path: events, format: format)
             guard log.hasTimestamps || log.count == 0 else {
-                throw TrainerError("\(events): the weekly job needs timestamps (a 'timestamp' column, or --timestamp-column)")
+                throw WeeklyError("\(events): the weekly job needs timestamps (a 'timestamp' column, or --timestamp-column)")
             }
             plays = log
             logger.info("loaded play log", metadata: [
                 "file": .string(events), "rows": "\(report.rowsKept)", "users": "\(log.userIDs.count)", "items": "\(log.itemIDs.count)"])
         }
-        guard let dir = c.eventLog else { return (plays, weighting, nil) }
+        guard let dir = config.eventLog else { return (plays, weighting, nil) }
         let input = try EventLogInput(directory: dir)
         if let torn = input.tornTail {
             logger.warning("event log: stopped at a torn tail", metadata: ["tail": .string(torn.description)])
@@ -190,7 +192,7 @@ extension WeeklyJob {
             "dir": .string(dir), "records": "\(input.records)", "duplicates": "\(input.duplicates)",
             "through": "\(input.through)", "folded": .string(report.description)])
         guard plays.count > 0 else {
-            throw TrainerError("no plays: \(c.events ?? "") \(dir) hold no play events")
+            throw WeeklyError("no plays: \(config.events ?? "") \(dir) hold no play events")
         }
         return (plays, weighting, input)
     }

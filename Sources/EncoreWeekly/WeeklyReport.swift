@@ -1,9 +1,16 @@
 import Foundation
-import RecCore
+import EncoreCore
+import EncoreData
+import EncoreFactorization
+import EncoreIndex
+import EncorePlaylists
+import EncoreStorage
+import EncoreEvaluation
 
 /// What the weekly job made, as text for the terminal and an HTML page with plots.
-struct WeeklyReport {
-    let text: String
+public struct WeeklyReport {
+    /// The report as plain text (what `encore-train weekly` prints).
+    public let text: String
     let html: String
 
     init(

@@ -1,0 +1,378 @@
+import Foundation
+import Logging
+import EncoreCore
+import EncoreData
+import EncoreFactorization
+import EncoreIndex
+import EncorePlaylists
+import EncoreStorage
+import EncoreEventLog
+import EncoreEvaluation
+
+/// The weekly job's state and stages.
+public final class WeeklyJob {
+    /// What the job reads, writes and how.
+    public let config: WeeklyConfiguration
+    let logger: Logger
+    let work: String
+    let reportDir: String
+    let threads: Int
+    let params: ALSParameters
+
+    // Loaded inputs.
+    var plays = Interactions()
+    var weighting: PlayWeighting = .counts
+    var catalogue: TrackCatalog = .bare(itemCount: 0)
+    var feedback = FeedbackLog()
+    var histories: ListeningHistories?
+    var week: PlaylistDate = PlaylistDate(dayNumber: 0)
+    var hasCatalog = false
+    /// The generator's ground truth of tastes, when its files are beside the catalogue.
+    var tasteTruth: TasteTruth?
+    var eventLog: EventLogInput?
+    var eventLogReport = EventLogInput.Report()
+    /// The format the play log was read in.
+    var playsFormat: DelimitedFormat?
+
+    // Stage outputs.
+    var fitted: ModelBundle?
+    var itemIP: HNSWIndex?
+    var itemCosine: HNSWIndex?
+    var userCosine: HNSWIndex?
+    var discoverWeekly: DiscoverWeeklyTable?
+    var dailyMixes: DailyMixTable?
+    var evaluation: [String: Double] = [:]
+    var cachedEnvironment: PlaylistEnvironment?
+    var loadSeconds = 0.0
+
+    /// A job for `config`, logging to `logger`.
+    /// - Throws: ``FactorizationError`` for invalid ALS parameters.
+    public init(configuration config: WeeklyConfiguration, logger: Logger) throws {
+        self.config = config
+        self.logger = logger
+        work = config.workDir ?? config.output + ".work"
+        let base = config.output.hasSuffix(".h5") ? String(config.output.dropLast(3)) : config.output
+        reportDir = config.reportDir ?? base + "-report"
+        threads = config.threads == 0 ? Parallel.coreCount : config.threads
+        params = config.parameters
+        try params.validate()
+    }
+
+    var catalogDir: String? {
+        if !config.useCatalog { return nil }
+        guard let dir = config.catalog ?? config.events.map({ ($0 as NSString).deletingLastPathComponent }) else { return nil }
+        return FileManager.default.fileExists(atPath: (dir as NSString).appendingPathComponent("tracks.tsv")) ? dir : nil
+    }
+
+    func file(_ name: String) -> String? {
+        guard let dir = catalogDir else { return nil }
+        let p = (dir as NSString).appendingPathComponent(name)
+        return FileManager.default.fileExists(atPath: p) ? p : nil
+    }
+
+    func path(_ name: String) -> String { (work as NSString).appendingPathComponent(name) }
+
+    /// Runs every stage (resuming finished ones), writes the bundle and the report, and returns the report.
+    @discardableResult
+    public func run() throws -> WeeklyReport {
+        let start = Date()
+        let cpuStart = StageRunner.processCPUSeconds()
+        try load()
+        loadSeconds = Date().timeIntervalSince(start)
+        let loadCPU = StageRunner.processCPUSeconds() - cpuStart
+        let inputs = (config.events.map { [$0] } ?? []) + ["tracks.tsv", "artists.tsv", "likes.tsv", "dislikes.tsv", "follows.tsv"].compactMap(file)
+            + (config.previous.map { [$0] } ?? [])
+        let options = ["\(params)", week.description, "eval=\(config.evaluationUsers)", "catalog=\(catalogDir ?? "none")", Encore.version,
+                       "eventlog=\(eventLog.map { "\($0.directory)@\($0.through)" } ?? "none")"]
+            + (config.hasInputOptions ? ["input=\(playsFormat.map { "\($0)" } ?? "none")"] : [])
+        let runner = try StageRunner(workDir: work, fingerprint: StageRunner.fingerprint(files: inputs, options: options), logger: logger)
+
+        try runner.run("fit", outputs: [path("fit.h5")], resume: { fitted = try ModelBundle.read(from: path("fit.h5")) }) { try fit() }
+        try runner.run("index", outputs: ["items-ip.hnsw", "items-cosine.hnsw", "users-cosine.hnsw"].map(path), resume: { try loadIndexes() }) { try buildIndexes() }
+        try runner.run("discover-weekly", outputs: [path("discover-weekly.h5")], resume: { discoverWeekly = try DiscoverWeeklyTable(contentsOf: path("discover-weekly.h5")) }) {
+            try makeDiscoverWeekly()
+        }
+        try runner.run("daily-mix", outputs: [path("daily-mix.h5")], resume: { dailyMixes = try DailyMixTable(contentsOf: path("daily-mix.h5")) }) {
+            try makeDailyMixes()
+        }
+        try runner.run("evaluate", outputs: [path("evaluation.json")], resume: { evaluation = try loadJSON(path("evaluation.json")) }) { try evaluate() }
+        try runner.run("bundle", outputs: [config.output]) { try writeBundle() }
+        let reportStart = Date()
+        let report = WeeklyReport(
+            job: self, timings: runner.timings, loadSeconds: loadSeconds,
+            cpuSeconds: runner.cpuSeconds.merging(["load": loadCPU]) { a, _ in a })
+        try report.write(to: reportDir)
+        logger.info("report written", metadata: [
+            "dir": .string(reportDir), "seconds": .string(String(format: "%.2f", Date().timeIntervalSince(reportStart)))])
+        return report
+    }
+
+    // MARK: Load
+
+    func load() throws {
+        let (log, w, input) = try loadPlaysAndEventLog()
+        plays = log
+        weighting = w
+        eventLog = input
+        if let w = config.week {
+            week = try PlaylistDate.week(w)
+        } else {
+            week = PlaylistDate.mondayAfter(log.timestamps.max() ?? 0)
+        }
+        if let tracks = file("tracks.tsv") {
+            catalogue = try TrackCatalog.load(tracks: tracks, artists: file("artists.tsv"), itemIDs: log.itemIDs)
+            hasCatalog = true
+            let (fb, fbReport) = try FeedbackLog.load(
+                likes: file("likes.tsv"), dislikes: file("dislikes.tsv"), follows: file("follows.tsv"),
+                userIDs: log.userIDs, itemIDs: log.itemIDs, artistIDs: catalogue.artistIDs)
+            feedback = fb
+            logger.info("loaded catalogue and feedback", metadata: [
+                "artists": "\(catalogue.artistCount)", "likes": "\(fb.likes.count)", "follows": "\(fb.follows.count)",
+                "dislikes": "\(fb.dislikedTracks.count + fb.dislikedArtists.count)", "unknown_rows": "\(fbReport.rowsUnknown)"])
+        } else {
+            catalogue = .bare(itemCount: log.itemIDs.count)
+            logger.info("no catalogue: rules that need artists do not apply")
+        }
+        if let eventLog {
+            feedback = eventLog.applyFeedback(to: feedback, userIDs: log.userIDs, itemIDs: log.itemIDs,
+                                              artistIDs: catalogue.artistIDs, report: &eventLogReport)
+        }
+        if let tracks = file(TasteTruth.trackFile), let users = file(TasteTruth.userFile) {
+            tasteTruth = try TasteTruth.load(tracks: tracks, users: users, userIDs: log.userIDs, itemIDs: log.itemIDs)
+            logger.info("loaded the ground truth of tastes", metadata: ["labels": "\(tasteTruth?.labelNames.count ?? 0)"])
+        }
+        histories = try ListeningHistories.build(
+            plays: log, weighting: weighting, feedback: feedback, asOf: week.timestamp, threads: threads)
+    }
+
+    /// The training matrix: listened plays (skips left out) summed per (user, track), BM25-weighted.
+    /// - Throws: ``TrainerError`` when the play log's indices do not fit its id maps.
+    func trainingMatrix() throws -> CSRMatrix {
+        config.weighting.apply(toUserItems: try listenMatrix())
+    }
+
+    /// Listens (skips left out) summed per (user, track), before weighting.
+    func listenMatrix() throws -> CSRMatrix {
+        var r: [Int32] = [], cIdx: [Int32] = [], v: [Float] = []
+        r.reserveCapacity(plays.count); cIdx.reserveCapacity(plays.count); v.reserveCapacity(plays.count)
+        for t in 0..<plays.count {
+            let w = weighting.listens(rowWeight: plays.weights[t])
+            guard w > 0 else { continue }
+            r.append(plays.users[t]); cIdx.append(plays.items[t]); v.append(w)
+        }
+        let m: CSRMatrix
+        do {
+            m = try CSRMatrix(rows: plays.userIDs.count, cols: plays.itemIDs.count, rowIndices: r, colIndices: cIdx, values: v)
+        } catch {
+            throw WeeklyError("cannot build the training matrix from the play log: \(error)")
+        }
+        return m
+    }
+
+    // MARK: Stages
+
+    func fit() throws {
+        let listens = try listenMatrix()
+        let userItems = config.weighting.apply(toUserItems: listens)
+        var model = ImplicitALS(parameters: params)
+        var warm = false
+        if let previous = config.previous {
+            let old = try ModelBundle.read(from: previous)
+            if old.model.parameters.factors == params.factors {
+                let x = Self.carryOver(old.model.userFactors, from: old.userIDs, to: plays.userIDs, seed: params.seed)
+                let y = Self.carryOver(old.model.itemFactors, from: old.itemIDs, to: plays.itemIDs, seed: params.seed &+ 1)
+                model = try ImplicitALS(parameters: params, userFactors: x.matrix, itemFactors: y.matrix)
+                warm = true
+                logger.info("warm start", metadata: ["previous": .string(previous), "users_carried": "\(x.carried)", "items_carried": "\(y.carried)"])
+            } else {
+                logger.warning("previous bundle has another factor count; starting cold", metadata: ["previous": .string(previous)])
+            }
+        }
+        let progress = ProgressReporter(stage: "fit", total: params.iterations, logger: logger)
+        progress.update(0)
+        try model.fit(userItems, warmStart: warm) { progress.update($0.iteration, fields: [("s/iter", String(format: "%.2f", $0.seconds))]) }
+        var bundle = ModelBundle(
+            userIDs: plays.userIDs, itemIDs: plays.itemIDs, model: model, userItems: userItems,
+            metadata: ["input": config.events ?? config.eventLog ?? "", "week": week.description, "weighting": "\(config.weighting)", "command": "weekly"])
+        bundle.confidence = ConfidenceContext(weighting: config.weighting, rawUserItems: listens)
+        try bundle.write(to: path("fit.h5"))
+        fitted = bundle
+    }
+
+    /// Rows of `old` moved to the order of `new` ids; ids the old model lacks start random like a fresh fit.
+    static func carryOver(_ old: Matrix, from oldIDs: IDMap, to newIDs: IDMap, seed: UInt64) -> (matrix: Matrix, carried: Int) {
+        var m = Matrix.random(rows: newIDs.count, cols: old.cols, scale: 0.01, seed: seed)
+        var carried = 0
+        for (i, id) in newIDs.ids.enumerated() {
+            if let o = oldIDs.index(of: id) {
+                m.setRow(i, old.row(Int(o)))
+                carried += 1
+            }
+        }
+        return (m, carried)
+    }
+
+    func buildIndexes() throws {
+        guard let model = fitted?.model else { throw WeeklyError("no model") }
+        let items = model.itemFactors, users = model.userFactors
+        let specs: [(String, Matrix, VectorMetric)] = [
+            ("items-ip.hnsw", items, .innerProduct), ("items-cosine.hnsw", items, .cosine), ("users-cosine.hnsw", users, .cosine),
+        ]
+        var built: [HNSWIndex] = []
+        for (name, vectors, metric) in specs {
+            let index = try HNSWIndex(dimension: vectors.cols, metric: metric, m: config.index.m, efConstruction: config.index.efConstruction, ef: config.index.ef,
+                                      seed: params.seed, capacity: vectors.rows)
+            let progress = ProgressReporter(stage: "index \(name)", total: 1, logger: logger)
+            try index.add(ids: (0..<Int32(vectors.rows)).map { $0 }, vectors: Self.nonZeroRows(vectors), threads: threads)
+            progress.update(1)
+            try index.save(to: path(name))
+            built.append(index)
+        }
+        itemIP = built[0]; itemCosine = built[1]; userCosine = built[2]
+    }
+
+    /// Rows that are all zeros (an item with no listened play) get a tiny constant so cosine indexes accept them;
+    /// the item space leaves such items out of every playlist anyway.
+    static func nonZeroRows(_ m: Matrix) -> Matrix {
+        var out = m
+        for r in 0..<m.rows where m.row(r).allSatisfy({ $0 == 0 }) {
+            for j in 0..<m.cols { out[r, j] = 1e-6 }
+        }
+        return out
+    }
+
+    func loadIndexes() throws {
+        itemIP = try HNSWIndex.load(from: path("items-ip.hnsw"))
+        itemCosine = try HNSWIndex.load(from: path("items-cosine.hnsw"))
+        userCosine = try HNSWIndex.load(from: path("users-cosine.hnsw"))
+    }
+
+    /// The playlists' environment, made once per run: the collaborative item space (with its neighbour lists) is
+    /// shared by Discover Weekly and Daily Mix.
+    func environment() throws -> PlaylistEnvironment {
+        if let cachedEnvironment { return cachedEnvironment }
+        guard let b = fitted else { throw WeeklyError("no model") }
+        let start = Date()
+        let progress = ProgressReporter(stage: "neighbour lists", total: b.model.itemCount, logger: logger)
+        let space = try ItemSpace.collaborative(b.model, userItems: b.userItems, index: itemCosine)
+            .withNeighbourLists(count: config.neighbourListSize, threads: threads) { progress.update($0) }
+        logger.info("item neighbour lists", metadata: [
+            "items": "\(space.itemCount)", "per_item": "\(config.neighbourListSize)",
+            "seconds": .string(String(format: "%.1f", Date().timeIntervalSince(start)))])
+        let env = try PlaylistEnvironment(catalog: catalogue, space: space, model: b.model)
+        cachedEnvironment = env
+        return env
+    }
+
+    func makeDiscoverWeekly() throws {
+        guard let b = fitted, let histories else { throw WeeklyError("no model") }
+        let config = try DiscoverWeekly.Configuration.standard(
+            histories: histories, model: b.model, catalog: catalogue.hasArtists ? catalogue : nil, itemIndex: itemIP,
+            userIndex: userCosine)
+        let builder = try DiscoverWeekly(environment: try environment(), configuration: config, week: week)
+        let users = (0..<Int32(plays.userIDs.count)).map { $0 }
+        let progress = ProgressReporter(stage: "discover-weekly", total: users.count, logger: logger)
+        let playlists = try builder.buildAll(histories: histories, users: users, threads: threads) { progress.update($0) }
+        let rows = playlists.map { p in
+            p.tracks.map { t in (item: t.item, score: t.relevance, source: p.sources(of: t).joined(separator: "+")) }
+        }
+        let table = DiscoverWeeklyTable(week: week.description, rows: rows)
+        try table.write(to: path("discover-weekly.h5"))
+        discoverWeekly = table
+    }
+
+    func makeDailyMixes() throws {
+        guard let histories else { throw WeeklyError("no histories") }
+        let builder = try DailyMix(environment: try environment(), day: week)
+        let users = (0..<Int32(plays.userIDs.count)).map { $0 }
+        let progress = ProgressReporter(stage: "daily-mix", total: users.count, logger: logger)
+        let all = try builder.buildAll(histories: histories, users: users, threads: threads) { progress.update($0) }
+        let rows = all.map { m in
+            m.mixes.map { mix in
+                DailyMixTable.Mix(name: mix.name, cover: mix.cover, tracks: zip(mix.items, mix.isFamiliar).map { ($0, $1) })
+            }
+        }
+        let table = DailyMixTable(day: week.description, rows: rows)
+        try table.write(to: path("daily-mix.h5"))
+        dailyMixes = table
+    }
+
+    func evaluate() throws {
+        var out: [String: Double] = [:]
+        if config.evaluationUsers > 0 {
+            let progress = ProgressReporter(stage: "evaluate", total: 1, logger: logger)
+            do throws(PlaylistError) {
+                let (rates, _) = try PlaylistEvaluation.temporalSplit(
+                    plays: plays, weighting: weighting, feedback: feedback, catalog: catalogue, parameters: params,
+                    sampleUsers: config.evaluationUsers, sampleSeed: params.seed, threads: threads)
+                out["weekly/users"] = Double(rates.users)
+                for r in [rates.discoverWeekly, rates.popularity, rates.alsTop] {
+                    out["weekly/\(r.method)/hit_rate@\(rates.listLength)"] = r.share
+                    out["weekly/\(r.method)/users_with_hit"] = r.usersWithHit
+                }
+            } catch {
+                logger.warning("offline evaluation skipped", metadata: ["reason": .string(error.description)])
+            }
+            progress.update(1)
+        }
+        let data = try JSONSerialization.data(withJSONObject: out, options: [.prettyPrinted, .sortedKeys])
+        try data.write(to: URL(fileURLWithPath: path("evaluation.json")))
+        evaluation = out
+    }
+
+    func writeBundle() throws {
+        guard var b = fitted else { throw WeeklyError("no model") }
+        b.discoverWeekly = discoverWeekly
+        b.dailyMixes = dailyMixes
+        b.metrics = evaluation
+        if hasCatalog { b.catalog = catalogue }
+        for (key, value) in eventLog?.metadata ?? [:] { b.metadata[key] = value }
+        b.metadata["created_at"] = ISO8601DateFormatter().string(from: Date())
+        let base = config.output.hasSuffix(".h5") ? String(config.output.dropLast(3)) : config.output
+        for name in ["items-ip.hnsw", "items-cosine.hnsw", "users-cosine.hnsw"] {
+            let target = base + "." + name
+            try? FileManager.default.removeItem(atPath: target)
+            try FileManager.default.copyItem(atPath: path(name), toPath: target)
+            b.metadata["index/" + name] = (target as NSString).lastPathComponent
+        }
+        try b.write(to: config.output)
+        fitted = b
+        logger.info("bundle written", metadata: ["path": .string(config.output)])
+    }
+
+    func loadJSON(_ p: String) throws -> [String: Double] {
+        let data = try Data(contentsOf: URL(fileURLWithPath: p))
+        return (try JSONSerialization.jsonObject(with: data) as? [String: Double]) ?? [:]
+    }
+
+    // MARK: Show one user
+
+    /// One user's playlists as text (`id` `nil`: the first user), as `encore-train weekly --show-user` prints them.
+    /// - Throws: ``WeeklyError`` when the user is not in the play log.
+    public func userPlaylists(_ user: String?) throws -> String {
+        var out = ""
+        func print(_ line: String) { out += line + "\n" }
+        guard let b = fitted else { return out }
+        let id = user ?? b.userIDs.ids.first ?? ""
+        guard let u = b.userIDs.index(of: id) else { throw WeeklyError("user '\(id)' is not in the play log") }
+        func label(_ item: Int32) -> String {
+            let a = catalogue.artist(of: item)
+            return a >= 0 ? "\(b.itemIDs.id(at: item)) (\(catalogue.name(ofArtist: a)))" : b.itemIDs.id(at: item)
+        }
+        if let dw = discoverWeekly {
+            print("\nDiscover Weekly for \(id), week of \(dw.week):")
+            for (n, t) in dw.tracks(ofUser: Int(u)).enumerated() {
+                print(String(format: "%3d  %@  %.3f  %@", n + 1, label(t.item), t.score, t.source))
+            }
+        }
+        if let dm = dailyMixes {
+            for mix in dm.mixes(ofUser: Int(u)) {
+                let familiar = mix.tracks.filter(\.familiar).count
+                print("\n\(mix.name) (cover \(label(mix.cover)); \(mix.tracks.count) tracks, \(familiar) familiar):")
+                for t in mix.tracks.prefix(8) { print("     \(t.familiar ? " " : "+") \(label(t.item))") }
+                if mix.tracks.count > 8 { print("     ...") }
+            }
+        }
+        return out
+    }
+}
