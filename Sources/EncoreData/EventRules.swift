@@ -14,9 +14,22 @@ import EncoreCore
 public struct EventRules: Sendable, Equatable, Codable {
     /// The shortest play that counts as a listen, in milliseconds; shorter plays are skips.
     public var minimumListenMs: Int64
+    /// How far ahead of the reader's clock an event's timestamp may be, in seconds; later events are implausible
+    /// (a wrong clock or a typed-in date) and are refused by the server and skipped by the weekly job.
+    public var maximumFutureSeconds: Int64
 
-    /// Rules with a listen threshold (30 s by default, the threshold streaming services report plays at).
-    public init(minimumListenMs: Int64 = 30_000) { self.minimumListenMs = minimumListenMs }
+    /// Rules with a listen threshold (30 s by default, the threshold streaming services report plays at) and a
+    /// plausibility window (a day ahead of the clock by default).
+    public init(minimumListenMs: Int64 = 30_000, maximumFutureSeconds: Int64 = 86_400) {
+        self.minimumListenMs = minimumListenMs
+        self.maximumFutureSeconds = maximumFutureSeconds
+    }
+
+    /// Whether an event at `timestamp` is plausible for a reader whose clock reads `now` (both Unix seconds): not
+    /// more than ``maximumFutureSeconds`` ahead.
+    public func isPlausible(timestamp: Int64, now: Int64) -> Bool {
+        timestamp <= now &+ maximumFutureSeconds
+    }
 
     /// Encore's rules: plays of 30 s or more are listens.
     public static let standard = EventRules()

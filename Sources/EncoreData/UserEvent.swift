@@ -160,11 +160,16 @@ public struct UserEvent: Sendable, Codable, Equatable, Hashable {
     ///   - body: the UTF-8 JSON bytes.
     ///   - now: the timestamp (seconds since the epoch) of events without one.
     ///   - maxEvents: the most events accepted in one batch.
+    ///   - rules: when given, its plausibility window applies: an event more than
+    ///     ``EventRules/maximumFutureSeconds`` ahead of `now` is refused (field `"timestamp"`). The server passes its
+    ///     rules; `nil` checks no window.
     /// - Returns: the events in order (at least one).
     /// - Throws: ``EventValidationError``: a syntax error (``EventValidationError/field`` `nil`, the message names
     ///   the byte offset), an empty or oversized batch (field `"events"`), or the first invalid event (its index and
     ///   field). Nothing is returned unless every event is valid.
-    public static func decodeBatch(_ body: [UInt8], now: Int64, maxEvents: Int = 1000) throws(EventValidationError) -> [UserEvent] {
+    public static func decodeBatch(
+        _ body: [UInt8], now: Int64, maxEvents: Int = 1000, rules: EventRules? = nil
+    ) throws(EventValidationError) -> [UserEvent] {
         let values: [EventJSON.Value]
         do {
             values = try EventJSON.parseSequence(body)
@@ -205,7 +210,14 @@ public struct UserEvent: Sendable, Codable, Equatable, Hashable {
         var events: [UserEvent] = []
         events.reserveCapacity(elements.count)
         for (k, v) in elements.enumerated() {
-            events.append(try event(from: v, index: k, now: now))
+            let e = try event(from: v, index: k, now: now)
+            if let rules, !rules.isPlausible(timestamp: e.timestamp, now: now) {
+                throw EventValidationError(
+                    index: k, field: "timestamp",
+                    message: "\(e.timestamp) (\(Timestamp.isoString(timestamp: e.timestamp))) is more than "
+                        + "\(rules.maximumFutureSeconds) s ahead of the server clock (\(Timestamp.isoString(timestamp: now)))")
+            }
+            events.append(e)
         }
         return events
     }

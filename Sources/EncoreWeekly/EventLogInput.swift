@@ -37,26 +37,44 @@ struct EventLogInput {
     /// What folding the events in did.
     struct Report: Equatable, CustomStringConvertible {
         var plays = 0, skips = 0, newUsers = 0, newItems = 0
+        /// Events dated too far ahead of the job's clock (``EventRules/isPlausible(timestamp:now:)``), skipped.
+        var implausible = 0
         var likes = 0, dislikes = 0, follows = 0, withdrawals = 0, playlistAdds = 0, unknownTargets = 0
 
         var description: String {
             "\(plays) plays, \(skips) skips (\(newUsers) new users, \(newItems) new items), \(likes) likes, \(dislikes) dislikes, "
                 + "\(follows) follows, \(withdrawals) withdrawals, \(playlistAdds) playlist adds, \(unknownTargets) with an unknown track or artist"
+                + (implausible > 0 ? ", \(implausible) skipped as dated in the future" : "")
         }
     }
 
     /// Reads every intact record of the log in `directory`.
     /// - Throws: ``EventLogError`` for a missing folder or a corrupt log.
-    init(directory: String) throws {
+    /// Events dated more than the rules' window ahead of `now`, left out of ``events`` (the first few are kept
+    /// for the log).
+    private(set) var implausible: [UserEvent] = []
+    /// How many events were left out as implausible.
+    private(set) var implausibleCount = 0
+
+    /// Reads every intact record of the log in `directory`; events dated more than
+    /// ``EventRules/maximumFutureSeconds`` after `now` (default: the clock) are counted and left out, so one wrong
+    /// timestamp cannot move the week.
+    init(directory: String, now: Int64? = nil, rules: EventRules = .standard) throws {
         self.directory = directory
         let summary = try EventLog.verify(directory: directory)
         tornTail = summary.tornTail
+        let clock = now ?? Int64(Date().timeIntervalSince1970)
         var seen = Set<String>()
         try EventLog.read(directory: directory) { record in
             records += 1
             through = record.sequence
             if seen.insert(record.event.eventID).inserted {
-                events.append(record.event)
+                if rules.isPlausible(timestamp: record.event.timestamp, now: clock) {
+                    events.append(record.event)
+                } else {
+                    implausibleCount += 1
+                    if implausible.count < 5 { implausible.append(record.event) }
+                }
             } else {
                 duplicates += 1
             }
@@ -181,11 +199,17 @@ extension WeeklyJob {
                 "file": .string(events), "rows": "\(report.rowsKept)", "users": "\(log.userIDs.count)", "items": "\(log.itemIDs.count)"])
         }
         guard let dir = config.eventLog else { return (plays, weighting, nil) }
-        let input = try EventLogInput(directory: dir)
+        let input = try EventLogInput(directory: dir, now: config.now, rules: config.rules)
+        for e in input.implausible {
+            logger.warning("event log: skipped an event dated in the future", metadata: [
+                "event_id": .string(e.eventID), "timestamp": .string(Timestamp.isoString(timestamp: e.timestamp)),
+                "window_s": "\(config.rules.maximumFutureSeconds)"])
+        }
         if let torn = input.tornTail {
             logger.warning("event log: stopped at a torn tail", metadata: ["tail": .string(torn.description)])
         }
         var report = EventLogInput.Report()
+        report.implausible = input.implausibleCount
         input.foldPlays(into: &plays, weighting: weighting, report: &report)
         eventLogReport = report
         logger.info("read event log", metadata: [

@@ -31,6 +31,8 @@ public struct WeeklyConfiguration: Sendable {
     public var rules = EventRules.standard
     /// The server's event log folder, whose events join the inputs.
     public var eventLog: String?
+    /// The job's clock (Unix seconds) for the plausibility of event timestamps; `nil` reads the system clock.
+    public var now: Int64?
     /// The folder of the catalog and feedback files (default: the play log's folder).
     public var catalog: String?
     /// Whether catalog and feedback files are read when present.

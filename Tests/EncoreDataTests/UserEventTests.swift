@@ -40,6 +40,27 @@ struct UserEventTests {
         #expect(d[0].timestamp == 7 && d[0].type == .followArtist)
     }
 
+    @Test func eventsFarAheadOfTheClockAreRefused() throws {
+        let now: Int64 = 1_800_000_000
+        func body(_ t: Int64) -> [UInt8] {
+            Array(#"{"event_id":"e","user":"u","item":"t","type":"play","timestamp":\#(t)}"#.utf8)
+        }
+        // An hour ahead (clock skew) is accepted; two days ahead is not, and neither is the year 9999.
+        #expect(try UserEvent.decodeBatch(body(now + 3_600), now: now, rules: .standard).first?.timestamp == now + 3_600)
+        for t in [now + 2 * 86_400, UserEvent.maxTimestamp] {
+            do {
+                _ = try UserEvent.decodeBatch(body(t), now: now, rules: .standard)
+                Issue.record("accepted an event at \(t)")
+            } catch {
+                #expect(error.field == "timestamp" && error.index == 0)
+                #expect(error.message.contains("more than 86400 s ahead of the server clock (2027-01-15T08:00:00Z)"), "\(error.message)")
+            }
+        }
+        // The window is the rules': a wider one accepts two days ahead.
+        let lenient = EventRules(maximumFutureSeconds: 3 * 86_400)
+        #expect(try UserEvent.decodeBatch(body(now + 2 * 86_400), now: now, rules: lenient).count == 1)
+    }
+
     @Test func countsAsPlayUsesThe30SecondRule() {
         func ev(_ t: EventType, _ ms: Int64?) -> UserEvent { UserEvent(eventID: "e", user: "u", item: "i", type: t, msPlayed: ms, timestamp: 0) }
         #expect(ev(.play, 30_000).countsAsPlay)

@@ -52,7 +52,10 @@ private func tsvRows(_ path: String) throws -> (header: [String], rows: [[String
         for chunk in stride(from: 0, to: events.count, by: 100) {
             try log.append(Array(events[chunk..<min(chunk + 100, events.count)]))
         }
-        try log.append([extra, events[0], withdraw])  // events[0] again: a retried event id
+        // A play dated 9999-12-31 (a wrong client clock) must not move the week: it is skipped and counted.
+        let future = UserEvent(eventID: "f1", user: extra.user, item: extra.item, type: .play, msPlayed: 60_000,
+                               timestamp: UserEvent.maxTimestamp)
+        try log.append([extra, events[0], withdraw, future])  // events[0] again: a retried event id
         let through = log.lastSequence
         try log.close()
 
@@ -70,6 +73,8 @@ private func tsvRows(_ path: String) throws -> (header: [String], rows: [[String
         #expect(split.eventLog?.through == through)
         #expect(split.eventLog?.duplicates == 1)
         #expect(split.eventLogReport.withdrawals == 1)
+        #expect(split.eventLogReport.implausible == 1)
+        #expect(split.eventLogReport.description.contains("1 skipped as dated in the future"))
         #expect(split.eventLog?.metadata == ["event_log_dir": logDir, "event_log_through": String(through)])
     }
 
