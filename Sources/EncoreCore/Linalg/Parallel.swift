@@ -1,5 +1,6 @@
 import Dispatch
 import Foundation
+import Synchronization
 
 /// Parallel loops over a fixed number of threads.
 public enum Parallel {
@@ -48,42 +49,34 @@ public enum Parallel {
     }
 }
 
-/// A lock-protected counter; cheap enough for handing out blocks of work.
-package final class AtomicCounter: @unchecked Sendable {
-    private var value = 0
-    private let lock = NSLock()
+/// A shared counter for handing out blocks of work (an atomic add, no lock).
+package final class AtomicCounter: Sendable {
+    private let value = Atomic<Int>(0)
 
     package init() {}
 
     /// Adds `n` and returns the value before the addition.
     package func add(_ n: Int) -> Int {
-        lock.lock()
-        defer { lock.unlock() }
-        let v = value
-        value += n
-        return v
+        value.wrappingAdd(n, ordering: .relaxed).oldValue
     }
 }
 
 /// One slot per chunk of work, each filled by exactly one worker and read in order afterwards.
-package final class OrderedSlots<T>: @unchecked Sendable {
-    private var slots: [T?]
-    private let lock = NSLock()
+package final class OrderedSlots<T: Sendable>: Sendable {
+    private let slots: Locked<[T?]>
 
-    package init(count: Int) { slots = Array(repeating: nil, count: count) }
+    package init(count: Int) { slots = Locked(Array(repeating: nil, count: count)) }
 
     package func set(_ i: Int, _ value: T) {
-        lock.lock()
-        slots[i] = value
-        lock.unlock()
+        slots.withLock { $0[i] = value }
     }
 
     /// The filled slots in order.
     package func take() -> [T] {
-        lock.lock()
-        defer { lock.unlock() }
-        let out = slots.compactMap { $0 }
-        slots = []
-        return out
+        slots.withLock { slots in
+            let out = slots.compactMap { $0 }
+            slots = []
+            return out
+        }
     }
 }
