@@ -5,7 +5,7 @@ let swift6: [SwiftSetting] = [.swiftLanguageMode(.v6)]
 
 let package = Package(
     name: "Encore",
-    platforms: [.macOS(.v14)],
+    platforms: [.macOS(.v15)],
     products: [
         .library(name: "RecCore", targets: ["RecCore"]),
         .executable(name: "encore-train", targets: ["Trainer"]),
@@ -39,7 +39,9 @@ let package = Package(
             name: "EncoreCore",
             dependencies: ["CBLAS", "CLAPACKE", "CKernels", .product(name: "SystemPackage", package: "swift-system")],
             swiftSettings: swift6),
-        .target(name: "EncoreData", dependencies: ["EncoreCore"], swiftSettings: swift6),
+        .target(
+            name: "EncoreData", dependencies: ["EncoreCore", .product(name: "SystemPackage", package: "swift-system")],
+            swiftSettings: swift6),
         .target(name: "EncoreFactorization", dependencies: ["EncoreCore", "EncoreData", "CKernels"], swiftSettings: swift6),
         .target(name: "EncoreIndex", dependencies: ["EncoreCore", "CKernels"], swiftSettings: swift6),
         .target(
@@ -51,7 +53,10 @@ let package = Package(
             swiftSettings: swift6),
         .target(
             name: "EncoreEventLog",
-            dependencies: ["EncoreCore", "EncoreData", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "EncoreCore", "EncoreData", .product(name: "Logging", package: "swift-log"),
+                .product(name: "SystemPackage", package: "swift-system"),
+            ],
             swiftSettings: swift6),
         .target(
             name: "EncoreServing",

@@ -27,3 +27,8 @@ public enum DataError: Error, Equatable, CustomStringConvertible {
         }
     }
 }
+
+extension DataError: FileErrorConvertible {
+    /// A file that could not be opened or read (``unreadable(file:reason:)``, with the system's reason).
+    public init(_ file: FileError) { self = .unreadable(file: file.path, reason: file.reason) }
+}

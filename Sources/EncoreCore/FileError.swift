@@ -17,17 +17,26 @@ public struct FileError: Error, Sendable, Equatable, CustomStringConvertible {
     public var operation: String
     /// Why it failed: the system's text for the error number, or a sentence.
     public var reason: String
+    /// The error number of the failed system call, or `nil` when `reason` is a sentence.
+    public var code: Int32?
 
     /// A failure with its reason.
     public init(path: String, operation: String, reason: String) {
         self.path = path
         self.operation = operation
         self.reason = reason
+        self.code = nil
     }
 
     /// A failure of a system call, with the text of its error number.
     public init(path: String, operation: String, errno code: Int32) {
         self.init(path: path, operation: operation, reason: FileError.errnoText(code))
+        self.code = code
+    }
+
+    /// A failure of a swift-system call, with the text of its error number.
+    public init(path: String, operation: String, errno: Errno) {
+        self.init(path: path, operation: operation, errno: errno.rawValue)
     }
 
     public var description: String { "\(path): cannot \(operation): \(reason)" }
@@ -36,6 +45,9 @@ public struct FileError: Error, Sendable, Equatable, CustomStringConvertible {
     public static func errnoText(_ code: Int32 = errno) -> String {
         "\(Errno(rawValue: code).description) (errno \(code))"
     }
+
+    /// The error number of an error thrown by a swift-system call (`EIO` for any other error).
+    public static func code(of error: any Error) -> Int32 { (error as? Errno)?.rawValue ?? EIO }
 }
 
 /// An error type that can carry a ``FileError`` (each layer's error enum), so shared file helpers throw the caller's
@@ -43,4 +55,9 @@ public struct FileError: Error, Sendable, Equatable, CustomStringConvertible {
 public protocol FileErrorConvertible: Error {
     /// The error for a failed file operation.
     init(_ file: FileError)
+}
+
+extension FileError: FileErrorConvertible {
+    /// The error itself, so the shared helpers can throw a plain ``FileError``.
+    public init(_ file: FileError) { self = file }
 }

@@ -6,6 +6,7 @@ import Musl
 import Darwin
 #endif
 import EncoreCore
+import SystemPackage
 
 /// The bytes of a whole file: memory-mapped for a regular file, read into memory otherwise (pipes, devices).
 final class LoaderFileBytes {
@@ -13,31 +14,32 @@ final class LoaderFileBytes {
     let base: UnsafePointer<UInt8>?
     /// The number of bytes.
     let count: Int
-    private let mappedLength: Int  // > 0 when `base` is an mmap region, 0 when it was allocated
+    private let mapped: MappedFile?  // the mapping of a regular file, or nil when the bytes were read
     private let allocated: UnsafeMutableRawPointer?
 
     /// Maps or reads `path`.
     /// - Throws: ``DataError/unreadable(file:reason:)`` with the system's reason.
     init(path: String) throws(DataError) {
-        let fd = open(path, O_RDONLY)
-        guard fd >= 0 else { throw .unreadable(file: path, reason: LoaderBytes.errnoText()) }
-        defer { close(fd) }
-        var st = stat()
-        guard fstat(fd, &st) == 0 else { throw .unreadable(file: path, reason: LoaderBytes.errnoText()) }
-        let kind = Int(st.st_mode) & 0o170000
-        if kind == 0o040000 { throw .unreadable(file: path, reason: "is a directory") }
-        if kind == 0o100000 {
-            let size = Int(st.st_size)
-            if size == 0 {
-                base = nil; count = 0; mappedLength = 0; allocated = nil
-                return
-            }
-            if let p = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), p != UnsafeMutableRawPointer(bitPattern: -1) {
-                _ = madvise(p, size, MADV_SEQUENTIAL)
-                base = UnsafePointer(p.assumingMemoryBound(to: UInt8.self))
-                count = size; mappedLength = size; allocated = nil
-                return
-            }
+        let fd: FileDescriptor
+        do {
+            fd = try FileDescriptor.open(path, .readOnly, options: [.closeOnExec])
+        } catch {
+            throw DataError(FileError(path: path, operation: "open the file", errno: FileError.code(of: error)))
+        }
+        defer { try? fd.close() }
+        let type: FileType
+        do {
+            type = try fd.stat().type
+        } catch {
+            throw DataError(FileError(path: path, operation: "stat the file", errno: error))
+        }
+        if type == .directory { throw .unreadable(file: path, reason: "is a directory") }
+        if type == .regular, let file = try? MappedFile(descriptor: fd, path: path, access: .sequential) {
+            mapped = file
+            base = file.bytes.baseAddress?.assumingMemoryBound(to: UInt8.self)
+            count = file.bytes.count
+            allocated = nil
+            return
         }
         // Not a regular file, or mmap failed: read it all.
         var capacity = 1 << 20, used = 0
@@ -51,12 +53,12 @@ final class LoaderFileBytes {
                 }
                 buffer = grown
             }
-            let n = read(fd, buffer + used, capacity - used)
-            if n < 0 {
-                if errno == EINTR { continue }
-                let reason = LoaderBytes.errnoText()
+            let n: Int
+            do {
+                n = try fd.read(into: UnsafeMutableRawBufferPointer(start: buffer + used, count: capacity - used))
+            } catch {
                 free(buffer)
-                throw .unreadable(file: path, reason: reason)
+                throw DataError(FileError(path: path, operation: "read the file", errno: FileError.code(of: error)))
             }
             if n == 0 { break }
             used += n
@@ -64,11 +66,10 @@ final class LoaderFileBytes {
         allocated = buffer
         base = used > 0 ? UnsafePointer(buffer.assumingMemoryBound(to: UInt8.self)) : nil
         count = used
-        mappedLength = 0
+        mapped = nil
     }
 
     deinit {
-        if mappedLength > 0, let base { munmap(UnsafeMutableRawPointer(mutating: base), mappedLength) }
         if let allocated { free(allocated) }
     }
 }
@@ -288,12 +289,6 @@ struct ByteTable: ~Copyable {
 
 /// Byte-level helpers of the delimited loader: scanning, numbers, timestamps.
 enum LoaderBytes {
-    /// The text of the current `errno`.
-    static func errnoText() -> String {
-        if let s = strerror(errno) { return String(cString: s) }
-        return "error \(errno)"
-    }
-
     /// The position of the first `byte` in `p[from..<to]`, or `to`.
     @inline(__always)
     static func find(_ byte: UInt8, _ p: UnsafePointer<UInt8>, from: Int, to: Int) -> Int {

@@ -7,6 +7,7 @@ import Darwin
 #endif
 import EncoreCore
 import EncoreData
+import SystemPackage
 
 /// An append-only, segmented, length- and checksum-framed log of ``UserEvent``s on local disk.
 ///
@@ -67,13 +68,14 @@ public final class EventLog: Sendable {
     /// What opening found: the segments, records, and a torn tail that was cut (``EventLogSummary/tornTail``).
     public let recovery: EventLogSummary
 
-    private let state: LockedState<State>
-    private let syncLock = NSLock()
-    private let lockFile: FileDescriptor
+    private let state: Locked<State>
+    /// Held for a whole `fsync` so concurrent appends share one (group commit); guards no value.
+    private let syncLock = Locked(())
+    private let lockFile: OpenFile
     private static let logger = Logger(label: "encore.eventlog")
 
     private struct State: @unchecked Sendable {
-        var segment: FileDescriptor?
+        var segment: OpenFile?
         var segmentPath = ""
         var segmentSize = 0
         var nextSequence: UInt64 = 1
@@ -110,10 +112,14 @@ public final class EventLog: Sendable {
         try Self.makeDirectories(dir)
         // Exclusive lock.
         let lockPath = dir + "/LOCK"
-        let lfd = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
-        guard lfd >= 0 else { throw .io(path: lockPath, operation: "open the lock file", errno: errno) }
-        let lockFile = FileDescriptor(lfd)
-        if flock(lfd, LOCK_EX | LOCK_NB) != 0 {
+        let lockFile: OpenFile
+        do {
+            lockFile = OpenFile(try FileDescriptor.open(
+                lockPath, .readWrite, options: [.create, .closeOnExec], permissions: FilePermissions(rawValue: 0o644)))
+        } catch {
+            throw .io(path: lockPath, operation: "open the lock file", errno: FileError.code(of: error))
+        }
+        if flock(lockFile.descriptor.rawValue, LOCK_EX | LOCK_NB) != 0 {
             let e = errno
             if e == EWOULDBLOCK { throw .locked(path: dir) }
             throw .io(path: lockPath, operation: "lock", errno: e)
@@ -133,23 +139,30 @@ public final class EventLog: Sendable {
         let segments = try EventLogFormat.segments(in: dir)
         if let last = segments.last {
             let path = last.path
-            let fd = open(path, O_WRONLY | O_CLOEXEC)
-            guard fd >= 0 else { throw .io(path: path, operation: "open for appending", errno: errno) }
-            let file = FileDescriptor(fd)
+            let file: OpenFile
+            do {
+                file = OpenFile(try FileDescriptor.open(path, .writeOnly, options: [.closeOnExec]))
+            } catch {
+                throw .io(path: path, operation: "open for appending", errno: FileError.code(of: error))
+            }
+            let fd = file.descriptor
             var size = Int(summary.lastSegmentBytes)
             if let torn = summary.tornTail {
                 if size == 0 {
                     // Rewrite an incomplete header.
                     let header = EventLogFormat.header(first: last.first)
-                    guard ftruncate(fd, 0) == 0 else { throw .io(path: path, operation: "truncate", errno: errno) }
+                    do { try fd.resize(to: 0) } catch {
+                        throw .io(path: path, operation: "truncate", errno: FileError.code(of: error))
+                    }
                     try Self.writeAll(fd, header, at: 0, path: path)
                     size = header.count
                 } else {
-                    guard ftruncate(fd, off_t(size)) == 0 else {
-                        throw .io(path: path, operation: "truncate the torn tail at offset \(size)", errno: errno)
+                    do { try fd.resize(to: Int64(size)) } catch {
+                        throw .io(path: path, operation: "truncate the torn tail at offset \(size)",
+                                  errno: FileError.code(of: error))
                     }
                 }
-                guard posixFsync(fd) == 0 else { throw .io(path: path, operation: "fsync", errno: errno) }
+                guard posixFsync(fd.rawValue) == 0 else { throw .io(path: path, operation: "fsync", errno: errno) }
                 Self.logger.warning(
                     "event log recovery: cut a torn tail of \(torn.bytes) bytes at offset \(torn.offset) of \(path) (\(torn.reason))")
             }
@@ -163,7 +176,7 @@ public final class EventLog: Sendable {
         st.syncedThrough = st.nextSequence - 1
         summary.lastSegmentBytes = Int64(st.segmentSize)
         self.recovery = summary
-        self.state = LockedState(st)
+        self.state = Locked(st)
 
         if case .interval(let ms) = fsync {
             let timer = DispatchSource.makeTimerSource(queue: DispatchQueue(label: "encore.eventlog.fsync"))
@@ -242,13 +255,13 @@ public final class EventLog: Sendable {
                 }
             }
             let injected = s.faults.failNextWriteAfter.map { partial -> EventLogError in
-                _ = Self.tryWriteAll(file.fd, Array(buffer.prefix(partial)), at: s.segmentSize, path: s.segmentPath)
+                _ = Self.tryWriteAll(file.descriptor, Array(buffer.prefix(partial)), at: s.segmentSize, path: s.segmentPath)
                 return .io(path: s.segmentPath, operation: "write (injected failure)", errno: ENOSPC)
             }
             s.faults.failNextWriteAfter = nil
-            if let error = injected ?? Self.tryWriteAll(file.fd, buffer, at: s.segmentSize, path: s.segmentPath) {
+            if let error = injected ?? Self.tryWriteAll(file.descriptor, buffer, at: s.segmentSize, path: s.segmentPath) {
                 // Cut whatever part of the batch reached the file, so the batch is all or nothing.
-                if ftruncate(file.fd, off_t(s.segmentSize)) != 0 {
+                if (try? file.descriptor.resize(to: Int64(s.segmentSize))) == nil {
                     s.failure = "a failed write could not be cut off: \(error.description)"
                 }
                 throw error
@@ -288,7 +301,7 @@ public final class EventLog: Sendable {
             s.closed = true
             s.segment = nil
         }
-        _ = flock(lockFile.fd, LOCK_UN)
+        _ = flock(lockFile.descriptor.rawValue, LOCK_UN)
         if let failure { throw failure }
     }
 
@@ -363,24 +376,24 @@ public final class EventLog: Sendable {
 
     /// Syncs the current segment if records up to `target` are not yet durable; concurrent callers share one fsync.
     private func syncThrough(_ target: UInt64) throws(EventLogError) {
-        syncLock.lock()
-        defer { syncLock.unlock() }
-        let (synced, file, path, written, failure) = state.withLock { s in
-            (s.syncedThrough, s.segment, s.segmentPath, s.writtenThrough, s.failure)
+        try syncLock.withLock { (_: inout Void) throws(EventLogError) in
+            let (synced, file, path, written, failure) = state.withLock { s in
+                (s.syncedThrough, s.segment, s.segmentPath, s.writtenThrough, s.failure)
+            }
+            if let failure { throw .failed(directory: directory, cause: failure) }
+            if synced >= target { return }
+            guard let file else { return }
+            let failFsync = state.withLock { s -> Bool in
+                defer { s.faults.failNextFsync = false }
+                return s.faults.failNextFsync
+            }
+            if failFsync || posixFsync(file.descriptor.rawValue) != 0 {
+                let error = EventLogError.io(path: path, operation: "fsync", errno: failFsync ? EIO : errno)
+                state.withLock { $0.failure = $0.failure ?? error.description }
+                throw error
+            }
+            state.withLock { $0.syncedThrough = max($0.syncedThrough, written) }
         }
-        if let failure { throw .failed(directory: directory, cause: failure) }
-        if synced >= target { return }
-        guard let file else { return }
-        let failFsync = state.withLock { s -> Bool in
-            defer { s.faults.failNextFsync = false }
-            return s.faults.failNextFsync
-        }
-        if failFsync || posixFsync(file.fd) != 0 {
-            let error = EventLogError.io(path: path, operation: "fsync", errno: failFsync ? EIO : errno)
-            state.withLock { $0.failure = $0.failure ?? error.description }
-            throw error
-        }
-        state.withLock { $0.syncedThrough = max($0.syncedThrough, written) }
     }
 
     private func backgroundSync() {
@@ -394,7 +407,7 @@ public final class EventLog: Sendable {
     /// Closes the current segment (synced unless the policy is `never`) and creates the next one.
     private func roll(_ s: inout State) throws(EventLogError) {
         if let old = s.segment, fsyncPolicy != .never {
-            if posixFsync(old.fd) != 0 {
+            if posixFsync(old.descriptor.rawValue) != 0 {
                 let error = EventLogError.io(path: s.segmentPath, operation: "fsync", errno: errno)
                 s.failure = error.description
                 throw error
@@ -402,17 +415,22 @@ public final class EventLog: Sendable {
             s.syncedThrough = s.writtenThrough
         }
         let path = directory + "/" + EventLogFormat.segmentName(s.nextSequence)
-        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw .io(path: path, operation: "create the segment", errno: errno) }
-        let file = FileDescriptor(fd)
+        let file: OpenFile
+        do {
+            file = OpenFile(try FileDescriptor.open(
+                path, .writeOnly, options: [.create, .exclusiveCreate, .closeOnExec],
+                permissions: FilePermissions(rawValue: 0o644)))
+        } catch {
+            throw .io(path: path, operation: "create the segment", errno: FileError.code(of: error))
+        }
         let header = EventLogFormat.header(first: s.nextSequence)
         do {
-            try Self.writeAll(fd, header, at: 0, path: path)
+            try Self.writeAll(file.descriptor, header, at: 0, path: path)
         } catch {
             unlink(path)
             throw error
         }
-        if fsyncPolicy != .never, posixFsync(fd) != 0 {
+        if fsyncPolicy != .never, posixFsync(file.descriptor.rawValue) != 0 {
             let e = errno
             unlink(path)
             throw .io(path: path, operation: "fsync", errno: e)
@@ -439,7 +457,7 @@ public final class EventLog: Sendable {
     }
 
     /// ``writeAll(_:_:at:path:)`` returning its error.
-    static func tryWriteAll(_ fd: Int32, _ bytes: [UInt8], at offset: Int, path: String) -> EventLogError? {
+    static func tryWriteAll(_ fd: FileDescriptor, _ bytes: [UInt8], at offset: Int, path: String) -> EventLogError? {
         do {
             try writeAll(fd, bytes, at: offset, path: path)
             return nil
@@ -448,13 +466,17 @@ public final class EventLog: Sendable {
         }
     }
 
-    static func writeAll(_ fd: Int32, _ bytes: [UInt8], at offset: Int, path: String) throws(EventLogError) {
+    static func writeAll(_ fd: FileDescriptor, _ bytes: [UInt8], at offset: Int, path: String) throws(EventLogError) {
         var done = 0
         while done < bytes.count {
-            let n = bytes.withUnsafeBytes { pwrite(fd, $0.baseAddress! + done, $0.count - done, off_t(offset + done)) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw .io(path: path, operation: "write \(bytes.count) bytes at offset \(offset)", errno: errno)
+            let n: Int
+            do {
+                n = try bytes.withUnsafeBytes {
+                    try fd.write(toAbsoluteOffset: Int64(offset + done), UnsafeRawBufferPointer(rebasing: $0[done...]))
+                }
+            } catch {
+                throw .io(path: path, operation: "write \(bytes.count) bytes at offset \(offset)",
+                          errno: FileError.code(of: error))
             }
             if n == 0 { throw .io(path: path, operation: "write (no progress)", errno: EIO) }
             done += n
@@ -462,10 +484,14 @@ public final class EventLog: Sendable {
     }
 
     static func syncDirectory(_ directory: String) throws(EventLogError) {
-        let fd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard fd >= 0 else { throw .io(path: directory, operation: "open the directory to sync it", errno: errno) }
-        defer { _ = posixClose(fd) }
-        guard posixFsync(fd) == 0 else { throw .io(path: directory, operation: "fsync the directory", errno: errno) }
+        let fd: FileDescriptor
+        do {
+            fd = try FileDescriptor.open(directory, .readOnly, options: [.directory, .closeOnExec])
+        } catch {
+            throw .io(path: directory, operation: "open the directory to sync it", errno: FileError.code(of: error))
+        }
+        defer { try? fd.close() }
+        guard posixFsync(fd.rawValue) == 0 else { throw .io(path: directory, operation: "fsync the directory", errno: errno) }
     }
 
     static func wallClockMs() -> Int64 {
@@ -477,31 +503,16 @@ public final class EventLog: Sendable {
 
 #if canImport(Glibc)
 @inline(__always) func posixFsync(_ fd: Int32) -> Int32 { Glibc.fsync(fd) }
-@inline(__always) func posixClose(_ fd: Int32) -> Int32 { Glibc.close(fd) }
 #elseif canImport(Darwin)
 @inline(__always) func posixFsync(_ fd: Int32) -> Int32 { Darwin.fsync(fd) }
-@inline(__always) func posixClose(_ fd: Int32) -> Int32 { Darwin.close(fd) }
 #endif
 
-/// An open file descriptor, closed when the last reference goes away.
-final class FileDescriptor: Sendable {
-    let fd: Int32
-    init(_ fd: Int32) { self.fd = fd }
-    deinit { _ = posixClose(fd) }
-}
-
-/// A value guarded by an `NSLock`.
-final class LockedState<Value>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value: Value
-
-    init(_ value: Value) { self.value = value }
-
-    func withLock<R, E: Error>(_ body: (inout Value) throws(E) -> R) throws(E) -> R {
-        lock.lock()
-        defer { lock.unlock() }
-        return try body(&value)
-    }
+/// A swift-system file descriptor owned by reference and closed when the last reference goes away: a sync may still
+/// be `fsync`ing the segment an append has just rolled away from.
+final class OpenFile: Sendable {
+    let descriptor: FileDescriptor
+    init(_ descriptor: FileDescriptor) { self.descriptor = descriptor }
+    deinit { try? descriptor.close() }
 }
 
 /// Failures a test can inject into an ``EventLog``.

@@ -6,6 +6,7 @@ import Darwin
 #endif
 import EncoreCore
 import EncoreData
+import SystemPackage
 
 /// When ``EventLog/append(_:)`` makes the appended records durable.
 public enum FsyncPolicy: Sendable, Equatable, CustomStringConvertible {
@@ -82,8 +83,7 @@ public enum EventLogError: Error, Sendable, Equatable, CustomStringConvertible {
     public var description: String {
         switch self {
         case let .io(path, operation, errno):
-            let text = strerror(errno).map { String(cString: $0) } ?? "error \(errno)"
-            return "\(path): cannot \(operation): \(text) (errno \(errno))"
+            return "\(path): cannot \(operation): \(FileError.errnoText(errno))"
         case let .corrupt(path, offset, reason):
             return "\(path): corrupt event log at byte offset \(offset): \(reason)"
         case let .invalidEvent(e):
@@ -100,6 +100,18 @@ public enum EventLogError: Error, Sendable, Equatable, CustomStringConvertible {
             return "\(directory): the event log refuses appends after an earlier failure (\(cause)); reopen it to recover"
         case let .invalidArgument(name, value, expected):
             return "invalid \(name) '\(value)': expected \(expected)"
+        }
+    }
+}
+
+extension EventLogError: FileErrorConvertible {
+    /// A failed file operation (``io(path:operation:errno:)``); a failure without an error number keeps its reason
+    /// in the operation, with `EIO`.
+    public init(_ file: FileError) {
+        if let code = file.code {
+            self = .io(path: file.path, operation: file.operation, errno: code)
+        } else {
+            self = .io(path: file.path, operation: "\(file.operation) (\(file.reason))", errno: EIO)
         }
     }
 }
@@ -214,18 +226,27 @@ enum EventLogFormat {
 
     /// The whole content of a file.
     static func readFile(_ path: String) throws(EventLogError) -> [UInt8] {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw .io(path: path, operation: "open for reading", errno: errno) }
-        defer { _ = close(fd) }
-        var st = stat()
-        guard fstat(fd, &st) == 0 else { throw .io(path: path, operation: "stat", errno: errno) }
-        var out = [UInt8](repeating: 0, count: Int(st.st_size))
+        let file: FileDescriptor
+        do {
+            file = try FileDescriptor.open(path, .readOnly, options: [.closeOnExec])
+        } catch {
+            throw .io(path: path, operation: "open for reading", errno: FileError.code(of: error))
+        }
+        defer { try? file.close() }
+        let size: Int64
+        do {
+            size = try file.stat().size
+        } catch {
+            throw .io(path: path, operation: "stat", errno: error.rawValue)
+        }
+        var out = [UInt8](repeating: 0, count: Int(size))
         var done = 0
         while done < out.count {
-            let n = out.withUnsafeMutableBytes { read(fd, $0.baseAddress! + done, $0.count - done) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw .io(path: path, operation: "read", errno: errno)
+            let n: Int
+            do {
+                n = try out.withUnsafeMutableBytes { try file.read(into: UnsafeMutableRawBufferPointer(rebasing: $0[done...])) }
+            } catch {
+                throw .io(path: path, operation: "read", errno: FileError.code(of: error))
             }
             if n == 0 { break }  // The file shrank meanwhile.
             done += n

@@ -154,7 +154,7 @@ extension ImplicitALS {
         let block = 64
         let rowCount = rows?.count ?? c.rows
         let blocks = (rowCount + block - 1) / block
-        let failures = FailureBox()
+        let firstFailure = Locked<String?>(nil)
         x.storage.withUnsafeMutableBufferPointer { xs in
             y.storage.withUnsafeBufferPointer { ys in
                 gram.storage.withUnsafeBufferPointer { gs in
@@ -181,7 +181,8 @@ extension ImplicitALS {
                                                     x: xu, f: f, gram: g, y: y0, cols: ind + lo, vals: vs + lo,
                                                     count: n, scratch: scratch)
                                             } catch {
-                                                failures.record("row \(u): \(error)")
+                                                let message = "row \(u): \(error)"
+                                                firstFailure.withLock { if $0 == nil { $0 = message } }
                                             }
                                         }
                                     }
@@ -192,7 +193,7 @@ extension ImplicitALS {
                 }
             }
         }
-        if let message = failures.first { throw .solveFailed(message) }
+        if let message = firstFailure.value { throw .solveFailed(message) }
     }
 
     /// `m` with rows appended (seeded random, like a fresh fit) up to `rows`, or cut to `rows`.
@@ -207,17 +208,5 @@ extension ImplicitALS {
         let fresh = Matrix.random(rows: rows - m.rows, cols: m.cols, scale: 0.01, seed: seed ^ UInt64(m.rows))
         out.storage.replaceSubrange((m.rows * m.cols)..<(rows * m.cols), with: fresh.storage)
         return out
-    }
-}
-
-/// Collects the first failure reported from a parallel loop.
-final class FailureBox: @unchecked Sendable {
-    private let lock = NSLock()
-    private(set) var first: String?
-
-    func record(_ message: String) {
-        lock.lock()
-        if first == nil { first = message }
-        lock.unlock()
     }
 }

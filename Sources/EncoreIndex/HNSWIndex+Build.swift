@@ -49,10 +49,7 @@ extension HNSWIndex {
         try vector.withUnsafeBufferPointer { (v) throws(IndexError) in
             try validateVector(v.baseAddress!, id: id)
         }
-        labelLock.lock()
-        let old = labelToSlot[id]
-        labelLock.unlock()
-        guard let old else { throw .invalidID(id, reason: "not in the index") }
+        guard let old = labelToSlot.withLock({ $0[id] }) else { throw .invalidID(id, reason: "not in the index") }
         markDeleted(slot: Int(old), id: id)
         try vector.withUnsafeBufferPointer { (v) throws(IndexError) in
             try addLocked(ids: [id], vectors: v.baseAddress!, threads: 1)
@@ -86,9 +83,7 @@ extension HNSWIndex {
             try validateVector(v, id: id)
             maxNorm2 = max(maxNorm2, encore_dot(v, v, dimension))
         }
-        labelLock.lock()
-        let present = ids.first { labelToSlot[$0] != nil }
-        labelLock.unlock()
+        let present = labelToSlot.withLock { map in ids.first { map[$0] != nil } }
         if let present { throw .invalidID(present, reason: "already in the index") }
         guard Int(encore_load_acquire_i64(liveCountCell)) + pendingDeletions + n <= Int(Int32.max) - 1 else {
             throw .invalidParameter("the index cannot hold more than \(Int32.max - 1) vectors")
@@ -108,9 +103,7 @@ extension HNSWIndex {
         for i in 0..<n {
             writeRecord(slot: Int(slots[i]), id: ids[i], vector: vectors + i * dimension, level: levels[i])
         }
-        labelLock.lock()
-        for i in 0..<n { labelToSlot[ids[i]] = slots[i] }
-        labelLock.unlock()
+        labelToSlot.withLock { map in for i in 0..<n { map[ids[i]] = slots[i] } }
 
         // Insert: in parallel for batches.
         if threads <= 1 || n < 2 * threads {

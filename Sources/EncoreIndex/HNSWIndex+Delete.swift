@@ -10,10 +10,7 @@ extension HNSWIndex {
     public func remove(id: Int32) throws(IndexError) {
         writerLock.lock()
         defer { writerLock.unlock() }
-        labelLock.lock()
-        let slot = labelToSlot[id]
-        labelLock.unlock()
-        guard let slot else { throw .invalidID(id, reason: "not in the index") }
+        guard let slot = labelToSlot.withLock({ $0[id] }) else { throw .invalidID(id, reason: "not in the index") }
         markDeleted(slot: Int(slot), id: id)
     }
 
@@ -28,9 +25,7 @@ extension HNSWIndex {
     /// Marks `slot` (holding `id`) deleted. Writer lock held.
     func markDeleted(slot: Int, id: Int32) {
         _ = encore_fetch_or_i32(flagsPointer(slot), HNSWIndex.deletedFlag)
-        labelLock.lock()
-        labelToSlot[id] = nil
-        labelLock.unlock()
+        labelToSlot.withLock { $0[id] = nil }
         pendingDeleted.append(Int32(slot))
         _ = encore_fetch_add_i64(pendingCountCell, 1)
         _ = encore_fetch_add_i64(liveCountCell, -1)

@@ -196,9 +196,7 @@ extension HNSWIndex {
         guard labels.count == file.count else {
             throw corrupt("the header counts \(file.count) vectors, the records hold \(labels.count)")
         }
-        index.labelLock.lock()
-        index.labelToSlot = labels
-        index.labelLock.unlock()
+        index.labelToSlot.withLock { $0 = labels }
         index.freeSlots = free.reversed()
         encore_store_release_i64(index.liveCountCell, Int64(labels.count))
         index.phiSquared = phi2

@@ -352,16 +352,16 @@ extension HNSWIndex {
     /// Exact top `k` over the live vectors whose ids are in `bits` (looked up in the id map).
     func scanAllowed(_ ctx: HNSWSearchContext, _ d: Distance, _ q: UnsafePointer<Float>, k: Int, bits: IDBitset) -> [Neighbor] {
         var slots: [Int32] = []
-        labelLock.lock()
-        for (w, word) in bits.words.enumerated() where word != 0 {
-            var rest = word
-            while rest != 0 {
-                let id = Int32(w * 64 + rest.trailingZeroBitCount)
-                rest &= rest - 1
-                if let s = labelToSlot[id] { slots.append(s) }
+        labelToSlot.withLock { map in
+            for (w, word) in bits.words.enumerated() where word != 0 {
+                var rest = word
+                while rest != 0 {
+                    let id = Int32(w * 64 + rest.trailingZeroBitCount)
+                    rest &= rest - 1
+                    if let s = map[id] { slots.append(s) }
+                }
             }
         }
-        labelLock.unlock()
         var res = ctx.results
         res.count = 0
         for s32 in slots {

@@ -88,7 +88,7 @@ public enum InnerProductGraph: String, Sendable, CaseIterable {
 public final class HNSWIndex: VectorIndex, @unchecked Sendable {
     // Thread-safety: immutable configuration in `let`s; shared mutable state is either raw memory accessed with the
     // atomics of CKernels (links, flags, entry point, counters, epochs), or guarded by `writerLock` (everything that
-    // only writers touch: free lists, the RNG, Φ), `labelLock` (the id map) or `entryLock` (changes of the entry point).
+    // only writers touch: free lists, the RNG, Φ) or `entryLock` (changes of the entry point); the id map is a `Locked`.
 
     /// The dimension of the vectors.
     public let dimension: Int
@@ -139,11 +139,10 @@ public final class HNSWIndex: VectorIndex, @unchecked Sendable {
 
     let writerLock = NSLock()
     let entryLock = NSLock()
-    let labelLock = NSLock()
     let pool: HNSWContextPool
 
-    // Guarded by labelLock.
-    var labelToSlot: [Int32: Int32] = [:]
+    /// The id map: each live id's slot.
+    let labelToSlot = Locked<[Int32: Int32]>([:])
     // Guarded by writerLock.
     var freeSlots: [Int32] = []
     var pendingDeleted: [Int32] = []
@@ -273,36 +272,27 @@ public final class HNSWIndex: VectorIndex, @unchecked Sendable {
         let chunks = chunkCount * chunkBytes
         let upper = upperBytes
         writerLock.unlock()
-        labelLock.lock()
-        let map = labelToSlot.capacity * 9 + 64
-        labelLock.unlock()
+        let map = labelToSlot.withLock { $0.capacity } * 9 + 64
         return chunks + upper + map + maxChunks * 8 / 64 + pool.memoryUsage
     }
 
     /// Whether `id` is a live vector of the index.
     public func contains(id: Int32) -> Bool {
-        labelLock.lock()
-        defer { labelLock.unlock() }
-        return labelToSlot[id] != nil
+        labelToSlot.withLock { $0[id] != nil }
     }
 
     /// The stored vector of `id` (L2-normalised for cosine), or nil when `id` is not live.
     public func vector(for id: Int32) -> [Float]? {
         writerLock.lock()
         defer { writerLock.unlock() }
-        labelLock.lock()
-        let slot = labelToSlot[id]
-        labelLock.unlock()
-        guard let slot else { return nil }
+        guard let slot = labelToSlot.withLock({ $0[id] }) else { return nil }
         let v = vectorPointer(Int(slot))
         return Array(UnsafeBufferPointer(start: v, count: dimension))
     }
 
     /// All live ids, in no particular order.
     public var ids: [Int32] {
-        labelLock.lock()
-        defer { labelLock.unlock() }
-        return Array(labelToSlot.keys)
+        labelToSlot.withLock { Array($0.keys) }
     }
 
     // MARK: Records

@@ -1,4 +1,5 @@
 internal import CKernels
+import EncoreCore
 import Foundation
 
 /// A candidate during an HNSW search: a slot and its distance to the query.
@@ -257,25 +258,24 @@ final class HNSWSearchContext: @unchecked Sendable {
 
 /// A pool of search contexts, one per concurrently running search or insertion; contexts are created on demand and
 /// kept (their number is the peak concurrency), so a search allocates nothing in the steady state.
-final class HNSWContextPool: @unchecked Sendable {
-    private let lock = NSLock()
-    private var free: [HNSWSearchContext] = []
-    private var all: [HNSWSearchContext] = []
+final class HNSWContextPool: Sendable {
+    private struct Contexts: Sendable {
+        var free: [HNSWSearchContext] = []
+        var all: [HNSWSearchContext] = []
+    }
+
+    private let contexts = Locked(Contexts())
     private let dimension: Int
 
     init(dimension: Int) { self.dimension = dimension }
 
     /// A context with room for `slots` visit tags, for the caller's exclusive use until ``checkin(_:)``.
     func checkout(slots: Int) -> HNSWSearchContext {
-        lock.lock()
-        let ctx: HNSWSearchContext
-        if let c = free.popLast() {
-            ctx = c
-            lock.unlock()
-        } else {
-            ctx = HNSWSearchContext(slots: slots, dimension: dimension)
-            all.append(ctx)
-            lock.unlock()
+        let ctx = contexts.withLock { c in
+            if let free = c.free.popLast() { return free }
+            let fresh = HNSWSearchContext(slots: slots, dimension: dimension)
+            c.all.append(fresh)
+            return fresh
         }
         ctx.ensureVisited(slots: slots)
         return ctx
@@ -283,22 +283,16 @@ final class HNSWContextPool: @unchecked Sendable {
 
     /// Returns a context to the pool.
     func checkin(_ ctx: HNSWSearchContext) {
-        lock.lock()
-        free.append(ctx)
-        lock.unlock()
+        contexts.withLock { $0.free.append(ctx) }
     }
 
     /// Every context ever created (for epoch scans).
     func allContexts() -> [HNSWSearchContext] {
-        lock.lock()
-        defer { lock.unlock() }
-        return all
+        contexts.withLock { $0.all }
     }
 
     /// Bytes held by the pooled contexts.
     var memoryUsage: Int {
-        lock.lock()
-        defer { lock.unlock() }
-        return all.reduce(0) { $0 + $1.memoryUsage }
+        contexts.withLock { $0.all.reduce(0) { $0 + $1.memoryUsage } }
     }
 }

@@ -88,13 +88,8 @@ public final class IndexFile: @unchecked Sendable {
     /// The size of the file in bytes.
     public let fileSize: Int
 
-    private let base: UnsafeRawPointer?
-    private let mappedLength: Int
+    private let mapping: MappedFile
     private let sectionIndex: [String: Int]
-
-    deinit {
-        if let base, mappedLength > 0 { munmap(UnsafeMutableRawPointer(mutating: base), mappedLength) }
-    }
 
     // MARK: Opening
 
@@ -108,32 +103,20 @@ public final class IndexFile: @unchecked Sendable {
     ///   ``IndexError/corruptFile(path:reason:)`` when it is empty, foreign (wrong magic), of a newer format version,
     ///   of another kind, truncated, or fails a checksum, or when a section entry is inconsistent.
     public static func open(path: String, expectedKind: String? = nil, verifyChecksums: Bool = true) throws(IndexError) -> IndexFile {
-        let fd = sysOpenRead(path)
-        guard fd >= 0 else {
-            let code = errno
-            if code == ENOENT { throw .io(path: path, reason: "no such file") }
-            throw .io(path: path, reason: "cannot open the file: \(errnoText(code))")
-        }
-        defer { _ = sysClose(fd) }
-        var st = stat()
-        guard fstat(fd, &st) == 0 else { throw .io(path: path, reason: "cannot stat the file: \(errnoText(errno))") }
-        guard (st.st_mode & S_IFMT) == S_IFREG else { throw .io(path: path, reason: "not a regular file") }
-        let size = Int(st.st_size)
-        guard size > 0 else { throw .corruptFile(path: path, reason: "the file is empty") }
-        guard let raw = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), raw != MAP_FAILED else {
-            throw .io(path: path, reason: "cannot map the file: \(errnoText(errno))")
-        }
-        let base = UnsafeRawPointer(raw)
+        let mapping: MappedFile
         do {
-            return try IndexFile(path: path, base: base, size: size, expectedKind: expectedKind, verify: verifyChecksums)
+            mapping = try MappedFile(path: path)
         } catch {
-            munmap(raw, size)
-            throw error
+            if error.code == ENOENT { throw .io(path: path, reason: "no such file") }
+            throw IndexError(error)
         }
+        guard mapping.bytes.count > 0 else { throw .corruptFile(path: path, reason: "the file is empty") }
+        return try IndexFile(path: path, mapping: mapping, expectedKind: expectedKind, verify: verifyChecksums)
     }
 
-    private init(path: String, base: UnsafeRawPointer, size: Int, expectedKind: String?, verify: Bool) throws(IndexError) {
-        let bytes = UnsafeRawBufferPointer(start: base, count: size)
+    private init(path: String, mapping: MappedFile, expectedKind: String?, verify: Bool) throws(IndexError) {
+        let bytes = mapping.bytes
+        let size = bytes.count
         func corrupt(_ reason: String) -> IndexError { .corruptFile(path: path, reason: reason) }
 
         // Magic: a short file whose bytes are a prefix of the magic is truncated, anything else is foreign.
@@ -245,8 +228,7 @@ public final class IndexFile: @unchecked Sendable {
         self.stringAttributes = stringAttributes
         self.sections = sections
         self.fileSize = size
-        self.base = base
-        self.mappedLength = size
+        self.mapping = mapping
         self.sectionIndex = index
     }
 
@@ -265,7 +247,7 @@ public final class IndexFile: @unchecked Sendable {
             throw .corruptFile(path: path, reason: "section '\(name)' is missing (the file has: \(sectionNames.joined(separator: ", ")))")
         }
         let s = sections[i]
-        guard let base else { return UnsafeRawBufferPointer(start: nil, count: 0) }
+        guard let base = mapping.bytes.baseAddress else { return UnsafeRawBufferPointer(start: nil, count: 0) }
         return UnsafeRawBufferPointer(start: base + s.offset, count: s.length)
     }
 
@@ -382,43 +364,16 @@ public final class IndexFile: @unchecked Sendable {
         assert(header.count == headerLength)
 
         // Write to a temporary sibling, then rename.
-        let dir = AtomicFile.directory(of: path)
-        var isDir: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: dir, isDirectory: &isDir), isDir.boolValue else {
-            throw .io(path: path, reason: "cannot write the index file: the directory \(dir) does not exist")
-        }
-        let tmp = AtomicFile.temporaryPath(for: path)
-        let fd = sysOpenCreate(tmp)
-        guard fd >= 0 else { throw .io(path: path, reason: "cannot create \(tmp): \(errnoText(errno))") }
-        var closed = false
-        let zeros = UnsafeMutableRawBufferPointer.allocate(byteCount: sectionAlignment, alignment: 1)
-        zeros.initializeMemory(as: UInt8.self, repeating: 0)
-        defer { zeros.deallocate() }
-        do throws(IndexError) {
-            try header.withUnsafeBufferPointer { (h) throws(IndexError) in try writeAll(fd, UnsafeRawBufferPointer(h), path: path, tmp: tmp) }
+        try AtomicFile.checkDirectory(for: path, operation: "write the index file", as: IndexError.self)
+        try AtomicFile.write(to: path, as: IndexError.self) { (out) throws(IndexError) in
+            try out.write(header, as: IndexError.self)
             var position = headerLength
             for (i, s) in sections.enumerated() {
                 let pad = offsets[i] - position
-                if pad > 0 { try writeAll(fd, UnsafeRawBufferPointer(rebasing: zeros[0..<pad]), path: path, tmp: tmp) }
-                try writeAll(fd, s.bytes, path: path, tmp: tmp)
+                if pad > 0 { try out.write([UInt8](repeating: 0, count: pad), as: IndexError.self) }
+                try out.write(s.bytes, as: IndexError.self)
                 position = offsets[i] + s.bytes.count
             }
-            guard fsync(fd) == 0 else { throw IndexError.io(path: path, reason: "cannot fsync \(tmp): \(errnoText(errno))") }
-            closed = true
-            guard sysClose(fd) == 0 else { throw IndexError.io(path: path, reason: "cannot close \(tmp): \(errnoText(errno))") }
-            guard Foundation.rename(tmp, path) == 0 else {
-                throw IndexError.io(path: path, reason: "cannot rename \(tmp) into place: \(errnoText(errno))")
-            }
-        } catch {
-            if !closed { _ = sysClose(fd) }
-            AtomicFile.removeIfPresent(tmp)
-            throw error
-        }
-        // Make the rename durable (best effort: some file systems cannot sync a directory).
-        let dfd = sysOpenDirectory(dir)
-        if dfd >= 0 {
-            _ = fsync(dfd)
-            _ = sysClose(dfd)
         }
     }
 
@@ -580,28 +535,6 @@ private func align(_ x: Int) -> Int {
 }
 
 private func hex(_ x: UInt64) -> String { "0x" + String(x, radix: 16) }
-
-private func errnoText(_ code: Int32) -> String { FileError.errnoText(code) }
-
-private func sysOpenRead(_ path: String) -> Int32 { open(path, O_RDONLY | O_CLOEXEC) }
-private func sysOpenCreate(_ path: String) -> Int32 { open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644) }
-private func sysOpenDirectory(_ path: String) -> Int32 { open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC) }
-private func sysClose(_ fd: Int32) -> Int32 { close(fd) }
-
-/// Writes every byte of `bytes` to `fd` (retrying short writes and EINTR).
-private func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, path: String, tmp: String) throws(IndexError) {
-    guard var p = bytes.baseAddress else { return }
-    var left = bytes.count
-    while left > 0 {
-        let n = write(fd, p, min(left, 1 << 30))
-        if n < 0 {
-            if errno == EINTR { continue }
-            throw .io(path: path, reason: "cannot write \(tmp): \(errnoText(errno))")
-        }
-        p += n
-        left -= n
-    }
-}
 
 /// Reads the variable part of the header, returning nil past its end.
 private struct HeaderReader {

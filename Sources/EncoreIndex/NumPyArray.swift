@@ -53,11 +53,11 @@ public enum NumPyArray {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else {
             let code = errno
-            throw .io(path: path, reason: code == ENOENT ? "no such file" : "cannot open: \(String(cString: strerror(code)))")
+            throw .io(path: path, reason: code == ENOENT ? "no such file" : "cannot open: \(FileError.errnoText(code))")
         }
         defer { close(fd) }
         var st = stat()
-        guard fstat(fd, &st) == 0 else { throw .io(path: path, reason: "cannot stat: \(String(cString: strerror(errno)))") }
+        guard fstat(fd, &st) == 0 else { throw .io(path: path, reason: "cannot stat: \(FileError.errnoText(errno))") }
         guard (st.st_mode & S_IFMT) == S_IFREG else { throw .io(path: path, reason: "not a regular file") }
         let size = Int(st.st_size)
 
@@ -279,7 +279,7 @@ private func readFully(_ fd: Int32, into buffer: inout [UInt8], at offset: Int, 
         let n = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress! + total, count - total, off_t(offset + total)) }
         if n < 0 {
             if errno == EINTR { continue }
-            throw .io(path: path, reason: "cannot read: \(String(cString: strerror(errno)))")
+            throw .io(path: path, reason: "cannot read: \(FileError.errnoText(errno))")
         }
         if n == 0 { break }
         total += n
@@ -295,7 +295,7 @@ private func readFully(_ fd: Int32, into buffer: UnsafeMutableRawBufferPointer, 
         let n = pread(fd, base + total, min(buffer.count - total, 1 << 30), off_t(offset + total))
         if n < 0 {
             if errno == EINTR { continue }
-            throw .io(path: path, reason: "cannot read: \(String(cString: strerror(errno)))")
+            throw .io(path: path, reason: "cannot read: \(FileError.errnoText(errno))")
         }
         if n == 0 { throw .io(path: path, reason: "truncated: the file ended while reading the data") }
         total += n

@@ -84,3 +84,8 @@ public enum IndexError: Error, Equatable, CustomStringConvertible {
         }
     }
 }
+
+extension IndexError: FileErrorConvertible {
+    /// A file that could not be read or written (``io(path:reason:)``), e.g. "cannot fsync x.tmp-…: I/O error".
+    public init(_ file: FileError) { self = .io(path: file.path, reason: "cannot \(file.operation): \(file.reason)") }
+}

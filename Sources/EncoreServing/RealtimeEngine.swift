@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import EncoreCore
 import EncoreData
 import EncoreEventLog
 
@@ -20,17 +21,17 @@ public final class RealtimeEngine: Sendable {
     /// The state of all users against one model.
     final class Generation: Sendable {
         let model: ServingModel
-        let shards: [ServingLock<[String: UserRealtimeState]>]
+        let shards: [Locked<[String: UserRealtimeState]>]
         /// The first log sequence this generation replayed (the bundle's cut + 1).
         let firstSequence: UInt64
 
         init(model: ServingModel, shardCount: Int, firstSequence: UInt64) {
             self.model = model
-            self.shards = (0..<max(1, shardCount)).map { _ in ServingLock([:]) }
+            self.shards = (0..<max(1, shardCount)).map { _ in Locked([:]) }
             self.firstSequence = firstSequence
         }
 
-        func shard(_ user: String) -> ServingLock<[String: UserRealtimeState]> {
+        func shard(_ user: String) -> Locked<[String: UserRealtimeState]> {
             var h: UInt64 = 1469598103934665603
             for b in user.utf8 { h = (h ^ UInt64(b)) &* 1099511628211 }
             return shards[Int(h % UInt64(shards.count))]
@@ -95,10 +96,10 @@ public final class RealtimeEngine: Sendable {
     public let logDirectory: String
     let logger: Logger
     let shardCount: Int
-    let current: ServingLock<Generation>
-    let ingestState: ServingLock<IngestState>
-    let stats = ServingLock(Statistics())
-    let reloading = ServingLock(false)
+    let current: Locked<Generation>
+    let ingestState: Locked<IngestState>
+    let stats = Locked(Statistics())
+    let reloading = Locked(false)
 
     /// Opens the event log in `logDirectory` (recovering a torn tail), rebuilds the seen set from the whole log and
     /// replays the records after `model`'s cut into the users' state.
@@ -131,8 +132,8 @@ public final class RealtimeEngine: Sendable {
                 }
             }
         } catch { throw .eventLog("replay: \(error)") }
-        current = ServingLock(generation)
-        ingestState = ServingLock(IngestState(seen: seen))
+        current = Locked(generation)
+        ingestState = Locked(IngestState(seen: seen))
         stats.withLock {
             $0.replayed = replayed
             $0.eventsApplied = replayed

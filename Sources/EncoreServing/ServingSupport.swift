@@ -1,25 +1,6 @@
 import Foundation
 import EncoreStorage
 
-/// A value guarded by a lock: the server's per-shard and per-engine mutable state.
-///
-/// `NSLock` rather than `Synchronization.Mutex` so the package keeps its macOS 14 deployment target; the lock is
-/// never held across a suspension point or a long computation.
-final class ServingLock<Value>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value: Value
-
-    init(_ value: Value) { self.value = value }
-
-    /// Runs `body` with exclusive access to the value.
-    @inline(__always)
-    func withLock<R, E: Error>(_ body: (inout Value) throws(E) -> R) throws(E) -> R {
-        lock.lock()
-        defer { lock.unlock() }
-        return try body(&value)
-    }
-}
-
 /// Why the serving engine failed: the bundle, the index files, the event log or a query.
 public enum ServingError: Error, CustomStringConvertible, Sendable {
     /// The bundle could not be read.

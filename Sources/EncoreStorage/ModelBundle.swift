@@ -158,7 +158,7 @@ public struct ModelBundle: Sendable {
     /// ``write(to:)`` with layout options and a failure hook for tests.
     func write(to path: String, options: BundleWriteOptions) throws(BundleError) {
         try validate(path: path)
-        try AtomicFile.checkDirectory(for: path, as: BundleError.self)
+        try AtomicFile.checkDirectory(for: path, operation: "write the bundle", as: BundleError.self)
         let temporary = AtomicFile.temporaryPath(for: path)
         do {
             try writeContents(to: temporary, reportingAs: path, options: options)

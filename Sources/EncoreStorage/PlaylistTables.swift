@@ -94,7 +94,7 @@ extension DailyMixTable {
 
 enum PlaylistTableFile {
     static func write(to path: String, _ body: (borrowing HDF5File) throws(BundleError) -> Void) throws(BundleError) {
-        try AtomicFile.checkDirectory(for: path, as: BundleError.self)
+        try AtomicFile.checkDirectory(for: path, operation: "write the bundle", as: BundleError.self)
         let temporary = AtomicFile.temporaryPath(for: path)
         do throws(BundleError) {
             var file = try HDF5File.create(at: temporary)

@@ -222,7 +222,7 @@ public struct SyntheticWorld: Sendable {
         // Users, in blocks. Each block is stored in its own slot and read back in order.
         let maxTastes = config.tasteCountProbabilities.count
         let blockCount = (config.users + usersPerBlock - 1) / usersPerBlock
-        let slots = BlockSlots(count: blockCount)
+        let slots = OrderedSlots<UserBlock>(count: blockCount)
         let done = AtomicCounter()
         progress?(Progress(phase: .users, completed: 0, total: config.users))
         Parallel.forEach(blockCount, threads: threads) { b in
@@ -403,28 +403,5 @@ public struct SyntheticWorld: Sendable {
         return try Interactions(
             userIDs: IDMap(ids: userIDList), itemIDs: IDMap(ids: trackIDList), users: rowsOf, items: m.indices,
             weights: m.values, timestamps: first)
-    }
-}
-
-/// One slot per user block, filled by worker threads (each slot by exactly one) and read after they finish.
-final class BlockSlots: @unchecked Sendable {
-    private var slots: [SyntheticWorld.UserBlock?]
-    private let lock = NSLock()
-
-    init(count: Int) { slots = Array(repeating: nil, count: count) }
-
-    func set(_ i: Int, _ block: SyntheticWorld.UserBlock) {
-        lock.lock()
-        slots[i] = block
-        lock.unlock()
-    }
-
-    /// The blocks in order (every slot must be filled).
-    func take() -> [SyntheticWorld.UserBlock] {
-        lock.lock()
-        defer { lock.unlock() }
-        let out = slots.map { $0 ?? SyntheticWorld.UserBlock() }
-        slots = []
-        return out
     }
 }

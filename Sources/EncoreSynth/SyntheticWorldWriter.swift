@@ -236,12 +236,12 @@ extension SyntheticWorld {
                 continue
             }
             if mkdir(prefix, 0o755) != 0 && errno != EEXIST {
-                let reason = String(cString: strerror(errno))
+                let reason = FileError.errnoText(errno)
                 throw .cannotCreateDirectory(path: path, reason: prefix == path ? reason : "'\(prefix)': \(reason)")
             }
         }
         guard access(path, W_OK | X_OK) == 0 else {
-            throw .cannotCreateDirectory(path: path, reason: String(cString: strerror(errno)))
+            throw .cannotCreateDirectory(path: path, reason: FileError.errnoText(errno))
         }
     }
 }
@@ -323,7 +323,7 @@ final class FileSink {
     init(path: String) throws(SyntheticWorldError) {
         self.path = path
         fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        if fd < 0 { throw .cannotWrite(path: path, reason: String(cString: strerror(errno))) }
+        if fd < 0 { throw .cannotWrite(path: path, reason: FileError.errnoText(errno)) }
     }
 
     func write(_ bytes: [UInt8]) throws(SyntheticWorldError) {
@@ -343,7 +343,7 @@ final class FileSink {
             }
             return 0
         }
-        if failure != 0 { throw .cannotWrite(path: path, reason: String(cString: strerror(failure))) }
+        if failure != 0 { throw .cannotWrite(path: path, reason: FileError.errnoText(failure)) }
     }
 
     func close() throws(SyntheticWorldError) {
@@ -354,7 +354,7 @@ final class FileSink {
         let r = Darwin.close(fd)
         #endif
         fd = -1
-        if r != 0 { throw .cannotWrite(path: path, reason: String(cString: strerror(errno))) }
+        if r != 0 { throw .cannotWrite(path: path, reason: FileError.errnoText(errno)) }
     }
 
     deinit {

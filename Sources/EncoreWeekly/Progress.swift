@@ -1,19 +1,20 @@
 import Foundation
 import Logging
+import EncoreCore
 
 /// Whether standard error is a terminal (progress bars are drawn only there).
 let stderrIsTerminal: Bool = isatty(STDERR_FILENO) != 0
 
 /// Progress of a long stage: a bar redrawn in place with percentage and ETA on a terminal, and structured log
 /// lines (at most one every few seconds, plus the last) otherwise.
-package final class ProgressReporter: @unchecked Sendable {
+package final class ProgressReporter: Sendable {
     private let stage: String
     private let total: Int
     private let logger: Logger
     private let interactive: Bool
     private let start = Date()
-    private var lastLog = Date.distantPast
-    private let lock = NSLock()
+    /// When the last log line was written; held while a report is drawn or logged, so reports never interleave.
+    private let lastLog = Locked(Date.distantPast)
 
     /// A reporter for `total` steps of `stage`.
     package init(stage: String, total: Int, logger: Logger, interactive: Bool = stderrIsTerminal) {
@@ -25,8 +26,10 @@ package final class ProgressReporter: @unchecked Sendable {
 
     /// Reports that `done` of the steps are finished, with extra `fields` (shown after the bar, logged as metadata).
     package func update(_ done: Int, fields: [(String, String)] = []) {
-        lock.lock()
-        defer { lock.unlock() }
+        lastLog.withLock { lastLog in report(done, fields: fields, lastLog: &lastLog) }
+    }
+
+    private func report(_ done: Int, fields: [(String, String)], lastLog: inout Date) {
         let elapsed = Date().timeIntervalSince(start)
         let fraction = min(1, Double(done) / Double(total))
         let eta = done > 0 ? elapsed / Double(done) * Double(total - done) : .nan

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import EncoreCore
 
 /// Runs a job as named stages and remembers which ones finished, so a job that crashed resumes from the last
 /// finished stage instead of starting over.
@@ -79,10 +80,10 @@ final class StageRunner {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         let data = try encoder.encode(state)
-        let tmp = statePath + ".tmp"
-        try data.write(to: URL(fileURLWithPath: tmp))
-        guard rename(tmp, statePath) == 0 else {
-            throw WeeklyError("\(statePath): cannot save the job state: \(String(cString: strerror(errno)))")
+        do {
+            try AtomicFile.write(Array(data), to: statePath, as: FileError.self)
+        } catch {
+            throw WeeklyError("cannot save the job state: \(error)")
         }
     }
 

@@ -146,7 +146,7 @@ public final class WeeklyJob {
     }
 
     /// The training matrix: listened plays (skips left out) summed per (user, track), BM25-weighted.
-    /// - Throws: ``TrainerError`` when the play log's indices do not fit its id maps.
+    /// - Throws: ``WeeklyError`` when the play log's indices do not fit its id maps.
     func trainingMatrix() throws -> CSRMatrix {
         config.weighting.apply(toUserItems: try listenMatrix())
     }

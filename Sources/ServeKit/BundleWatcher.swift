@@ -1,3 +1,4 @@
+import EncoreCore
 import Foundation
 import Logging
 import ServiceLifecycle

@@ -40,17 +40,3 @@ public struct ServeOptions: Sendable {
         return out
     }
 }
-
-/// A value behind a lock, for the server's small shared state.
-final class Locked<Value>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value: Value
-
-    init(_ value: Value) { self.value = value }
-
-    func withLock<R>(_ body: (inout Value) throws -> R) rethrows -> R {
-        lock.lock()
-        defer { lock.unlock() }
-        return try body(&value)
-    }
-}

@@ -69,7 +69,7 @@ struct EventsCommand: ParsableCommand {
         }
         let log = try EventLog(directory: logDir, fsync: try FsyncPolicy(parsing: fsync))
         let perAppender = (total + appenders - 1) / appenders
-        let failures = LockedCounter()
+        let failures = Locked(0)
         let start = Date()
         DispatchQueue.concurrentPerform(iterations: appenders) { a in
             var k = 0
@@ -79,7 +79,7 @@ struct EventsCommand: ParsableCommand {
                     UserEvent(eventID: "bench-\(a)-\(k + j)", user: "user\((k + j) % 1000)", item: "track\((k + j) % 5000)",
                               type: .play, msPlayed: 200_000, timestamp: 1_700_000_000)
                 }
-                do { try log.append(events) } catch { failures.add() }
+                do { try log.append(events) } catch { failures.withLock { $0 += 1 } }
                 k += n
             }
         }
@@ -116,12 +116,4 @@ struct EventsCommand: ParsableCommand {
         }
         try flush()
     }
-}
-
-/// A thread-safe counter.
-final class LockedCounter: @unchecked Sendable {
-    private let lock = NSLock()
-    private var count = 0
-    func add() { lock.lock(); count += 1; lock.unlock() }
-    var value: Int { lock.lock(); defer { lock.unlock() }; return count }
 }

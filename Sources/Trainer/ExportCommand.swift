@@ -41,13 +41,10 @@ struct ExportCommand: ParsableCommand {
         if output == "-" {
             FileHandle.standardOutput.write(Data(text.utf8))
         } else {
-            let tmp = output + ".tmp-\(getpid())"
             do {
-                try Data(text.utf8).write(to: URL(fileURLWithPath: tmp))
-                guard rename(tmp, output) == 0 else { throw TrainerError(String(cString: strerror(errno))) }
+                try AtomicFile.write(Array(text.utf8), to: output, as: FileError.self)
             } catch {
-                try? FileManager.default.removeItem(atPath: tmp)
-                throw TrainerError("\(output): cannot write: \(error.localizedDescription)")
+                throw TrainerError("cannot write the playlists: \(error)")
             }
         }
     }

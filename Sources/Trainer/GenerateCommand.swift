@@ -188,29 +188,29 @@ struct GenerateCommand: ParsableCommand {
 
 /// Routes the generator's progress to one ``ProgressReporter`` per phase (a bar with ETA on a terminal, log lines
 /// otherwise).
-final class GenerateProgress: @unchecked Sendable {
+final class GenerateProgress: Sendable {
+    private struct State: Sendable {
+        var phase: SyntheticWorld.Progress.Phase?
+        var reporter: ProgressReporter?
+        var best = 0
+    }
+
     private let logger: Logger
-    private let lock = NSLock()
-    private var phase: SyntheticWorld.Progress.Phase?
-    private var reporter: ProgressReporter?
-    private var best = 0
+    private let state = Locked(State())
 
     init(logger: Logger) { self.logger = logger }
 
     func report(_ p: SyntheticWorld.Progress) {
-        lock.lock()
-        if phase != p.phase {
-            phase = p.phase
-            best = -1
-            reporter = ProgressReporter(stage: "generate/\(p.phase.rawValue)", total: p.total, logger: logger)
+        state.withLock { s in
+            if s.phase != p.phase {
+                s.phase = p.phase
+                s.best = -1
+                s.reporter = ProgressReporter(stage: "generate/\(p.phase.rawValue)", total: p.total, logger: logger)
+            }
+            // Workers report concurrently: keep the bar monotonic and finish it once.
+            guard p.completed > s.best else { return }
+            s.best = p.completed
+            s.reporter?.update(p.completed)
         }
-        // Workers report concurrently: keep the bar monotonic and finish it once.
-        guard p.completed > best else {
-            lock.unlock()
-            return
-        }
-        best = p.completed
-        reporter?.update(p.completed)
-        lock.unlock()
     }
 }

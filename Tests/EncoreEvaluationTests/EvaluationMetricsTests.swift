@@ -86,13 +86,13 @@ struct EvaluationMetricsTests {
 
     @Test func recommenderIsOnlyAskedForTestUsers() throws {
         let test = try Self.matrix(Self.exampleTest, cols: 10)
-        let asked = LockedUsers()
+        let asked = Locked<[Int32]>([])
         _ = try RankingMetrics.evaluate(test: test, k: 3, batchSize: 2) { users, k in
-            asked.add(users)
+            asked.withLock { $0.append(contentsOf: users) }
             #expect(k == 3)
             return users.map { _ in [] }
         }
-        #expect(asked.all.sorted() == [0, 2, 3])
+        #expect(asked.value.sorted() == [0, 2, 3])
     }
 
     /// Hits at different ranks, |R| = 2, k = 5, N = 10.
@@ -367,23 +367,5 @@ struct EvaluationMetricsTests {
         #expect(compare.split(separator: "\n")[2].split(separator: " ").map(String.init) == ["precision@10", "0.1250", "0.1250"])
         let data = try JSONEncoder().encode(m)
         #expect(try JSONDecoder().decode(RankingMetrics.self, from: data) == m)
-    }
-}
-
-/// Records the users a recommender was asked for, from any thread.
-final class LockedUsers: @unchecked Sendable {
-    private var users: [Int32] = []
-    private let lock = NSLock()
-
-    func add(_ u: [Int32]) {
-        lock.lock()
-        users.append(contentsOf: u)
-        lock.unlock()
-    }
-
-    var all: [Int32] {
-        lock.lock()
-        defer { lock.unlock() }
-        return users
     }
 }

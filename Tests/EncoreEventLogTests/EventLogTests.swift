@@ -267,7 +267,7 @@ struct EventLogTests {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let log = try EventLog(directory: dir, fsync: .never, segmentBytes: 8192)
         let total = 3000
-        let writerDone = LockedState(false)
+        let writerDone = Locked(false)
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
                 defer { writerDone.withLock { $0 = true } }

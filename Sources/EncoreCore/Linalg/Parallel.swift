@@ -1,5 +1,6 @@
 import Dispatch
 import Foundation
+import Synchronization
 
 /// Parallel loops over a fixed number of threads.
 public enum Parallel {
@@ -52,86 +53,73 @@ public enum Parallel {
 ///
 /// The first region to start saves OpenBLAS's thread count and sets it to 1; the last one to end restores it. A count
 /// set with ``BLAS/setThreads(_:)`` while regions run is saved and applied when the last one ends.
-final class BLASThreadRegions: @unchecked Sendable {
+final class BLASThreadRegions: Sendable {
     /// The process's regions, over OpenBLAS's own thread count.
     static let shared = BLASThreadRegions()
 
-    private let lock = NSLock()
-    /// Regions running now.
-    private var active = 0
-    /// The count to restore when the last region ends.
-    private var saved = 1
+    /// Regions running now, and the count to restore when the last one ends.
+    private let state = Locked((active: 0, saved: 1))
 
     /// Starts a region.
     func enter() {
-        lock.lock()
-        defer { lock.unlock() }
-        if active == 0 {
-            saved = BLAS.openBLASThreads
-            if saved != 1 { BLAS.setOpenBLASThreads(1) }
+        state.withLock { s in
+            if s.active == 0 {
+                s.saved = BLAS.openBLASThreads
+                if s.saved != 1 { BLAS.setOpenBLASThreads(1) }
+            }
+            s.active += 1
         }
-        active += 1
     }
 
     /// Ends a region started with ``enter()``.
     func leave() {
-        lock.lock()
-        defer { lock.unlock() }
-        active -= 1
-        if active == 0 && saved != 1 { BLAS.setOpenBLASThreads(saved) }
+        state.withLock { s in
+            s.active -= 1
+            if s.active == 0 && s.saved != 1 { BLAS.setOpenBLASThreads(s.saved) }
+        }
     }
 
     /// Sets OpenBLAS's thread count now, or when the last region ends if regions are running.
     func setThreads(_ n: Int) {
-        lock.lock()
-        defer { lock.unlock() }
-        if active > 0 { saved = max(1, n) } else { BLAS.setOpenBLASThreads(n) }
+        state.withLock { s in
+            if s.active > 0 { s.saved = max(1, n) } else { BLAS.setOpenBLASThreads(n) }
+        }
     }
 
     /// The count OpenBLAS has outside parallel regions: its current count, or the one the last region will restore.
     var threadsOutsideRegions: Int {
-        lock.lock()
-        defer { lock.unlock() }
-        return active > 0 ? saved : BLAS.openBLASThreads
+        state.withLock { s in s.active > 0 ? s.saved : BLAS.openBLASThreads }
     }
 }
 
-/// A lock-protected counter; cheap enough for handing out blocks of work.
-package final class AtomicCounter: @unchecked Sendable {
-    private var value = 0
-    private let lock = NSLock()
+/// A shared counter for handing out blocks of work (an atomic add, no lock).
+package final class AtomicCounter: Sendable {
+    private let value = Atomic<Int>(0)
 
     package init() {}
 
     /// Adds `n` and returns the value before the addition.
     package func add(_ n: Int) -> Int {
-        lock.lock()
-        defer { lock.unlock() }
-        let v = value
-        value += n
-        return v
+        value.wrappingAdd(n, ordering: .relaxed).oldValue
     }
 }
 
 /// One slot per chunk of work, each filled by exactly one worker and read in order afterwards.
-package final class OrderedSlots<T>: @unchecked Sendable {
-    private var slots: [T?]
-    private let lock = NSLock()
+package final class OrderedSlots<T: Sendable>: Sendable {
+    private let slots: Locked<[T?]>
 
-    package init(count: Int) { slots = Array(repeating: nil, count: count) }
+    package init(count: Int) { slots = Locked(Array(repeating: nil, count: count)) }
 
     package func set(_ i: Int, _ value: T) {
-        lock.lock()
-        slots[i] = value
-        lock.unlock()
+        slots.withLock { $0[i] = value }
     }
 
     /// The filled slots in order.
     package func take() -> [T] {
-        lock.lock()
-        defer { lock.unlock() }
-        let out = slots.compactMap { $0 }
-        slots = []
-        return out
+        slots.withLock { slots in
+            let out = slots.compactMap { $0 }
+            slots = []
+            return out
+        }
     }
 }
