@@ -31,7 +31,7 @@ struct RecommendCommand: ParsableCommand {
     }
 
     func run() throws {
-        let b = try ModelBundle.read(from: bundle)
+        let b = try PublishedModel.readBundle(at: bundle)
         guard let u = b.userIDs.index(of: user) else {
             throw TrainerError("user '\(user)' is not in \(bundle) (\(b.userIDs.count) users; e.g. '\(b.userIDs.ids.first ?? "")')")
         }

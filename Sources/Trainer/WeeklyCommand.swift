@@ -30,7 +30,7 @@ struct WeeklyCommand: ParsableCommand {
     @Flag(help: "Ignore catalogue and feedback files even when present.")
     var noCatalog = false
 
-    @Option(help: "Where to write the bundle (.h5). The HNSW indexes are written beside it.")
+    @Option(help: "Where to publish the bundle and its HNSW indexes: B.h5 publishes the unit B.h5.d (a folder with current.json and versions).")
     var output: String
 
     @Option(help: "Last week's bundle: its factors warm-start the fit for the users and tracks it knows.")
@@ -150,7 +150,7 @@ final class WeeklyJob {
             try makeDailyMixes()
         }
         try runner.run("evaluate", outputs: [path("evaluation.json")], resume: { evaluation = try loadJSON(path("evaluation.json")) }) { try evaluate() }
-        try runner.run("bundle", outputs: [c.output]) { try writeBundle() }
+        try runner.run("bundle", outputs: [(PublishedModel.unitDirectory(forOutput: c.output) as NSString).appendingPathComponent(PublishedModel.manifestName)]) { try writeBundle() }
         let reportStart = Date()
         let report = WeeklyReport(
             job: self, timings: runner.timings, loadSeconds: loadSeconds,
@@ -225,7 +225,7 @@ final class WeeklyJob {
         var model = ImplicitALS(parameters: params)
         var warm = false
         if let previous = c.previous {
-            let old = try ModelBundle.read(from: previous)
+            let old = try PublishedModel.readBundle(at: previous)
             if old.model.parameters.factors == params.factors {
                 let x = Self.carryOver(old.model.userFactors, from: old.userIDs, to: plays.userIDs, seed: params.seed)
                 let y = Self.carryOver(old.model.itemFactors, from: old.itemIDs, to: plays.itemIDs, seed: params.seed &+ 1)
@@ -380,16 +380,11 @@ final class WeeklyJob {
         if hasCatalog { b.catalog = catalogue }
         for (key, value) in eventLog?.metadata ?? [:] { b.metadata[key] = value }
         b.metadata["created_at"] = ISO8601DateFormatter().string(from: Date())
-        let base = c.output.hasSuffix(".h5") ? String(c.output.dropLast(3)) : c.output
-        for name in ["items-ip.hnsw", "items-cosine.hnsw", "users-cosine.hnsw"] {
-            let target = base + "." + name
-            try? FileManager.default.removeItem(atPath: target)
-            try FileManager.default.copyItem(atPath: path(name), toPath: target)
-            b.metadata["index/" + name] = (target as NSString).lastPathComponent
-        }
-        try b.write(to: c.output)
+        let unit = PublishedModel.unitDirectory(forOutput: c.output)
+        let published = try PublishedModel.publish(
+            bundle: b, indexes: Dictionary(uniqueKeysWithValues: ["items-ip", "items-cosine", "users-cosine"].map { ($0, path($0 + ".hnsw")) }), to: unit)
         fitted = b
-        logger.info("bundle written", metadata: ["path": .string(c.output)])
+        logger.info("bundle published", metadata: ["unit": .string(unit), "version": .string(published.version ?? "")])
     }
 
     func loadJSON(_ p: String) throws -> [String: Double] {
