@@ -232,8 +232,8 @@ import Darwin
                     "\(String(describing: garbage))")
 
             try PublishedModel.publish(bundle: try bundle(seed: 7), indexes: [:], to: unit)
-            var manifest = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(unit)/current.json"))) as! [String: Any]
-            var files = manifest["files"] as! [[String: Any]]
+            var manifest = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(unit)/current.json"))) as? [String: Any])
+            var files = try #require(manifest["files"] as? [[String: Any]])
             files[0]["path"] = "../outside.h5"
             manifest["files"] = files
             try JSONSerialization.data(withJSONObject: manifest).write(to: URL(fileURLWithPath: "\(unit)/current.json"))
