@@ -5,7 +5,7 @@
 #
 # 1. Builds encore-serve and encore-train in release (or takes them from --bin DIR).
 # 2. Makes the sample bundle (`encore-train generate --preset sample` + `encore-train weekly`), or reuses
-#    WORK/bundle/sample.h5.
+#    WORK/bundle/sample.h5 (published as the unit WORK/bundle/sample.h5.d).
 # 3. Starts encore-serve (fsync always, a token); a Python client streams batches of events with unique ids to
 #    POST /v1/events and records the ids acknowledged with 200; the server is SIGKILLed mid-stream, restarted, and
 #    the stream goes on, N times.
@@ -35,7 +35,7 @@ if [ -z "$BIN" ]; then
 fi
 mkdir -p "$WORK"
 BUNDLE="$WORK/bundle/sample.h5"
-if [ ! -f "$BUNDLE" ]; then
+if [ ! -f "$BUNDLE.d/current.json" ]; then
     "$BIN/encore-train" generate --preset sample --output "$WORK/world" >&2
     "$BIN/encore-train" weekly --events "$WORK/world/plays.tsv" --output "$BUNDLE" --eval-users 0 >&2
 fi

@@ -2,7 +2,8 @@
 # The main job on the sample data: set up, build, generate the small synthetic music world, run the weekly job
 # (fit, indexes, Discover Weekly and Daily Mix for every user, offline evaluation, bundle, report), show one
 # user's playlists and explained recommendations, and export the playlists as JSON Lines.
-# Output: data/sample/ (the generated world), out/sample.h5 (+ HNSW indexes beside it), out/sample-report/,
+# Output: data/sample/ (the generated world), out/sample.h5.d/ (the bundle and its HNSW indexes, published as one
+# unit; out/sample.h5 names it), out/sample-report/,
 # out/*.jsonl. Safe to run again (finished stages are reused from out/sample.h5.work/).
 set -euo pipefail
 cd "$(dirname "$0")/.."

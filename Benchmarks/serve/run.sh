@@ -5,8 +5,8 @@
 #   Benchmarks/serve/run.sh [--bin DIR] [--work DIR] [--preset lastfm360k] [--rate 2000] [--duration 30]
 #                           [--connections 40] [--port 18282] [--samples 300]
 #
-# The bundle is WORK/bundle.h5, made when missing by `encore-train generate --preset PRESET` and
-# `encore-train weekly` (10 iterations, no offline evaluation), with its HNSW index files beside it.
+# The bundle is the unit WORK/bundle.h5.d (named WORK/bundle.h5), made when missing by `encore-train generate
+# --preset PRESET` and `encore-train weekly` (10 iterations, no offline evaluation), with its HNSW index files.
 # Everything is bounded in time; the server is stopped with SIGTERM at the end.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -27,7 +27,7 @@ if [ -z "$BIN" ]; then
     BIN="$(cd "$ROOT" && swift build -c release --scratch-path .build-release --show-bin-path)"
 fi
 mkdir -p "$WORK"
-if [ ! -f "$WORK/bundle.h5" ]; then
+if [ ! -f "$WORK/bundle.h5.d/current.json" ]; then
     [ -f "$WORK/world/plays.tsv" ] || "$BIN/encore-train" generate --preset "$PRESET" --output "$WORK/world" >&2
     "$BIN/encore-train" weekly --events "$WORK/world/plays.tsv" --output "$WORK/bundle.h5" --iterations 10 \
         --eval-users 0 >&2

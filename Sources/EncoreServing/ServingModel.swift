@@ -29,55 +29,169 @@ public final class ServingModel: Sendable {
     public let popular: [Int32]
     /// The number of training listeners of each item.
     public let listenerCounts: [Int]
-    /// A short identifier of the bundle: its `created_at` and the file's modification time.
+    /// A short identifier of the bundle: its `created_at` and, for a published unit, the version folder
+    /// (`v-00000007`), else the file's modification time.
     public let version: String
     /// The last event-log sequence the bundle was trained on (`/meta@event_log_through`), when recorded.
     public let eventLogThrough: UInt64?
     /// The bundle's creation time in Unix milliseconds (`created_at`), when known.
     public let createdAtMs: Int64?
-    /// The identity of the bundle file when it was loaded (for change polling).
+    /// The identity of ``watchPath`` when the model was loaded (for change polling).
     public let fileIdentity: FileIdentity?
+    /// The file whose replacement means a new model: a unit's manifest (`current.json`), or the plain bundle file.
+    public let watchPath: String
+    /// The published unit's version folder (`v-00000007`), or `nil` for a plain bundle file.
+    public let publishedVersion: String?
+    /// What became of each index role the server uses (`items-ip`, `items-cosine`), in that order.
+    public let indexStatus: [IndexStatus]
     /// When the model was loaded (Unix seconds).
     public let loadedAt: Double
     /// Which index files were found, by role (`items-ip`, `items-cosine`), for the logs and `/metrics`.
     public let indexFiles: [String: String]
 
-    /// Reads the bundle at `path` and the index files beside it.
+    /// The index roles the server loads.
+    public static let indexRoles = ["items-ip", "items-cosine"]
+
+    /// What became of one index role when the model was loaded.
+    public struct IndexStatus: Sendable, Equatable {
+        /// The outcome.
+        public enum State: String, Sendable {
+            /// The index was loaded.
+            case loaded
+            /// Neither the manifest nor the bundle names an index for the role, and none is beside the bundle:
+            /// exact search, as intended (a bundle from `encore-train fit`).
+            case none
+            /// The manifest or the bundle names an index file that is absent: exact search.
+            case missing
+            /// The index file is not the one published with the bundle (its checksum differs from the one the
+            /// bundle records, or its dimension or count differ from the model's): exact search.
+            case mismatch
+            /// The index file could not be read: exact search.
+            case unreadable
+        }
+
+        /// The role, e.g. `items-ip`.
+        public var role: String
+        /// The outcome.
+        public var state: State
+        /// The index file looked for (empty when none was).
+        public var file: String
+        /// Why the index is not used (empty when it is loaded).
+        public var detail: String
+
+        /// Whether the role is served by exact search although an index was expected (a warning).
+        public var isWarning: Bool { state == .missing || state == .mismatch || state == .unreadable }
+    }
+
+    /// Reads the model at `path`, a published unit or a plain bundle file (see ``PublishedModel/open(path:)``), and
+    /// its index files.
     ///
-    /// Index files are named by the bundle's `/meta@index/<name>` keys (relative to the bundle's folder) or, by
-    /// default, `<bundle without .h5>.items-ip.hnsw` and `.items-cosine.hnsw`. A missing or unreadable index is
-    /// logged and replaced by exact search.
-    /// - Throws: ``ServingError/bundle(_:)`` when the bundle cannot be read.
+    /// A unit's checksums are verified before the bundle is read, and its indexes are the ones its manifest lists.
+    /// A plain bundle's index files are named by its `/meta@index/<name>` keys (relative to the bundle's folder) or,
+    /// by default, `<bundle without .h5>.items-ip.hnsw` and `.items-cosine.hnsw`. An index that is expected but
+    /// missing, that does not belong to the bundle (another checksum than the bundle records, another dimension or
+    /// count) or that cannot be read is logged as a warning, reported in ``indexStatus`` and replaced by exact search.
+    /// - Throws: ``ServingError/bundle(_:)`` when the unit is refused or the bundle cannot be read.
     public static func load(path: String, logger: Logger? = nil) throws(ServingError) -> ServingModel {
-        let identity = FileIdentity.of(path)
-        let bundle: ModelBundle
-        do { bundle = try ModelBundle.read(from: path) } catch { throw .bundle(error) }
+        var attempt = 0
+        while true {
+            let opened: PublishedModel
+            do { opened = try PublishedModel.open(path: path) } catch { throw .bundle(error) }
+            let identity = FileIdentity.of(opened.watchPath)
+            let bundle: ModelBundle
+            do {
+                bundle = try opened.readBundle()
+            } catch {
+                // A unit whose version was pruned between the manifest and the read: read the new manifest.
+                attempt += 1
+                if case .fileNotFound = error, opened.isUnit, attempt < 4, FileIdentity.of(opened.watchPath) != identity {
+                    continue
+                }
+                throw .bundle(error)
+            }
+            return try load(opened: opened, bundle: bundle, identity: identity, logger: logger)
+        }
+    }
+
+    /// The index files of an opened model, checked against its bundle.
+    private static func load(
+        opened: PublishedModel, bundle: ModelBundle, identity: FileIdentity?, logger: Logger?
+    ) throws(ServingError) -> ServingModel {
         var indexes: [String: HNSWIndex] = [:]
         var files: [String: String] = [:]
-        let dir = (path as NSString).deletingLastPathComponent
-        let base = path.hasSuffix(".h5") ? String(path.dropLast(3)) : path
-        for role in ["items-ip", "items-cosine"] {
+        var statuses: [IndexStatus] = []
+        let dir = (opened.bundlePath as NSString).deletingLastPathComponent
+        let base = opened.bundlePath.hasSuffix(".h5") ? String(opened.bundlePath.dropLast(3)) : opened.bundlePath
+        for role in indexRoles {
             let name = role + ".hnsw"
-            let file = bundle.metadata["index/" + name].map { (dir as NSString).appendingPathComponent($0) } ?? base + "." + name
-            guard FileManager.default.fileExists(atPath: file) else {
-                logger?.info("index file absent: exact search", metadata: ["role": .string(role), "file": .string(file)])
+            let named = bundle.metadata[PublishedModel.indexNameKeyPrefix + name]
+            let recorded = bundle.metadata[PublishedModel.indexChecksumKeyPrefix + name]
+            let file: String
+            let present: Bool
+            let expected: Bool
+            var checksum: String?
+            if opened.isUnit {
+                let entry = opened.indexes.first { $0.role == role }
+                file = entry?.path ?? ""
+                present = entry?.present ?? false
+                expected = entry != nil || named != nil
+                checksum = entry?.checksum
+            } else {
+                file = named.map { (dir as NSString).appendingPathComponent($0) } ?? base + "." + name
+                present = FileManager.default.fileExists(atPath: file)
+                expected = named != nil
+            }
+            func fallBack(_ state: IndexStatus.State, _ detail: String) {
+                statuses.append(IndexStatus(role: role, state: state, file: file, detail: detail))
+                let metadata: Logger.Metadata = ["role": .string(role), "file": .string(file), "reason": .string(detail)]
+                if state == .none {
+                    logger?.info("no index file: exact search", metadata: metadata)
+                } else {
+                    logger?.warning("index file \(state.rawValue): exact search", metadata: metadata)
+                }
+            }
+            guard present else {
+                if expected {
+                    fallBack(.missing, opened.isUnit && file.isEmpty
+                        ? "the bundle names \(name) but the manifest lists no \(role) index"
+                        : "the index file is absent")
+                } else {
+                    fallBack(.none, "no index file was published with the bundle")
+                }
                 continue
+            }
+            if let recorded {
+                if checksum == nil {
+                    do {
+                        checksum = try PublishedModel.digest(ofFile: file).map { PublishedModel.hex($0.checksum) }
+                    } catch {
+                        fallBack(.unreadable, error.description)
+                        continue
+                    }
+                }
+                guard checksum == recorded else {
+                    fallBack(.mismatch, "the file's XXH64 is \(checksum ?? "unknown") but the bundle records \(recorded): "
+                        + "it was not published with this bundle")
+                    continue
+                }
             }
             do {
                 let index = try HNSWIndex.load(from: file)
                 guard index.dimension == bundle.model.parameters.factors, index.count == bundle.itemIDs.count else {
-                    logger?.warning("index file does not match the bundle: exact search", metadata: [
-                        "file": .string(file), "dimension": "\(index.dimension)", "count": "\(index.count)"])
+                    fallBack(.mismatch, "the index has dimension \(index.dimension) and \(index.count) vectors, the bundle "
+                        + "\(bundle.model.parameters.factors) factors and \(bundle.itemIDs.count) items")
                     continue
                 }
                 indexes[role] = index
                 files[role] = file
+                statuses.append(IndexStatus(role: role, state: .loaded, file: file, detail: ""))
             } catch {
-                logger?.warning("index file unreadable: exact search", metadata: ["file": .string(file), "reason": .string(error.description)])
+                fallBack(.unreadable, error.description)
             }
         }
-        return try ServingModel(bundle: bundle, path: path, catalog: nil, recommendationIndex: indexes["items-ip"],
-                                similarityIndex: indexes["items-cosine"], fileIdentity: identity, indexFiles: files)
+        return try ServingModel(bundle: bundle, path: opened.path, catalog: nil, recommendationIndex: indexes["items-ip"],
+                                similarityIndex: indexes["items-cosine"], fileIdentity: identity, indexFiles: files,
+                                watchPath: opened.watchPath, publishedVersion: opened.version, indexStatus: statuses)
     }
 
     /// A serving model from a bundle in memory.
@@ -86,10 +200,14 @@ public final class ServingModel: Sendable {
     ///   - catalog: the catalogue; `nil` takes the bundle's, or a bare one.
     ///   - recommendationIndex: an inner-product index over the item factors (ids = item indices), or `nil`.
     ///   - similarityIndex: a cosine index over the item factors, or `nil`.
+    ///   - watchPath: the file a poller watches for a new model (default: `path`).
+    ///   - publishedVersion: the published unit's version folder, when loaded from a unit.
+    ///   - indexStatus: what became of each index role at load.
     /// - Throws: ``ServingError/model(_:)`` when the parts disagree in size.
     public init(
         bundle: ModelBundle, path: String = "", catalog: TrackCatalog? = nil, recommendationIndex: HNSWIndex? = nil,
-        similarityIndex: HNSWIndex? = nil, fileIdentity: FileIdentity? = nil, indexFiles: [String: String] = [:]
+        similarityIndex: HNSWIndex? = nil, fileIdentity: FileIdentity? = nil, indexFiles: [String: String] = [:],
+        watchPath: String? = nil, publishedVersion: String? = nil, indexStatus: [IndexStatus] = []
     ) throws(ServingError) {
         let items = bundle.itemIDs.count
         let catalog = catalog ?? Self.catalog(of: bundle)
@@ -114,11 +232,14 @@ public final class ServingModel: Sendable {
         self.recommendationIndex = recommendationIndex
         self.fileIdentity = fileIdentity
         self.indexFiles = indexFiles
+        self.watchPath = watchPath ?? path
+        self.publishedVersion = publishedVersion
+        self.indexStatus = indexStatus
         self.loadedAt = Date().timeIntervalSince1970
         eventLogThrough = bundle.metadata["event_log_through"].flatMap { UInt64($0.trimmingCharacters(in: .whitespaces)) }
         let created = bundle.createdAt ?? bundle.metadata["created_at"]
         createdAtMs = created.flatMap(Timestamp.parseMilliseconds)
-        let mtime = fileIdentity.map { "\($0.modifiedNs / 1_000_000)" } ?? "memory"
+        let mtime = publishedVersion ?? fileIdentity.map { "\($0.modifiedNs / 1_000_000)" } ?? "memory"
         version = "\(created ?? "unknown")/\(mtime)"
     }
 

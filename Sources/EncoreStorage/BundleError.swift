@@ -30,12 +30,20 @@ public enum BundleError: Error, Equatable, CustomStringConvertible {
     case hdf5(path: String, object: String, operation: String, detail: String)
     /// A file-system call failed (creating, syncing, renaming or removing a file).
     case io(path: String, operation: String, reason: String)
+    /// A file of a published unit does not hash to the checksum its manifest records (`manifest`): it was damaged
+    /// or replaced after publishing. The checksums are XXH64, as 16 hexadecimal digits.
+    case checksumMismatch(path: String, manifest: String, recorded: String, computed: String)
+    /// A file of a published unit has another size than its manifest records (truncated, extended or replaced).
+    case sizeMismatch(path: String, manifest: String, recorded: Int64, found: Int64)
+    /// A published unit's manifest (`current.json`) is missing, unreadable or not a manifest this library reads.
+    case invalidManifest(path: String, reason: String)
 
     /// The file the error is about.
     public var path: String {
         switch self {
         case .fileNotFound(let p), .notHDF5(let p): return p
-        case .unreadable(let p, _), .notABundle(let p, _), .io(let p, _, _): return p
+        case .unreadable(let p, _), .notABundle(let p, _), .io(let p, _, _), .invalidManifest(let p, _): return p
+        case .checksumMismatch(let p, _, _, _), .sizeMismatch(let p, _, _, _): return p
         case .unsupportedFormatVersion(let p, _, _, _): return p
         case .missingObject(let p, _), .wrongType(let p, _, _, _), .shapeMismatch(let p, _, _),
             .invalidData(let p, _, _), .hdf5(let p, _, _, _):
@@ -77,6 +85,14 @@ public enum BundleError: Error, Equatable, CustomStringConvertible {
             return "\(p): \(object): HDF5 failed to \(operation): \(detail)"
         case .io(let p, let operation, let reason):
             return "\(p): cannot \(operation): \(reason)"
+        case .checksumMismatch(let p, let manifest, let recorded, let computed):
+            return "\(p): checksum mismatch: the file hashes to XXH64 \(computed) but \(manifest) records \(recorded) "
+                + "(the file was damaged or replaced after publishing; the unit is refused)"
+        case .sizeMismatch(let p, let manifest, let recorded, let found):
+            return "\(p): size mismatch, so its checksum cannot match: the file has \(found) bytes but \(manifest) "
+                + "records \(recorded) (truncated or replaced after publishing; the unit is refused)"
+        case .invalidManifest(let p, let reason):
+            return "\(p): not a usable published-unit manifest: \(reason)"
         }
     }
 }

@@ -96,7 +96,7 @@ public final class WeeklyJob {
             try makeDailyMixes()
         }
         try runner.run("evaluate", outputs: [path("evaluation.json")], resume: { evaluation = try loadJSON(path("evaluation.json")) }) { try evaluate() }
-        try runner.run("bundle", outputs: [config.output]) { try writeBundle() }
+        try runner.run("bundle", outputs: [(PublishedModel.unitDirectory(forOutput: config.output) as NSString).appendingPathComponent(PublishedModel.manifestName)]) { try writeBundle() }
         let reportStart = Date()
         let report = WeeklyReport(
             job: self, timings: runner.timings, loadSeconds: loadSeconds,
@@ -177,7 +177,7 @@ public final class WeeklyJob {
         var model = ImplicitALS(parameters: params)
         var warm = false
         if let previous = config.previous {
-            let old = try ModelBundle.read(from: previous)
+            let old = try PublishedModel.readBundle(at: previous)
             if old.model.parameters.factors == params.factors {
                 let x = Self.carryOver(old.model.userFactors, from: old.userIDs, to: plays.userIDs, seed: params.seed)
                 let y = Self.carryOver(old.model.itemFactors, from: old.itemIDs, to: plays.itemIDs, seed: params.seed &+ 1)
@@ -328,16 +328,11 @@ public final class WeeklyJob {
         if hasCatalog { b.catalog = catalogue }
         for (key, value) in eventLog?.metadata ?? [:] { b.metadata[key] = value }
         b.metadata["created_at"] = ISO8601DateFormatter().string(from: Date())
-        let base = config.output.hasSuffix(".h5") ? String(config.output.dropLast(3)) : config.output
-        for name in ["items-ip.hnsw", "items-cosine.hnsw", "users-cosine.hnsw"] {
-            let target = base + "." + name
-            try? FileManager.default.removeItem(atPath: target)
-            try FileManager.default.copyItem(atPath: path(name), toPath: target)
-            b.metadata["index/" + name] = (target as NSString).lastPathComponent
-        }
-        try b.write(to: config.output)
+        let unit = PublishedModel.unitDirectory(forOutput: config.output)
+        let published = try PublishedModel.publish(
+            bundle: b, indexes: Dictionary(uniqueKeysWithValues: ["items-ip", "items-cosine", "users-cosine"].map { ($0, path($0 + ".hnsw")) }), to: unit)
         fitted = b
-        logger.info("bundle written", metadata: ["path": .string(config.output)])
+        logger.info("bundle published", metadata: ["unit": .string(unit), "version": .string(published.version ?? "")])
     }
 
     func loadJSON(_ p: String) throws -> [String: Double] {

@@ -16,11 +16,11 @@ struct EncoreServe: AsyncParsableCommand {
         abstract: "Serve recommendations and playlists from a bundle, and take listening events into the event log.",
         discussion: """
             Reads go to GET /v1/users/{user}/... and /v1/items/{item}/similar; events are POSTed to /v1/events \
-            (Authorization: Bearer <token> when tokens are configured). The bundle file is polled and reloaded when \
-            replaced; POST /v1/admin/reload forces it. SIGTERM or SIGINT shuts down gracefully. See docs/openapi.yaml.
+            (Authorization: Bearer <token> when tokens are configured). A published unit's manifest (or a plain \
+            bundle file) is polled and the model reloaded when it is replaced; POST /v1/admin/reload forces it. SIGTERM or SIGINT shuts down gracefully. See docs/openapi.yaml.
             """)
 
-    @Option(help: "The model bundle (.h5) written by `encore-train weekly` or `fit`; index files are read beside it.")
+    @Option(help: "The model: a unit published by `encore-train weekly` (B.h5.d, or B.h5 when only the unit exists), or a plain bundle (.h5) with its index files beside it.")
     var bundle: String
 
     @Option(help: "The event log's folder (created when missing).")
@@ -43,7 +43,7 @@ struct EncoreServe: AsyncParsableCommand {
 
     @Option(help: "The most requests in flight before shedding with 503 (0: no limit).") var maxInFlight = 512
 
-    @Option(help: "Seconds between checks of the bundle file for a replacement (0: never).") var pollSeconds = 2.0
+    @Option(help: "Seconds between checks of the unit's manifest (or the plain bundle file) for a replacement (0: never).") var pollSeconds = 2.0
 
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.") var logLevel = "info"
 
@@ -90,7 +90,9 @@ struct EncoreServe: AsyncParsableCommand {
             let model = try ServingModel.load(path: bundlePath, logger: logger)
             logger.info("bundle loaded", metadata: [
                 "version": .string(model.version), "users": "\(model.bundle.userIDs.count)", "items": "\(model.itemCount)",
-                "indexes": .string(model.indexFiles.keys.sorted().joined(separator: ","))])
+                "unit_version": .string(model.publishedVersion ?? "none"),
+                "indexes": .string(model.indexFiles.keys.sorted().joined(separator: ",")),
+                "index_warnings": "\(model.indexStatus.filter(\.isWarning).count)"])
             return try RealtimeEngine(model: model, logDirectory: logDirectory, fsync: policy, logger: logger)
         }
         var services: [any Service] = [loader]

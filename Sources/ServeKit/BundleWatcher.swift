@@ -4,8 +4,9 @@ import Logging
 import ServiceLifecycle
 import EncoreServing
 
-/// Polls the bundle file and reloads the engine when it was replaced in place (another inode, size or modification
-/// time). Stops on graceful shutdown and on cancellation.
+/// Polls the model's watched file and reloads the engine when it was replaced (another inode, size or modification
+/// time): a published unit's manifest (`current.json`, switched by one rename, so a new version is one event), or a
+/// plain bundle file. Stops on graceful shutdown and on cancellation.
 public struct BundleWatcher: Service {
     let holder: EngineHolder
     let interval: Duration
@@ -29,10 +30,10 @@ public struct BundleWatcher: Service {
             if Task.isShuttingDownGracefully { return }
             guard let engine = holder.current else { continue }
             let model = engine.model
-            guard let now = FileIdentity.of(model.path), now != model.fileIdentity else { continue }
+            guard let now = FileIdentity.of(model.watchPath), now != model.fileIdentity else { continue }
             // A file that failed to load is tried again only once it changes again.
             if failed.withLock({ $0 == now }) { continue }
-            logger.info("bundle file changed: reloading", metadata: ["path": .string(model.path)])
+            logger.info("model changed: reloading", metadata: ["path": .string(model.path), "watched": .string(model.watchPath)])
             let ok = await withCheckedContinuation { (c: CheckedContinuation<Bool, Never>) in
                 DispatchQueue.global().async {
                     do {

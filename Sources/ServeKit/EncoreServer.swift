@@ -72,8 +72,13 @@ public enum EncoreServer {
         router.get("/ready") { _, _ -> ReadyJSON in
             let e = try engine()
             let m = e.model
-            return ReadyJSON(status: "ready", bundleVersion: m.version, users: m.bundle.userIDs.count, items: m.itemCount,
-                             eventLogLastSequence: e.lastSequence)
+            let warnings = m.indexStatus.filter(\.isWarning).map { "index \($0.role) \($0.state.rawValue): \($0.detail) (exact search)" }
+            return ReadyJSON(status: "ready", bundleVersion: m.version, publishedVersion: m.publishedVersion,
+                             users: m.bundle.userIDs.count, items: m.itemCount, eventLogLastSequence: e.lastSequence,
+                             indexes: m.indexStatus.map {
+                                 .init(role: $0.role, status: $0.state.rawValue, file: $0.file, detail: $0.detail.isEmpty ? nil : $0.detail)
+                             },
+                             warnings: warnings)
         }
         router.get("/metrics") { _, _ -> Response in
             var headers = HTTPFields()

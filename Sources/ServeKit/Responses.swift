@@ -114,11 +114,35 @@ struct HealthJSON: ResponseEncodable, Codable, Sendable {
 struct ReadyJSON: ResponseEncodable, Codable, Sendable {
     var status: String
     var bundleVersion: String
+    var publishedVersion: String?
     var users: Int
     var items: Int
     var eventLogLastSequence: UInt64
+    var indexes: [IndexJSON]
+    var warnings: [String]
     enum CodingKeys: String, CodingKey {
-        case status, bundleVersion = "bundle_version", users, items, eventLogLastSequence = "event_log_last_sequence"
+        case status, bundleVersion = "bundle_version", publishedVersion = "published_version", users, items
+        case eventLogLastSequence = "event_log_last_sequence", indexes, warnings
+    }
+
+    struct IndexJSON: Codable, Sendable {
+        var role: String
+        var status: String
+        var file: String
+        var detail: String?
+    }
+
+    // Encodes `published_version` as null for a plain bundle (the synthesized encoder would leave it out).
+    func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(status, forKey: .status)
+        try c.encode(bundleVersion, forKey: .bundleVersion)
+        try c.encode(publishedVersion, forKey: .publishedVersion)
+        try c.encode(users, forKey: .users)
+        try c.encode(items, forKey: .items)
+        try c.encode(eventLogLastSequence, forKey: .eventLogLastSequence)
+        try c.encode(indexes, forKey: .indexes)
+        try c.encode(warnings, forKey: .warnings)
     }
 }
 

@@ -14,6 +14,8 @@ import EncoreServing
 /// - `encore_bundle_info{version}` (1), `encore_bundle_created_seconds`, `encore_bundle_loaded_seconds`,
 ///   `encore_bundle_reloads_total`, `encore_bundle_reload_failures_total`, `encore_active_users`,
 ///   `encore_event_log_last_sequence`;
+/// - `encore_bundle_index_loaded{role}` (1 when the role's index is loaded, 0 when it is served by exact search) and
+///   `encore_bundle_index_warnings` (index roles expected but missing, mismatched or unreadable);
 /// - `encore_build_info{version}` (1): the Encore library version of the server.
 public final class ServeMetrics: Sendable {
     /// The registry `/metrics` emits.
@@ -47,6 +49,8 @@ public final class ServeMetrics: Sendable {
         "encore_bundle_reload_failures_total": "Failed bundle reloads.",
         "encore_active_users": "Users with real-time state.",
         "encore_event_log_last_sequence": "The last sequence in the event log.",
+        "encore_bundle_index_loaded": "1 when the index of the role is loaded, 0 when the role is served by exact search.",
+        "encore_bundle_index_warnings": "Index files expected with the bundle but missing, mismatched or unreadable.",
         "encore_build_info": "1 for the Encore version of the server.",
     ]
 
@@ -80,6 +84,12 @@ public final class ServeMetrics: Sendable {
             registry.makeGauge(descriptor: Self.d("encore_event_log_last_sequence"), labels: []).set(Double(engine.lastSequence))
             registry.makeGauge(descriptor: Self.d("encore_bundle_created_seconds"), labels: []).set(Double(m.createdAtMs ?? 0) / 1000)
             registry.makeGauge(descriptor: Self.d("encore_bundle_loaded_seconds"), labels: []).set(m.loadedAt)
+            for status in m.indexStatus {
+                registry.makeGauge(descriptor: Self.d("encore_bundle_index_loaded"), labels: [("role", status.role)])
+                    .set(status.state == .loaded ? 1.0 : 0.0)
+            }
+            registry.makeGauge(descriptor: Self.d("encore_bundle_index_warnings"), labels: [])
+                .set(Double(m.indexStatus.filter(\.isWarning).count))
             let previous = lastBundle.withLock { old -> String? in
                 defer { old = m.version }
                 return old

@@ -64,7 +64,8 @@ struct EvaluateCommand: ParsableCommand {
 
     func run() throws {
         let logger = TrainerLogging.logger()
-        var stored = try ModelBundle.read(from: bundle)
+        let opened = try PublishedModel.open(path: bundle)
+        var stored = try opened.readBundle()
         let model: ImplicitALS
         let trainMatrix: CSRMatrix
         let testMatrix: CSRMatrix
@@ -123,7 +124,12 @@ struct EvaluateCommand: ParsableCommand {
         if !noSave && train != nil {
             stored.metrics = dict
             stored.metrics.merge(popMetrics.asDictionary().map { ("popularity/\($0.key)", $0.value) }) { $1 }
-            try stored.write(to: bundle)
+            if let unit = opened.unitDirectory {
+                // A published version never changes: the metrics go into a new version with the same indexes.
+                try PublishedModel.publish(bundle: stored, indexes: opened.presentIndexPaths, to: unit)
+            } else {
+                try stored.write(to: bundle)
+            }
             logger.info("metrics stored in the bundle", metadata: ["path": .string(bundle)])
         }
     }

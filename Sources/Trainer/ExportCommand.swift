@@ -27,7 +27,7 @@ struct ExportCommand: ParsableCommand {
     var output: String
 
     func run() throws {
-        let b = try ModelBundle.read(from: bundle)
+        let b = try PublishedModel.readBundle(at: bundle)
         var lines: [String] = []
         switch playlists {
         case .discoverWeekly:

@@ -34,7 +34,7 @@ struct WeeklyCommand: ParsableCommand {
     @Flag(help: "Ignore catalogue and feedback files even when present.")
     var noCatalog = false
 
-    @Option(help: "Where to write the bundle (.h5). The HNSW indexes are written beside it.")
+    @Option(help: "Where to publish the bundle and its HNSW indexes: B.h5 publishes the unit B.h5.d (a folder with current.json and versions).")
     var output: String
 
     @Option(help: "Last week's bundle: its factors warm-start the fit for the users and tracks it knows.")

@@ -78,6 +78,9 @@ import Yams
         let fixture = try ServeFixture.get()
         let dir = try ServeFixture.scratch("openapi-fields")
         let bundlePath = try fixture.copyBundle(to: dir)
+        // Without its inner-product index the model is served by exact search, and /ready's index `detail` and
+        // `warnings` are populated.
+        try FileManager.default.removeItem(atPath: "\(dir)/items-ip.hnsw")
         let server = try ServerUnderTest(bundle: bundlePath, logDir: "\(dir)/log")
         defer { try? server.close() }
         let model = server.engine.model

@@ -40,16 +40,27 @@ struct ServeFixture: Sendable {
         return dir
     }
 
-    /// Copies the bundle and its index files into `dir`; returns the copy's path.
+    /// The unit the weekly job published for `--output b.h5`.
+    var unitPath: String { bundlePath + ".d" }
+
+    /// Copies the published bundle and its index files into `dir` as a plain bundle (`b.h5`, with the index files
+    /// beside it under the names its metadata records); returns the copy's path.
     func copyBundle(to dir: String) throws -> String {
-        let files = try FileManager.default.contentsOfDirectory(atPath: (bundlePath as NSString).deletingLastPathComponent)
-        for f in files where f.hasPrefix("b.") && !f.hasSuffix(".work") {
-            let source = ((bundlePath as NSString).deletingLastPathComponent as NSString).appendingPathComponent(f)
-            var isDir: ObjCBool = false
-            if FileManager.default.fileExists(atPath: source, isDirectory: &isDir), isDir.boolValue { continue }
-            try FileManager.default.copyItem(atPath: source, toPath: (dir as NSString).appendingPathComponent(f))
+        let opened = try PublishedModel.open(path: unitPath)
+        let target = (dir as NSString).appendingPathComponent("b.h5")
+        try FileManager.default.copyItem(atPath: opened.bundlePath, toPath: target)
+        for index in opened.indexes {
+            try FileManager.default.copyItem(
+                atPath: index.path, toPath: (dir as NSString).appendingPathComponent((index.path as NSString).lastPathComponent))
         }
-        return (dir as NSString).appendingPathComponent("b.h5")
+        return target
+    }
+
+    /// Copies the published unit into `dir` (`dir/b.h5.d`); returns the copy's path.
+    func copyUnit(to dir: String) throws -> String {
+        let target = (dir as NSString).appendingPathComponent("b.h5.d")
+        try FileManager.default.copyItem(atPath: unitPath, toPath: target)
+        return target
     }
 }
 

@@ -97,7 +97,7 @@ private func tsvRows(_ path: String) throws -> (header: [String], rows: [[String
             ["weekly", "--event-log", "\(dir)/log", "--catalog", "\(dir)/world", "--output", "\(dir)/out/b.h5", "--factors", "8",
              "--iterations", "2", "--eval-users", "0", "--threads", "2"])
         try weekly.run()
-        let bundle = try ModelBundle.read(from: "\(dir)/out/b.h5")
+        let bundle = try PublishedModel.readBundle(at: "\(dir)/out/b.h5")
         #expect(bundle.metadata["event_log_through"] == String(through))
         #expect(bundle.metadata["event_log_dir"] == "\(dir)/log")
         let catalog = try #require(bundle.catalog)

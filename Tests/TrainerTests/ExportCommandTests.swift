@@ -51,6 +51,36 @@ import Testing
         #expect(mixTracks.map { $0["familiar"] as? Bool } == [true, false])
     }
 
+    @Test func exportAndRecommendReadAPublishedUnitAndRefuseADamagedOne() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("encore-export-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try PublishedModel.publish(bundle: try bundleWithPlaylists(), indexes: [:], to: "\(dir)/b.h5.d")
+        // The unit folder, or the name given to the weekly job's --output, which stands for it.
+        for path in ["\(dir)/b.h5.d", "\(dir)/b.h5"] {
+            try? FileManager.default.removeItem(atPath: "\(dir)/dw.jsonl")
+            var dw = try EncoreTrain.parseAsRoot(["export", "--bundle", path, "--playlists", "discover-weekly", "--output", "\(dir)/dw.jsonl"])
+            try dw.run()
+            let lines = try String(contentsOfFile: "\(dir)/dw.jsonl", encoding: .utf8).split(separator: "\n")
+            #expect(lines.count == 2 && lines[0].contains("\"week\":\"2026-11-16\""), "\(lines)")
+            var recommend = try EncoreTrain.parseAsRoot(["recommend", "--bundle", path, "--user", "u2", "--count", "2"])
+            try recommend.run()
+        }
+        // A damaged bundle in the unit is refused before it is read.
+        let bundle = "\(dir)/b.h5.d/v-00000001/bundle.h5"
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: bundle))
+        bytes[bytes.count - 1] ^= 0x01
+        try bytes.write(to: URL(fileURLWithPath: bundle))
+        var cmd = try EncoreTrain.parseAsRoot(["export", "--bundle", "\(dir)/b.h5", "--playlists", "daily-mix", "--output", "\(dir)/dm.jsonl"])
+        do {
+            try cmd.run()
+            Issue.record("a damaged unit was exported")
+        } catch {
+            #expect("\(error)".hasPrefix("\(bundle): checksum mismatch: the file hashes to XXH64 "), "\(error)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: "\(dir)/dm.jsonl"))
+    }
+
     @Test func aBundleWithoutPlaylistsIsAClearError() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("encore-export-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)

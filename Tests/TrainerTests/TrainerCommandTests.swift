@@ -92,6 +92,25 @@ private func temporaryDirectory() throws -> String {
         }
     }
 
+    @Test func evaluateStoresItsMetricsInANewVersionOfAPublishedUnit() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try run(["generate", "--preset", "tiny", "--output", "\(dir)/world", "--seed", "9"])
+        try run(["split", "--input", "\(dir)/world/plays.tsv", "--method", "random", "--test-fraction", "0.25",
+                 "--seed", "1", "--train", "\(dir)/train.tsv", "--test", "\(dir)/test.tsv"])
+        try run(["fit", "--input", "\(dir)/train.tsv", "--output", "\(dir)/m.h5", "--factors", "4", "--iterations", "2"])
+        let fitted = try ModelBundle.read(from: "\(dir)/m.h5")
+        try Data("an index file".utf8).write(to: URL(fileURLWithPath: "\(dir)/ip.hnsw"))
+        try PublishedModel.publish(bundle: fitted, indexes: ["items-ip": "\(dir)/ip.hnsw"], to: "\(dir)/unit")
+        try run(["evaluate", "--bundle", "\(dir)/unit", "--train", "\(dir)/train.tsv", "--test", "\(dir)/test.tsv", "--k", "5"])
+        // A published version never changes: the metrics are in version 2, with the same index file.
+        let v2 = try PublishedModel.open(path: "\(dir)/unit")
+        #expect(v2.version == "v-00000002" && v2.indexes.map(\.role) == ["items-ip"])
+        #expect(try String(contentsOfFile: try #require(v2.presentIndexPaths["items-ip"]), encoding: .utf8) == "an index file")
+        #expect(try v2.readBundle().metrics["precision@5"] != nil)
+        #expect(try ModelBundle.read(from: "\(dir)/unit/v-00000001/bundle.h5").metrics["precision@5"] == nil)
+    }
+
     @Test func evaluateCanMakeItsOwnSplitAndRefit() throws {
         let dir = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }

@@ -17,7 +17,7 @@ import Testing
         var first = try EncoreTrain.parseAsRoot(args)
         try first.run()
 
-        let bundle = try ModelBundle.read(from: "\(dir)/out/b.h5")
+        let bundle = try PublishedModel.readBundle(at: "\(dir)/out/b.h5")
         let dw = try #require(bundle.discoverWeekly)
         let dm = try #require(bundle.dailyMixes)
         #expect(dw.userCount == bundle.userIDs.count && dm.userCount == bundle.userIDs.count)
@@ -40,7 +40,11 @@ import Testing
             #expect(Set(items).count == items.count)
         }
         #expect(FileManager.default.fileExists(atPath: "\(dir)/out/b-report/report.html"))
-        #expect(FileManager.default.fileExists(atPath: "\(dir)/out/b.items-ip.hnsw"))
+        // The bundle and its indexes are published as one unit, out/b.h5.d, listed by its manifest.
+        let published = try PublishedModel.open(path: "\(dir)/out/b.h5")
+        #expect(published.unitDirectory == "\(dir)/out/b.h5.d" && published.version == "v-00000001")
+        #expect(published.indexes.map(\.role) == ["items-cosine", "items-ip", "users-cosine"])
+        #expect(published.indexes.allSatisfy { $0.present && $0.path.hasPrefix("\(dir)/out/b.h5.d/v-00000001/") })
         #expect(bundle.metrics["weekly/discover-weekly/hit_rate@30"] != nil)
         // The generator's truth files are beside the log: the report scores the mixes against the true tastes.
         let truth = try TasteTruth.load(
@@ -57,16 +61,17 @@ import Testing
         #expect(html.contains("Daily Mix against the true tastes"))
 
         // A second run with the same inputs resumes: every stage is already finished and the result is the same.
-        try FileManager.default.removeItem(atPath: "\(dir)/out/b.h5")
+        try FileManager.default.removeItem(atPath: "\(dir)/out/b.h5.d/current.json")
         let state = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(dir)/out/b.h5.work/state.json"))) as? [String: Any]
         let finished = (state?["order"] as? [String]) ?? []
         #expect(finished == ["fit", "index", "discover-weekly", "daily-mix", "evaluate", "bundle"])
         var second = try EncoreTrain.parseAsRoot(args)
         try second.run()
         // Only the bundle, whose output was removed, is written again, from the saved stages.
-        let rewritten = try ModelBundle.read(from: "\(dir)/out/b.h5")
+        let rewritten = try PublishedModel.readBundle(at: "\(dir)/out/b.h5")
         #expect(rewritten.discoverWeekly == dw && rewritten.dailyMixes == dm)
         #expect(rewritten.model.itemFactors == bundle.model.itemFactors && rewritten.metrics == bundle.metrics)
+        #expect(try PublishedModel.open(path: "\(dir)/out/b.h5").version == "v-00000002")
         // Forget the last stages: they run again from the saved earlier ones and give the same playlists.
         var trimmed = try #require(state)
         trimmed["order"] = ["fit", "index", "discover-weekly"]
@@ -76,7 +81,7 @@ import Testing
         try JSONSerialization.data(withJSONObject: trimmed).write(to: URL(fileURLWithPath: "\(dir)/out/b.h5.work/state.json"))
         var third = try EncoreTrain.parseAsRoot(args)
         try third.run()
-        let again = try ModelBundle.read(from: "\(dir)/out/b.h5")
+        let again = try PublishedModel.readBundle(at: "\(dir)/out/b.h5")
         #expect(again.discoverWeekly == dw)
         #expect(again.dailyMixes == dm)
     }
