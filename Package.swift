@@ -112,7 +112,7 @@ let package = Package(
         .executableTarget(
             name: "Serve",
             dependencies: [
-                "ServeKit", "EncoreEventLog", "EncoreServing",
+                "ServeKit", "EncoreData", "EncoreEventLog", "EncoreServing",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

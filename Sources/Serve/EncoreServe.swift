@@ -5,6 +5,7 @@ import Logging
 import NIOPosix
 import ServeKit
 import ServiceLifecycle
+import EncoreData
 import EncoreEventLog
 import EncoreServing
 
@@ -43,6 +44,8 @@ struct EncoreServe: AsyncParsableCommand {
 
     @Option(help: "The most requests in flight before shedding with 503 (0: no limit).") var maxInFlight = 512
 
+    @Option(help: "Refuse events dated more than this many seconds ahead of the server clock.") var maxEventAheadSeconds: Int64 = 86_400
+
     @Option(help: "Seconds between checks of the unit's manifest (or the plain bundle file) for a replacement (0: never).") var pollSeconds = 2.0
 
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.") var logLevel = "info"
@@ -53,6 +56,7 @@ struct EncoreServe: AsyncParsableCommand {
         guard (0...65_535).contains(port) else { throw ValidationError("--port must be in 0...65535") }
         guard threads >= 0 else { throw ValidationError("--threads must be >= 0") }
         guard maxBodyBytes >= 1024 else { throw ValidationError("--max-body-bytes must be at least 1024") }
+        guard maxEventAheadSeconds >= 0 else { throw ValidationError("--max-event-ahead-seconds must be >= 0") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level '\(logLevel)'") }
         do { _ = try FsyncPolicy(parsing: fsync) } catch { throw ValidationError("--fsync: \(error)") }
     }
@@ -69,7 +73,8 @@ struct EncoreServe: AsyncParsableCommand {
         let policy = try FsyncPolicy(parsing: fsync)
         let options = ServeOptions(
             tokens: ServeOptions.tokens(flags: tokens, environment: ProcessInfo.processInfo.environment),
-            readAuth: readAuth, maxBodyBytes: maxBodyBytes, maxEventsPerRequest: maxEvents, maxInFlight: maxInFlight)
+            readAuth: readAuth, maxBodyBytes: maxBodyBytes, maxEventsPerRequest: maxEvents, maxInFlight: maxInFlight,
+            eventRules: EventRules(maximumFutureSeconds: maxEventAheadSeconds))
         if options.tokens.isEmpty {
             logger.warning("no tokens configured: POST /v1/events accepts unauthenticated writes")
         }

@@ -57,8 +57,17 @@ public enum EncoreServer {
             if readAuth { try auth.check(request) }
             return try engine()
         }
+        /// A path id, percent-decoded (`u%201` is the user `u 1`); a malformed escape is a 400 naming the field.
+        @Sendable func pathID(_ context: BasicRequestContext, _ name: String) throws -> String {
+            let raw = try context.parameters.require(name)
+            guard let decoded = raw.removingPercentEncoding else {
+                throw APIError(.badRequest, code: "invalid_parameter",
+                               message: "'\(raw)' is not a valid percent-encoded id", field: name)
+            }
+            return decoded
+        }
         @Sendable func user(_ context: BasicRequestContext) throws -> String {
-            let u = try context.parameters.require("user")
+            let u = try pathID(context, "user")
             guard !u.isEmpty, u.utf8.count <= UserEvent.maxIDBytes else {
                 throw APIError(.badRequest, code: "invalid_parameter", message: "a user id has 1 to \(UserEvent.maxIDBytes) bytes", field: "user")
             }
@@ -131,7 +140,7 @@ public enum EncoreServer {
         router.get("/v1/users/{user}/explain/{item}") { request, context -> ExplainJSON in
             let e = try read(request)
             let u = try user(context)
-            let item = try context.parameters.require("item")
+            let item = try pathID(context, "item")
             let x = try call { () throws(ServingError) in try e.explain(user: u, item: item) }
             return ExplainJSON(user: x.user, item: x.item, score: finite(x.score), contributions: x.contributions.map {
                 .init(item: $0.id, score: finite($0.score), share: finite($0.share))
@@ -147,7 +156,7 @@ public enum EncoreServer {
         router.get("/v1/items/{item}/similar") { request, context -> SimilarJSON in
             let e = try read(request)
             let k = try QueryParser.int(request.uri.queryParameters["k"], name: "k", default: 10, range: 1...1000)
-            let item = try context.parameters.require("item")
+            let item = try pathID(context, "item")
             let near = try call { () throws(ServingError) in try e.similar(item: item, k: k) }
             return SimilarJSON(item: item, items: near.map { .init(item: $0.id, similarity: finite($0.score)) })
         }
@@ -159,7 +168,7 @@ public enum EncoreServer {
             let events: [UserEvent]
             do throws(EventValidationError) {
                 events = try UserEvent.decodeBatch(bytes, now: Int64(Date().timeIntervalSince1970),
-                                                        maxEvents: options.maxEventsPerRequest)
+                                                        maxEvents: options.maxEventsPerRequest, rules: options.eventRules)
             } catch {
                 throw APIError(.badRequest, code: "invalid_event", message: error.message, field: error.field, index: error.index)
             }

@@ -1,4 +1,5 @@
 import Foundation
+import EncoreData
 
 /// The HTTP server's policies: authentication, body limit, load shedding.
 public struct ServeOptions: Sendable {
@@ -14,12 +15,15 @@ public struct ServeOptions: Sendable {
     public var maxInFlight: Int
     /// The `Retry-After` of a shed request, in seconds.
     public var retryAfterSeconds: Int
+    /// The event rules; their plausibility window refuses events dated too far ahead of the server clock.
+    public var eventRules: EventRules
 
     /// Options.
     public init(
         tokens: Set<String> = [], readAuth: Bool = false, maxBodyBytes: Int = 1 << 20, maxEventsPerRequest: Int = 1000,
-        maxInFlight: Int = 512, retryAfterSeconds: Int = 1
+        maxInFlight: Int = 512, retryAfterSeconds: Int = 1, eventRules: EventRules = .standard
     ) {
+        self.eventRules = eventRules
         self.tokens = tokens
         self.readAuth = readAuth
         self.maxBodyBytes = maxBodyBytes

@@ -257,3 +257,45 @@ import Testing
         }
     }
 }
+
+/// Ids that need percent-encoding in a path (spaces, slashes, non-ASCII, emoji) round-trip through POST and GET, and
+/// events dated far ahead of the server clock are refused.
+@Suite struct ServePathAndTimestampTests {
+    @Test(arguments: ["u 1", "a/b", "café", "fan 🎵", "100%"])
+    func encodedUserIDsRoundTrip(_ user: String) async throws {
+        let fixture = try ServeFixture.get()
+        let server = try ServerUnderTest(bundle: fixture.bundlePath, logDir: try ServeFixture.scratch("encoded-ids"))
+        defer { try? server.close() }
+        let item = server.engine.model.bundle.itemIDs.ids[0]
+        let now = Int64(Date().timeIntervalSince1970)
+        try await server.app.test(.router) { client in
+            let posted = try await client.event("e1", user: user, item: item, type: "like", ms: nil, timestamp: now)
+            #expect(posted.status == .ok, "\(posted.text)")
+            let encoded = try #require(user.addingPercentEncoding(withAllowedCharacters: .alphanumerics))
+            let state = try await client.get("/v1/users/\(encoded)/state")
+            #expect(state.status == .ok)
+            #expect(state.object["user"] as? String == user)
+            #expect(state.object["likes"] as? [String] == [item])
+            let encodedItem = try #require(item.addingPercentEncoding(withAllowedCharacters: .alphanumerics))
+            let similar = try await client.get("/v1/items/\(encodedItem)/similar?k=3")
+            #expect(similar.status == .ok && similar.object["item"] as? String == item)
+        }
+    }
+
+    @Test func malformedEscapesAndFutureEventsAreRefused() async throws {
+        let fixture = try ServeFixture.get()
+        let server = try ServerUnderTest(bundle: fixture.bundlePath, logDir: try ServeFixture.scratch("future"))
+        defer { try? server.close() }
+        let item = server.engine.model.bundle.itemIDs.ids[0]
+        let now = Int64(Date().timeIntervalSince1970)
+        try await server.app.test(.router) { client in
+            let bad = try await client.get("/v1/users/u%zz/state")
+            #expect(bad.status == .badRequest && bad.errorCode == "invalid_parameter" && bad.errorField == "user")
+            let soon = try await client.event("f0", user: "u", item: item, timestamp: now + 3_600)
+            #expect(soon.status == .ok, "\(soon.text)")
+            let future = try await client.event("f1", user: "u", item: item, timestamp: now + 3 * 86_400)
+            #expect(future.status == .badRequest && future.errorCode == "invalid_event" && future.errorField == "timestamp")
+            #expect(future.text.contains("ahead of the server clock"), "\(future.text)")
+        }
+    }
+}
