@@ -71,6 +71,7 @@ items = [l.strip() for l in open(items_path) if l.strip()]
 types = ["play"] * 8 + ["like", "skip"]
 rng = random.Random(prefix)
 n = 0
+start = int(time.time())  # events stay within the server's plausibility window (a day ahead)
 acked = open(acked_path, "a")
 while not os.path.exists(stop_path):
     batch = []
@@ -78,7 +79,7 @@ while not os.path.exists(stop_path):
         n += 1
         t = rng.choice(types)
         e = {"event_id": f"{prefix}-{n}", "user": rng.choice(users), "item": rng.choice(items), "type": t,
-             "timestamp": 1_900_000_000 + n}
+             "timestamp": start + n}
         if t == "play":
             e["ms_played"] = rng.choice([45_000, 180_000, 12_000])
         batch.append(e)

@@ -29,7 +29,7 @@ lat, post_lat, polls = [], [], []
 for n in range(a.samples):
     user, item = rng.choice(users), rng.choice(items)
     body = json.dumps({"event_id": f"{run}-{n}", "user": user, "item": item, "type": "play", "ms_played": 200000,
-                       "timestamp": int(time.time()) + 10 ** 6 + n})
+                       "timestamp": int(time.time()) + 3600 + n})
     t0 = time.perf_counter()
     conn.request("POST", "/v1/events", body=body, headers=headers)
     r = conn.getresponse(); r.read()

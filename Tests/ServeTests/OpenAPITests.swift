@@ -123,7 +123,7 @@ import Yams
                     let response: JSONResponse
                     if m == "POST" {
                         let body = key == "POST /v1/events"
-                            ? #"{"event_id":"o-6","user":"\#(user)","item":"\#(played)","type":"play","ms_played":40000,"timestamp":1900000100}"#
+                            ? #"{"event_id":"o-6","user":"\#(user)","item":"\#(played)","type":"play","ms_played":40000,"timestamp":1700000100}"#
                             : ""
                         response = try await client.post(uri, body: body)
                     } else {
