@@ -16,7 +16,7 @@ Notes on what is measured:
   a per-call overhead of a few microseconds (a visible share only at small ef).
 - Memory per vector: Encore's `HNSWIndex.memoryUsage` (its own accounting of what it holds); for the others the size
   of the saved index (hnswlib `save_index`, voyager `save`, faiss `write_index`), which mirrors their in-memory layout.
-- cosine: hnswlib and voyager use their cosine spaces; faiss gets L2-normalised vectors and METRIC_INNER_PRODUCT.
+- cosine: hnswlib and voyager use their cosine spaces; faiss gets L2-normalized vectors and METRIC_INNER_PRODUCT.
   ip: hnswlib's ip space, voyager's InnerProduct space, faiss METRIC_INNER_PRODUCT, Encore's inner-product metric.
   Two more libraries, for the inner product only, compare like with like: "encore-plain" is Encore with
   --ip-graph plain (links chosen by -x.y, the graph hnswlib's ip space builds), and "hnswlib-aug" is hnswlib's l2 space

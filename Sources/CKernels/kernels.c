@@ -250,7 +250,7 @@ void encore_free_table(void *p, long bytes) {
     munmap(p, ((size_t)bytes + 4095) & ~(size_t)4095);
 }
 
-/* Two passes: the first marks the unvisited neighbours and prefetches their records and vectors all at once (the
+/* Two passes: the first marks the unvisited neighbors and prefetches their records and vectors all at once (the
  * loads overlap instead of waiting one behind the other), the second computes the distances. */
 #define HNSW_EXPAND_BODY(DOT, SQDIST)                                                                            \
     long out = 0;                                                                                                \

@@ -27,7 +27,7 @@ public enum ConfidenceWeighting: Sendable, Equatable, CustomStringConvertible {
     case linear(alpha: Float)
     /// `1 + alpha * ln(1 + r / epsilon)`; `epsilon` must be positive.
     case logarithmic(alpha: Float, epsilon: Float)
-    /// BM25 with saturation `k1` and length normalisation `b`, as `implicit`'s `bm25_weight`.
+    /// BM25 with saturation `k1` and length normalization `b`, as `implicit`'s `bm25_weight`.
     case bm25(k1: Float, b: Float)
 
     /// `alpha` of ``linear(alpha:)`` when the CLI does not give one: 40, as in Hu et al. 2008.

@@ -4,7 +4,7 @@ import Foundation
 ///
 /// The reader keeps integers exact (`Int64`), rejects duplicate object keys, raw control characters in strings,
 /// invalid UTF-8, nesting deeper than ``maxDepth`` and trailing garbage, and reports the byte offset of a syntax
-/// error. Events are small, so values are materialised.
+/// error. Events are small, so values are materialized.
 package enum EventJSON {
     /// A parsed JSON value.
     package indirect enum Value: Equatable {

@@ -14,7 +14,7 @@ public enum EvaluationError: Error, Equatable, CustomStringConvertible {
     case invalidRecommendations(user: Int32, reason: String)
     /// No user had a test item, so no metric is defined.
     case noTestUsers
-    /// A user's test items cover the whole catalogue, so AUC (which needs at least one negative item) is undefined.
+    /// A user's test items cover the whole catalog, so AUC (which needs at least one negative item) is undefined.
     case noNegativeItems(user: Int32, relevant: Int, itemCount: Int)
 
     public var description: String {

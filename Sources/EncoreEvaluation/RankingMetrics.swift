@@ -5,14 +5,14 @@ import EncoreCore
 /// item indices of each user, best first, already excluding the user's training items.
 ///
 /// It must return one list per user, in the order of `users`. A list may be shorter than `k` (the missing places
-/// count as misses); items must be distinct and inside the catalogue. Batches let the model score many users with
+/// count as misses); items must be distinct and inside the catalog. Batches let the model score many users with
 /// one matrix product (BLAS gemm). With more than one thread, ``RankingMetrics/evaluate(test:k:itemCount:threads:batchSize:recommend:)``
 /// calls it from several threads at once, so it must be `@Sendable`.
 public typealias BatchRecommender = @Sendable (_ users: [Int32], _ k: Int) -> [[Int32]]
 
 /// Ranking metrics at a cut-off `k`, with exactly the definitions of Python `implicit` 0.7
 /// (`implicit.evaluation.ranking_metrics_at_k`) for precision, MAP, NDCG and AUC, so numbers compare, plus recall,
-/// hit rate and catalogue coverage.
+/// hit rate and catalog coverage.
 ///
 /// For a user `u` let `R` be the set of test items (the stored entries of row `u` of the test matrix, whatever their
 /// value), `rec[0..<K]` the recommendation list (places past the end of a shorter list are misses), `hit(i)` whether
@@ -79,7 +79,7 @@ public struct RankingMetrics: Sendable, Codable, Equatable {
     /// - Parameters:
     ///   - test: the held-out users x items matrix; a stored entry marks a relevant item.
     ///   - k: the cut-off, at least 1.
-    ///   - itemCount: the number of items `N` in the catalogue (AUC's negatives, coverage's denominator);
+    ///   - itemCount: the number of items `N` in the catalog (AUC's negatives, coverage's denominator);
     ///     `nil` for `test.cols`. Must be at least `test.cols`.
     ///   - threads: the number of batches in flight at once; 0 uses every core.
     ///   - batchSize: the number of users per call of `recommend`, at least 1.

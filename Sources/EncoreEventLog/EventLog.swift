@@ -50,7 +50,7 @@ import SystemPackage
 /// retries with the same `event_id`s and a reader that deduplicates by `event_id` sees each event once.
 ///
 /// ## Concurrency
-/// The log is `Sendable`: appends from many threads or tasks are serialised by an internal lock (the `fsync` runs
+/// The log is `Sendable`: appends from many threads or tasks are serialized by an internal lock (the `fsync` runs
 /// outside it). `append` blocks its thread for the write and, with ``FsyncPolicy/always``, the `fsync`. Only one
 /// `EventLog` may have a directory open (an exclusive `flock` on `LOCK`); ``read(directory:from:_:)`` and
 /// ``verify(directory:)`` take no lock and may run while the log is appended to (a record being written reads as a

@@ -12,7 +12,7 @@ public enum ALSSolver: String, Sendable, Codable, CaseIterable {
 public struct ALSParameters: Sendable, Equatable, Codable {
     /// The number of latent factors.
     public var factors: Int
-    /// The L2 regularisation weight λ.
+    /// The L2 regularization weight λ.
     public var regularization: Float
     /// Confidence scale: the confidence of an observed pair is `alpha * value`; unobserved pairs have confidence 1.
     public var alpha: Float

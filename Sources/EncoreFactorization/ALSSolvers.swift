@@ -3,7 +3,7 @@ import EncoreCore
 
 /// The per-vector least-squares solvers of implicit ALS, on raw pointers for speed.
 ///
-/// Both minimise, for one user (or item) with observed items `I` and confidences `c`,
+/// Both minimize, for one user (or item) with observed items `I` and confidences `c`,
 /// `‖x‖²λ + Σᵢ cᵢ(pᵢ − x·yᵢ)²` over all items, where unobserved items have `c = 1, p = 0`. This is the linear system
 /// `(YᵀY + λI + Σ_{i∈I} (cᵢ − 1) yᵢyᵢᵀ) x = Σ_{i∈I, cᵢ>0} cᵢ yᵢ`. A negative stored value marks a negative example
 /// with confidence `|c|` and `p = 0`, as in `implicit`.

@@ -159,18 +159,18 @@ extension ImplicitALS {
     /// `includeSelf`).
     public func similarItems(to item: Int32, k: Int, includeSelf: Bool = false) throws(FactorizationError) -> RankedItems {
         guard item >= 0, Int(item) < itemCount else { throw .unknownIndex("item \(item) of \(itemCount)") }
-        return Self.cosineNeighbours(
+        return Self.cosineNeighbors(
             of: Int(item), in: itemFactors, norms: itemNorms, k: k, includeSelf: includeSelf)
     }
 
     /// The `k` users most similar to `user` by cosine similarity of their factors.
     public func similarUsers(to user: Int32, k: Int, includeSelf: Bool = false) throws(FactorizationError) -> RankedItems {
         guard user >= 0, Int(user) < userCount else { throw .unknownIndex("user \(user) of \(userCount)") }
-        return Self.cosineNeighbours(
+        return Self.cosineNeighbors(
             of: Int(user), in: userFactors, norms: userFactors.rowNorms(), k: k, includeSelf: includeSelf)
     }
 
-    static func cosineNeighbours(of row: Int, in m: Matrix, norms: [Float], k: Int, includeSelf: Bool) -> RankedItems {
+    static func cosineNeighbors(of row: Int, in m: Matrix, norms: [Float], k: Int, includeSelf: Bool) -> RankedItems {
         let f = m.cols
         var scores = [Float](repeating: 0, count: m.rows)
         m.storage.withUnsafeBufferPointer { ys in

@@ -3,7 +3,7 @@ import EncoreCore
 
 /// Implicit-feedback matrix factorisation by alternating least squares (Hu, Koren and Volinsky 2008).
 ///
-/// The model minimises `Σᵤᵢ cᵤᵢ (pᵤᵢ − xᵤ·yᵢ)² + λ(Σ‖xᵤ‖² + Σ‖yᵢ‖²)` where `pᵤᵢ = 1` and `cᵤᵢ = alpha · rᵤᵢ` for the
+/// The model minimizes `Σᵤᵢ cᵤᵢ (pᵤᵢ − xᵤ·yᵢ)² + λ(Σ‖xᵤ‖² + Σ‖yᵢ‖²)` where `pᵤᵢ = 1` and `cᵤᵢ = alpha · rᵤᵢ` for the
 /// observed pairs and `pᵤᵢ = 0`, `cᵤᵢ = 1` for all others, exactly as the Python library `implicit` does.
 public struct ImplicitALS: Sendable {
     /// The hyper-parameters.

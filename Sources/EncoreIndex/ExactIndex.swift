@@ -1,15 +1,15 @@
 import Foundation
 import EncoreCore
 
-/// Exact k-nearest-neighbour search by brute force over BLAS: the ground truth for approximate indexes and the right
-/// index for small catalogues (up to a few hundred thousand vectors, or when every query must be exact).
+/// Exact k-nearest-neighbor search by brute force over BLAS: the ground truth for approximate indexes and the right
+/// index for small catalogs (up to a few hundred thousand vectors, or when every query must be exact).
 ///
 /// Vectors live in one row-major block. A batch of queries is scored against it in tiles with `sgemm`
 /// (``BLAS/gemmABt(_:_:_:m:n:k:alpha:beta:)``) and a bounded heap (``TopK``) keeps the best `k` of each query row; query
 /// tiles run in parallel on all cores. A single query is scored with one `sgemv`.
 ///
 /// Metrics (smaller is closer):
-/// - ``VectorMetric/cosine``: vectors and queries are L2-normalised; distance `1 − q·x`. A zero vector stays zero,
+/// - ``VectorMetric/cosine``: vectors and queries are L2-normalized; distance `1 − q·x`. A zero vector stays zero,
 ///   at distance 1 from everything.
 /// - ``VectorMetric/l2``: squared distance, ranked by `‖q‖² − 2q·x + ‖x‖²` with the norms precomputed, then the
 ///   best candidates' distances recomputed directly (`Σ (qᵢ − xᵢ)²`) so the reported values are exact.
@@ -28,7 +28,7 @@ public struct ExactIndex: VectorIndex, Sendable {
     /// The metric results are ranked by.
     public let metric: VectorMetric
 
-    /// Row-major vectors, `count × dimension` (L2-normalised for cosine).
+    /// Row-major vectors, `count × dimension` (L2-normalized for cosine).
     private var vectors: [Float] = []
     /// The id of each row.
     private var rowIDs: [Int32] = []
@@ -39,7 +39,7 @@ public struct ExactIndex: VectorIndex, Sendable {
 
     /// Query rows per `sgemm` tile.
     static let queryTile = 64
-    /// Catalogue rows per `sgemm` tile.
+    /// Catalog rows per `sgemm` tile.
     static let baseTile = 4096
 
     /// An empty index.
@@ -72,7 +72,7 @@ public struct ExactIndex: VectorIndex, Sendable {
     /// Whether `id` is in the index.
     public func contains(id: Int32) -> Bool { rowOfID[id] != nil }
 
-    /// The stored vector of `id` (normalised for cosine), or nil when absent.
+    /// The stored vector of `id` (normalized for cosine), or nil when absent.
     public func vector(for id: Int32) -> [Float]? {
         guard let r = rowOfID[id] else { return nil }
         return Array(vectors[(r * dimension)..<((r + 1) * dimension)])
@@ -98,7 +98,7 @@ public struct ExactIndex: VectorIndex, Sendable {
         try add(ids: newIDs, vectors: newVectors, normalized: false)
     }
 
-    /// `add(ids:vectors:)`; `normalized` skips re-normalising cosine vectors that were stored normalised already.
+    /// `add(ids:vectors:)`; `normalized` skips re-normalizing cosine vectors that were stored normalized already.
     private mutating func add(ids newIDs: [Int32], vectors newVectors: Matrix, normalized: Bool) throws(IndexError) {
         guard newVectors.cols == dimension else { throw .dimensionMismatch(expected: dimension, got: newVectors.cols) }
         guard newIDs.count == newVectors.rows else {
@@ -161,7 +161,7 @@ public struct ExactIndex: VectorIndex, Sendable {
 
     /// The `k` nearest live vectors to `query` that `filter` allows, closest first (fewer when fewer exist).
     ///
-    /// Scores the whole catalogue with one `sgemv` on the calling thread.
+    /// Scores the whole catalog with one `sgemv` on the calling thread.
     /// - Throws: ``IndexError/dimensionMismatch(expected:got:)``, ``IndexError/invalidParameter(_:)`` for a negative
     ///   `k` or a query holding NaN or infinity.
     public func search(_ query: [Float], k: Int, filter: SearchFilter? = nil) throws(IndexError) -> [Neighbor] {
@@ -185,7 +185,7 @@ public struct ExactIndex: VectorIndex, Sendable {
         return q.withUnsafeBufferPointer { finish(&heap, k: k, query: $0.baseAddress!) }
     }
 
-    /// The `k` nearest neighbours of every row of `queries`, exact, computed in `sgemm` tiles on `threads` threads
+    /// The `k` nearest neighbors of every row of `queries`, exact, computed in `sgemm` tiles on `threads` threads
     /// (0 = every core).
     /// - Throws: ``IndexError/dimensionMismatch(expected:got:)``, ``IndexError/invalidParameter(_:)`` for a negative
     ///   `k` or a query row holding NaN or infinity.
@@ -232,7 +232,7 @@ public struct ExactIndex: VectorIndex, Sendable {
         return results
     }
 
-    /// Checks row `row` of `q` (finite), normalises it for cosine (a zero row stays zero), and returns `‖q‖²` after that.
+    /// Checks row `row` of `q` (finite), normalizes it for cosine (a zero row stays zero), and returns `‖q‖²` after that.
     private func prepare(_ q: inout [Float], _ row: Int, label: @autoclosure () -> String) throws(IndexError) -> Float {
         let d = dimension
         var sum: Double = 0
@@ -277,7 +277,7 @@ public struct ExactIndex: VectorIndex, Sendable {
         }
     }
 
-    /// The best `k` of `heap` as neighbours (l2: distances recomputed directly and re-ranked).
+    /// The best `k` of `heap` as neighbors (l2: distances recomputed directly and re-ranked).
     private func finish(_ heap: inout TopK, k: Int, query: UnsafePointer<Float>) -> [Neighbor] {
         heap.finish()
         var out = zip(heap.indices, heap.scores).map { (row: Int($0.0), distance: -$0.1) }
@@ -295,7 +295,7 @@ public struct ExactIndex: VectorIndex, Sendable {
     // MARK: Saving and loading
 
     /// Writes the index to `path` as an ``IndexFile`` of kind `exact` (sections `vectors`: `Float`, `count ×
-    /// dimension`, normalised for cosine; `ids`: `Int32`), atomically.
+    /// dimension`, normalized for cosine; `ids`: `Int32`), atomically.
     /// - Throws: ``IndexError/io(path:reason:)`` when the file cannot be written.
     public func save(to path: String) throws(IndexError) {
         var b = IndexFile.Builder(kind: Self.fileKind, metric: metric, dimension: dimension, count: count)

@@ -422,7 +422,7 @@ extension HNSWIndex {
         encore_store_release_i32(list, Int32(kept))
     }
 
-    /// The neighbour-selection heuristic (algorithm 4, without keeping pruned connections): walks the candidates
+    /// The neighbor-selection heuristic (algorithm 4, without keeping pruned connections): walks the candidates
     /// closest first and keeps one when it is closer to the base than to every candidate kept so far, up to `limit`.
     /// With fewer than `limit` candidates, keeps them all (as hnswlib). Returns the number written to `out`.
     func selectNeighbors(

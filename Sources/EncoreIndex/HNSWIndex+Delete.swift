@@ -52,7 +52,7 @@ extension HNSWIndex {
                     break
                 }
                 guard touched else { continue }
-                // Keep the live links, and offer the deleted neighbours' live links in their place.
+                // Keep the live links, and offer the deleted neighbors' live links in their place.
                 members.removeAll(keepingCapacity: true)
                 for j in 0..<n {
                     let e = encore_load_relaxed_i32(list + 1 + j)

@@ -133,7 +133,7 @@ extension HNSWIndex {
         }
     }
 
-    /// Copies the query into the context (normalised for cosine; a zero query stays zero) after validating it.
+    /// Copies the query into the context (normalized for cosine; a zero query stays zero) after validating it.
     func prepareQuery(_ q: UnsafePointer<Float>, into ctx: HNSWSearchContext) throws(IndexError) {
         try validateQuery(q)
         ctx.ensureQuery(dimension)
@@ -205,7 +205,7 @@ extension HNSWIndex {
         return collectResults(ctx, k: k)
     }
 
-    /// Moves from `start` to ever closer neighbours at `level` until none is closer.
+    /// Moves from `start` to ever closer neighbors at `level` until none is closer.
     @inline(__always)
     func greedyClosest(
         _ d: Distance, _ q: UnsafePointer<Float>, from start: Int, distance startDistance: Float, level: Int
@@ -255,7 +255,7 @@ extension HNSWIndex {
         }
         cand.push(entryDistance, Int32(entry))
         if let seeds {
-            // Extra entry points (a link list: count, then slots), treated as neighbours of the entry.
+            // Extra entry points (a link list: count, then slots), treated as neighbors of the entry.
             let n = Int(encore_load_acquire_i32(seeds))
             for j in 0..<n {
                 let s = Int(encore_load_acquire_i32(seeds + 1 + j))
@@ -307,7 +307,7 @@ extension HNSWIndex {
         ctx.results = res
     }
 
-    /// The best `k` of `ctx.results` as neighbours, closest first, without repeated ids (an update racing with the
+    /// The best `k` of `ctx.results` as neighbors, closest first, without repeated ids (an update racing with the
     /// search could otherwise show one id twice).
     func collectResults(_ ctx: HNSWSearchContext, k: Int) -> [Neighbor] {
         var res = ctx.results

@@ -28,17 +28,17 @@ public enum InnerProductGraph: String, Sendable, CaseIterable {
     case plain
 }
 
-/// An approximate k-nearest-neighbour index: a hierarchical navigable small-world graph (Malkov and Yashunin, 2018).
+/// An approximate k-nearest-neighbor index: a hierarchical navigable small-world graph (Malkov and Yashunin, 2018).
 ///
 /// ## Building
 /// Vectors are inserted one at a time (``add(id:vector:)``) or in parallel batches (``add(ids:vectors:threads:)``).
 /// Each gets a random top level (`⌊−ln U · 1/ln M⌋`, from a ``SplitMix64`` seeded with `seed`, drawn in insertion
-/// order, so a single-threaded build is deterministic), is linked at every level up to it to neighbours chosen by
+/// order, so a single-threaded build is deterministic), is linked at every level up to it to neighbors chosen by
 /// the paper's heuristic (algorithm 4 without `keepPrunedConnections`, as hnswlib): at most `M` links per node on the
 /// upper levels and `2M` on level 0. A batch draws its levels in order, then inserts on all threads.
 ///
 /// ## Metrics
-/// - ``VectorMetric/cosine``: vectors (and queries) are L2-normalised; distance `1 − a·b`. A zero vector stays zero,
+/// - ``VectorMetric/cosine``: vectors (and queries) are L2-normalized; distance `1 − a·b`. A zero vector stays zero,
 ///   at distance 1 from everything.
 /// - ``VectorMetric/l2``: squared Euclidean distance.
 /// - ``VectorMetric/innerProduct``: distance `−q·x`. Greedy search ranks by the exact inner product, but the links
@@ -63,7 +63,7 @@ public enum InnerProductGraph: String, Sendable, CaseIterable {
 /// ``remove(id:)`` marks the node deleted at once (it is never returned again) and leaves it in the graph as a
 /// waypoint. Once enough deletions are pending (1 % of the slots, at least 16), or on ``purgeDeleted()`` and
 /// ``save(to:)``, the next structural operation unlinks them: every live node that links to one is relinked to the
-/// best of its remaining links plus the deleted node's live neighbours (the heuristic again); then the writer waits
+/// best of its remaining links plus the deleted node's live neighbors (the heuristic again); then the writer waits
 /// until every search that started before the unlinking has finished (an epoch counter per search context) and the
 /// slots go to a free list, reused by later adds. A saved file holds no pending deletions, only free slots.
 /// ``update(id:vector:)`` removes the old node and inserts the new vector into a fresh slot, so a concurrent search
@@ -73,7 +73,7 @@ public enum InnerProductGraph: String, Sendable, CaseIterable {
 /// Any number of searches may run on any threads while one writer adds, updates, removes or saves. Searches take no
 /// lock held by writers: vectors live in fixed-size chunks that never move (a chunk table allocated up front), link
 /// lists are read with acquire loads and written with release stores, a node becomes reachable only after its vector
-/// and links are written, and the entry point and top level are one atomic word. Writers are serialised by one lock
+/// and links are written, and the entry point and top level are one atomic word. Writers are serialized by one lock
 /// (a batch add then inserts on many threads, each modifying a node's links under one of 4 096 striped spin locks,
 /// held for one list update). A search that starts during an add may or may not see the vectors being added.
 ///
@@ -83,7 +83,7 @@ public enum InnerProductGraph: String, Sendable, CaseIterable {
 /// bytes rounded up to 16 (416 bytes for M 16, d 64). Upper-level links (a node reaches level `l > 0` with
 /// probability `M^−l`) are in a separate block per node, `4(1 + M)` bytes per level. See ``memoryUsage``. A chunk
 /// of 2 MiB or more is mapped at a 2 MiB boundary and advised for transparent huge pages (`MADV_HUGEPAGE`, which
-/// the kernel honours when `/sys/kernel/mm/transparent_hugepage/enabled` is `madvise` or `always`): searches read
+/// the kernel honors when `/sys/kernel/mm/transparent_hugepage/enabled` is `madvise` or `always`): searches read
 /// records at random, and with 4 KiB pages most of those reads would also miss the TLB.
 public final class HNSWIndex: VectorIndex, @unchecked Sendable {
     // Thread-safety: immutable configuration in `let`s; shared mutable state is either raw memory accessed with the
@@ -281,7 +281,7 @@ public final class HNSWIndex: VectorIndex, @unchecked Sendable {
         labelToSlot.withLock { $0[id] != nil }
     }
 
-    /// The stored vector of `id` (L2-normalised for cosine), or nil when `id` is not live.
+    /// The stored vector of `id` (L2-normalized for cosine), or nil when `id` is not live.
     public func vector(for id: Int32) -> [Float]? {
         writerLock.lock()
         defer { writerLock.unlock() }

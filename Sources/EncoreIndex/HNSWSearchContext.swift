@@ -120,7 +120,7 @@ extension HNSWHeap where Order == HNSWFarthestFirst {
     }
 }
 
-/// Per-search scratch state: a visited set with O(1) reset, the two heaps, buffers for the neighbour-selection
+/// Per-search scratch state: a visited set with O(1) reset, the two heaps, buffers for the neighbor-selection
 /// heuristic and the query, and the epoch marker that lets writers wait for in-flight searches before reusing a slot.
 ///
 /// A context is used by one thread at a time (checked out of ``HNSWContextPool``), so its mutable state needs no lock;
@@ -139,7 +139,7 @@ final class HNSWSearchContext: @unchecked Sendable {
     var selected: UnsafeMutablePointer<HNSWItem>
     private(set) var scratchCapacity: Int
 
-    /// Scratch slot lists for linking (the chosen neighbours, a list being pruned).
+    /// Scratch slot lists for linking (the chosen neighbors, a list being pruned).
     private(set) var picked: UnsafeMutablePointer<Int32>
     private(set) var members: UnsafeMutablePointer<Int32>
     private(set) var linkCapacity: Int
@@ -149,7 +149,7 @@ final class HNSWSearchContext: @unchecked Sendable {
     private(set) var expandDistances: UnsafeMutablePointer<Float>
     private(set) var expandCapacity: Int
 
-    /// A copy of the query (normalised for cosine), padded for the distance kernels.
+    /// A copy of the query (normalized for cosine), padded for the distance kernels.
     private(set) var query: UnsafeMutablePointer<Float>
     private(set) var queryCapacity: Int
 

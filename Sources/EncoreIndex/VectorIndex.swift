@@ -2,7 +2,7 @@ import EncoreCore
 
 /// The distance an index ranks by. Smaller is closer for every metric.
 public enum VectorMetric: String, Sendable, Codable, CaseIterable {
-    /// `1 − cos(a, b)`; vectors are L2-normalised when added. A zero vector (stored or queried) has no direction:
+    /// `1 − cos(a, b)`; vectors are L2-normalized when added. A zero vector (stored or queried) has no direction:
     /// its cosine with anything is taken as 0, so it is at distance exactly 1 from every vector, as in hnswlib and
     /// faiss.
     case cosine
@@ -46,7 +46,7 @@ public enum SearchFilter: Sendable {
     }
 }
 
-/// A k-nearest-neighbour index over `Float` vectors of one dimension, queried by any thread.
+/// A k-nearest-neighbor index over `Float` vectors of one dimension, queried by any thread.
 public protocol VectorIndex: Sendable {
     /// The dimension of the vectors.
     var dimension: Int { get }

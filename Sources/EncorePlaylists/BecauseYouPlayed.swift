@@ -5,7 +5,7 @@ import EncoreIndex
 /// "Because you played X": for a track X the user played, tracks similar to X that the user has not played,
 /// re-ranked by the user's vector, each with why: its cosine to X and X's contribution to its score.
 ///
-/// A row costs one neighbour query in the item space (``ItemSpace/neighbours(of:k:filter:)``, through its index) and
+/// A row costs one neighbor query in the item space (``ItemSpace/neighbors(of:k:filter:)``, through its index) and
 /// a re-rank of ``Configuration/poolSize`` tracks by `x·yᵢ`, which is what the server recomputes after each play. The
 /// explanation follows Hu, Koren and Volinsky (2008, section 5), as ``ImplicitALS/explain(item:items:values:)`` does:
 /// with `W = (YᵀCY + λI)⁻¹` built from the user's history, history item `j` contributes `cⱼ · yᵢᵀ W yⱼ` to the
@@ -16,7 +16,7 @@ public struct BecauseYouPlayed: Sendable {
     public struct Configuration: Sendable, Equatable {
         /// Tracks per row.
         public var count: Int
-        /// Neighbours of X asked from the item space, re-ranked by the user's vector.
+        /// Neighbors of X asked from the item space, re-ranked by the user's vector.
         public var poolSize: Int
         /// New-track rules and caps per row.
         public var rules: PlaylistRules
@@ -65,7 +65,7 @@ public struct BecauseYouPlayed: Sendable {
         public var items: [Item]
     }
 
-    /// The catalogue, item space and model.
+    /// The catalog, item space and model.
     public let environment: PlaylistEnvironment
     /// The configuration.
     public let configuration: Configuration
@@ -93,7 +93,7 @@ public struct BecauseYouPlayed: Sendable {
     ///   - confidence: the user's history as the model was trained on it (items and weighted values, e.g.
     ///     ``ImplicitALS/history(of:in:)`` of the weighted training matrix), for exact explanations; by default the
     ///     history's listened plays.
-    /// - Throws: ``PlaylistError/unknownIndex(_:)`` for a seed outside the catalogue, ``PlaylistError/index(_:)``
+    /// - Throws: ``PlaylistError/unknownIndex(_:)`` for a seed outside the catalog, ``PlaylistError/index(_:)``
     ///   or ``PlaylistError/model(_:)`` when the index or the model fails.
     public func row(
         for history: UserHistory, seed: Int32, userVector: [Float]? = nil,
@@ -121,13 +121,13 @@ public struct BecauseYouPlayed: Sendable {
         }
         let unavailable = self.unavailable
         let h = history
-        // A predicate instead of a per-user bitset: no O(catalogue) work per row.
+        // A predicate instead of a per-user bitset: no O(catalog) work per row.
         let filter = SearchFilter.predicate { i in
             !unavailable.contains(i) && !h.hasPlayed(i) && !h.dislikes(i, catalog: catalog)
         }
         var rows: [Row] = []
         for seed in seeds {
-            let near = try space.neighbours(ofItem: seed, k: configuration.poolSize, filter: filter)
+            let near = try space.neighbors(ofItem: seed, k: configuration.poolSize, filter: filter)
             var items = near.map { n -> Item in
                 Item(item: n.item, similarity: n.similarity,
                      score: vector.map { environment.score(n.item, vector: $0) } ?? n.similarity,

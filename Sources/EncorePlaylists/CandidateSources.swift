@@ -11,7 +11,7 @@ func topScored(_ scores: [Int32: Float], k: Int, source: String) -> [Candidate] 
 }
 
 /// Candidates from the user's collaborative-filtering vector: the items of largest score `x·yᵢ`, searched in a
-/// ``VectorIndex`` over the model's item factors (inner product; HNSW for a large catalogue), or by an exact scan of
+/// ``VectorIndex`` over the model's item factors (inner product; HNSW for a large catalog), or by an exact scan of
 /// the factors without an index. Scores are the exact `x·yᵢ`.
 public struct UserVectorCandidates: CandidateSource {
     /// The source's name.
@@ -57,17 +57,17 @@ public struct UserVectorCandidates: CandidateSource {
     }
 }
 
-/// Candidates from users like this one: the tracks liked by the user's nearest neighbours in the model's user space
-/// (cosine of user vectors), each scored by the sum of the similarities of the neighbours who like it.
+/// Candidates from users like this one: the tracks liked by the user's nearest neighbors in the model's user space
+/// (cosine of user vectors), each scored by the sum of the similarities of the neighbors who like it.
 ///
 /// A track counts as liked by a user when the user liked it explicitly or listened to it at least `minPlays` times
 /// (so the source also works from a bare play log, without likes).
 public struct SimilarUsersLikes: CandidateSource {
     /// The source's name.
     public let name: String
-    /// The number of neighbours asked.
-    public let neighbourCount: Int
-    /// L2-normalised user vectors (one row per user of the model).
+    /// The number of neighbors asked.
+    public let neighborCount: Int
+    /// L2-normalized user vectors (one row per user of the model).
     let userVectors: Matrix
     /// An index over the user vectors (ids = user indices, cosine), or `nil` for an exact scan.
     let userIndex: (any VectorIndex)?
@@ -80,16 +80,16 @@ public struct SimilarUsersLikes: CandidateSource {
     ///   - histories: every user's history (likes and play counts).
     ///   - userVectors: the model's user factors (row `u` is user `u` of the histories).
     ///   - index: an index over the user vectors (ids = user indices; cosine), or `nil` for an exact scan.
-    ///   - neighbours: how many similar users to ask.
+    ///   - neighbors: how many similar users to ask.
     ///   - minPlays: the listened plays that count as a like.
-    /// - Throws: ``PlaylistError/invalidParameter(name:value:expected:)`` for `neighbours < 1`,
+    /// - Throws: ``PlaylistError/invalidParameter(name:value:expected:)`` for `neighbors < 1`,
     ///   ``PlaylistError/shapeMismatch(_:)`` when the vectors or the index do not fit.
     public init(
-        histories: ListeningHistories, userVectors: Matrix, index: (any VectorIndex)? = nil, neighbours: Int = 50,
+        histories: ListeningHistories, userVectors: Matrix, index: (any VectorIndex)? = nil, neighbors: Int = 50,
         minPlays: Float = 3, name: String = "similar-users"
     ) throws(PlaylistError) {
-        guard neighbours >= 1 else {
-            throw .invalidParameter(name: "neighbours", value: "\(neighbours)", expected: "at least 1")
+        guard neighbors >= 1 else {
+            throw .invalidParameter(name: "neighbors", value: "\(neighbors)", expected: "at least 1")
         }
         guard userVectors.rows <= histories.userCount else {
             throw .shapeMismatch("\(userVectors.rows) user vectors for \(histories.userCount) users")
@@ -105,7 +105,7 @@ public struct SimilarUsersLikes: CandidateSource {
             }
         }
         self.name = name
-        self.neighbourCount = neighbours
+        self.neighborCount = neighbors
         self.userVectors = userVectors.rowNormalized()
         self.userIndex = index
         self.liked = GroupedLists(userCount: histories.userCount, events: events)
@@ -122,14 +122,14 @@ public struct SimilarUsersLikes: CandidateSource {
         guard norm > 0 else { return [] }
         let q = vector.map { $0 / norm }
         let me = context.history.user ?? -1
-        var neighbours: [(user: Int32, similarity: Float)] = []
+        var neighbors: [(user: Int32, similarity: Float)] = []
         let dims = userVectors.cols
         if let userIndex {
             // One more than needed without a filter, the user dropped after: an unfiltered search walks the graph
-            // as plain HNSW does (a filter closure per visited node costs more than the extra neighbour).
+            // as plain HNSW does (a filter closure per visited node costs more than the extra neighbor).
             let found: [Neighbor]
-            do { found = try userIndex.search(q, k: neighbourCount + 1, filter: nil) } catch { throw .index(error) }
-            neighbours = userVectors.storage.withUnsafeBufferPointer { s in
+            do { found = try userIndex.search(q, k: neighborCount + 1, filter: nil) } catch { throw .index(error) }
+            neighbors = userVectors.storage.withUnsafeBufferPointer { s in
                 q.withUnsafeBufferPointer { qb in
                     found.compactMap { n in
                         n.id != me && n.id >= 0 && Int(n.id) < userVectors.rows
@@ -137,7 +137,7 @@ public struct SimilarUsersLikes: CandidateSource {
                     }
                 }
             }
-            if neighbours.count > neighbourCount { neighbours.removeLast(neighbours.count - neighbourCount) }
+            if neighbors.count > neighborCount { neighbors.removeLast(neighbors.count - neighborCount) }
         } else {
             var scores = [Float](repeating: 0, count: userVectors.rows)
             userVectors.storage.withUnsafeBufferPointer { s in
@@ -147,12 +147,12 @@ public struct SimilarUsersLikes: CandidateSource {
                     }
                 }
             }
-            let picked = scores.withUnsafeBufferPointer { TopK.select($0, k: neighbourCount, exclude: { $0 == me }) }
-            neighbours = zip(picked.indices, picked.scores).map { ($0, $1) }
+            let picked = scores.withUnsafeBufferPointer { TopK.select($0, k: neighborCount, exclude: { $0 == me }) }
+            neighbors = zip(picked.indices, picked.scores).map { ($0, $1) }
         }
         var score: [Int32: Float] = [:]
         score.reserveCapacity(4 * limit)
-        for (v, s) in neighbours where s > 0 {
+        for (v, s) in neighbors where s > 0 {
             for i in liked.list(v) where context.allows(i) { score[i, default: 0] += s }
         }
         return topScored(score, k: limit, source: name)
@@ -164,7 +164,7 @@ public struct SimilarUsersLikes: CandidateSource {
 ///
 /// An artist's affinity is `followWeight` when followed plus its share of the user's recency-weighted listening
 /// (relative to the user's top artist); the `maxArtists` artists of highest affinity are read. A track's score is its
-/// artist's affinity times a freshness `1 − age / (2 · window)`. Without artists or release dates in the catalogue
+/// artist's affinity times a freshness `1 − age / (2 · window)`. Without artists or release dates in the catalog
 /// the source gives nothing.
 public struct ArtistReleases: CandidateSource {
     /// The source's name.
@@ -238,18 +238,18 @@ public struct ArtistReleases: CandidateSource {
 }
 
 /// Candidates near what the user plays most these days: the user's top tracks by recency-weighted plays ("heavy
-/// rotation") are looked up in an item space, and each neighbour is scored by `Σ weight(seed) · cos(seed, track)`
+/// rotation") are looked up in an item space, and each neighbor is scored by `Σ weight(seed) · cos(seed, track)`
 /// over the seeds it is near, a seed's weight being its recency weight relative to the top seed.
 ///
-/// The space defaults to the environment's; give another (audio, text) to draw neighbours from it.
-public struct HeavyRotationNeighbours: CandidateSource {
+/// The space defaults to the environment's; give another (audio, text) to draw neighbors from it.
+public struct HeavyRotationNeighbors: CandidateSource {
     /// The source's name.
     public let name: String
     /// The item space searched, or `nil` for the environment's.
     public let space: ItemSpace?
     /// How many top tracks seed the search.
     public let seeds: Int
-    /// Neighbours asked per seed.
+    /// Neighbors asked per seed.
     public let perSeed: Int
 
     /// A source.
@@ -277,7 +277,7 @@ public struct HeavyRotationNeighbours: CandidateSource {
         score.reserveCapacity(top.count * perSeed)
         for p in top {
             let w = (useRecency ? h.recency[p] : h.plays[p]) / best
-            for (i, s) in try space.neighbours(ofItem: h.items[p], k: perSeed, filter: context.filter)
+            for (i, s) in try space.neighbors(ofItem: h.items[p], k: perSeed, filter: context.filter)
             where s > 0 && context.allows(i) {
                 score[i, default: 0] += w * s
             }
@@ -289,7 +289,7 @@ public struct HeavyRotationNeighbours: CandidateSource {
 /// Candidates among every recent release, for this user: the tracks released in the last `windowDays` days (up to the
 /// playlist's reference time), scored by the user's model score times an exposure factor `(7 / (age + 7))^γ` (age in
 /// days), since a track out for a few days has had little time to be found and is found most in its first weeks.
-/// Needs release dates in the catalogue and a user vector.
+/// Needs release dates in the catalog and a user vector.
 public struct RecentReleases: CandidateSource {
     /// The source's name.
     public let name: String
@@ -353,7 +353,7 @@ public struct RecentReleases: CandidateSource {
 /// tracks, scored by `P(artist | user) · P(track | artist)`: the artist's share of the user's familiar tracks (plus
 /// `followWeight` when followed) times the track's share of the artist's listeners (`(listeners + 1) / Σ (listeners
 /// + 1)` over the artist's tracks). Under the playlists' per-artist caps this picks the likeliest tracks of each
-/// artist the user cares about. Needs artists in the catalogue.
+/// artist the user cares about. Needs artists in the catalog.
 public struct ArtistAffinityTracks: CandidateSource {
     /// The source's name.
     public let name: String
@@ -398,7 +398,7 @@ public struct ArtistAffinityTracks: CandidateSource {
 
 /// Candidates from the genres the user listens to: `P(genre | user) · P(track | genre)`, the genre's share of the
 /// user's familiar tracks times the track's share of the genre's listeners (`(listeners + 1) / Σ (listeners + 1)`),
-/// reading each genre's tracks from the most listened. Needs genres in the catalogue.
+/// reading each genre's tracks from the most listened. Needs genres in the catalog.
 public struct GenreAffinityTracks: CandidateSource {
     /// The source's name.
     public let name: String
@@ -412,7 +412,7 @@ public struct GenreAffinityTracks: CandidateSource {
     /// - Throws: ``PlaylistError/shapeMismatch(_:)`` when they do not have the same items.
     public init(histories: ListeningHistories, catalog: TrackCatalog, name: String = "genre-affinity") throws(PlaylistError) {
         guard histories.itemCount == catalog.itemCount else {
-            throw .shapeMismatch("histories of \(histories.itemCount) items, catalogue of \(catalog.itemCount)")
+            throw .shapeMismatch("histories of \(histories.itemCount) items, catalog of \(catalog.itemCount)")
         }
         var listeners = [Float](repeating: 1, count: catalog.itemCount)
         for (i, p) in zip(histories.pairItems, histories.pairPlays) where p > 0 { listeners[Int(i)] += 1 }

@@ -3,7 +3,7 @@ import EncoreCore
 import EncoreFactorization
 import EncoreIndex
 
-/// What every playlist is built from: the catalogue, the item space tracks are compared in, and the factor model
+/// What every playlist is built from: the catalog, the item space tracks are compared in, and the factor model
 /// that scores tracks for a user and explains the scores.
 ///
 /// A value type holding its large arrays by reference (copy-on-write): copying it is cheap and any number of threads
@@ -17,14 +17,14 @@ public struct PlaylistEnvironment: Sendable {
     public let model: ImplicitALS?
 
     /// An environment.
-    /// - Throws: ``PlaylistError/shapeMismatch(_:)`` when the catalogue, the space and the model do not have the same
+    /// - Throws: ``PlaylistError/shapeMismatch(_:)`` when the catalog, the space and the model do not have the same
     ///   number of items.
     public init(catalog: TrackCatalog, space: ItemSpace, model: ImplicitALS? = nil) throws(PlaylistError) {
         guard space.itemCount == catalog.itemCount else {
-            throw .shapeMismatch("the catalogue has \(catalog.itemCount) items, the space '\(space.name)' \(space.itemCount)")
+            throw .shapeMismatch("the catalog has \(catalog.itemCount) items, the space '\(space.name)' \(space.itemCount)")
         }
         if let model, model.itemCount != catalog.itemCount {
-            throw .shapeMismatch("the catalogue has \(catalog.itemCount) items, the model \(model.itemCount)")
+            throw .shapeMismatch("the catalog has \(catalog.itemCount) items, the model \(model.itemCount)")
         }
         self.catalog = catalog
         self.space = space
@@ -54,7 +54,7 @@ public struct PlaylistEnvironment: Sendable {
 
 /// Everything a ``CandidateSource`` sees for one user's playlist.
 public struct PlaylistContext: Sendable {
-    /// The catalogue, item space and model.
+    /// The catalog, item space and model.
     public let environment: PlaylistEnvironment
     /// The user's history.
     public let history: UserHistory
@@ -80,7 +80,7 @@ public struct PlaylistContext: Sendable {
         self.excluded = excluded
     }
 
-    /// The catalogue.
+    /// The catalog.
     public var catalog: TrackCatalog { environment.catalog }
     /// The item space.
     public var space: ItemSpace { environment.space }
@@ -119,7 +119,7 @@ public struct Candidate: Sendable, Equatable, Hashable {
 }
 
 /// A generator of new tracks for a user: a user vector searched in an index, similar users' likes, artists' new
-/// releases, neighbours of the heavy rotation... Playlists take any list of sources, so a new source (or a source over
+/// releases, neighbors of the heavy rotation... Playlists take any list of sources, so a new source (or a source over
 /// a new item space) plugs in without touching the playlist logic.
 ///
 /// A source must return at most `limit` candidates, distinct, best first, each allowed by the context

@@ -14,11 +14,11 @@ import EncoreCore
 /// 2. every familiar track of the user (not disliked, by artist or itself) joins the cluster of its nearest centroid;
 ///    the clusters are ordered by their share of the listening;
 /// 3. each mix draws `round(mixSize · (1 − newShare))` familiar tracks from its cluster (weighted sampling without
-///    replacement, seeded by the (user, day): the favourites come back most days, the rest rotates) and
+///    replacement, seeded by the (user, day): the favorites come back most days, the rest rotates) and
 ///    `round(familiar · newShare / (1 − newShare))` new tracks among the nearest allowed unplayed tracks to the
 ///    centroid (the new-track rules of ``PlaylistRules``; a seeded perturbation rotates them); no track is in two
 ///    mixes;
-/// 4. familiar and new tracks are interleaved evenly, each part in ``FlowOrdering``, then neighbouring tracks of one
+/// 4. familiar and new tracks are interleaved evenly, each part in ``FlowOrdering``, then neighboring tracks of one
 ///    artist are separated by swaps when possible;
 /// 5. the mix is named after its cluster's top three artists ("A, B, C and more") and its cover is its most listened
 ///    familiar track nearest the centroid.
@@ -151,7 +151,7 @@ public struct DailyMix: Sendable {
         public var mixes: [Mix]
     }
 
-    /// The catalogue, item space and model.
+    /// The catalog, item space and model.
     public let environment: PlaylistEnvironment
     /// The configuration.
     public let configuration: Configuration
@@ -191,7 +191,7 @@ public struct DailyMix: Sendable {
     }
 
     /// The weight of each history position in the mixes: recency relative to the top plus a tenth of the plays
-    /// relative to the top, so old favourites still count a little.
+    /// relative to the top, so old favorites still count a little.
     func weights(_ h: UserHistory) -> [Float] {
         let maxRecency = h.recency.max() ?? 0
         let maxPlays = h.plays.max() ?? 0
@@ -311,7 +311,7 @@ public struct DailyMix: Sendable {
             var freshScore: [Float] = []
             if wanted > 0 {
                 let snapshot = used
-                let near = try space.neighbours(of: centroid, k: wanted * 4 + 10, filter: .excluded(snapshot))
+                let near = try space.neighbors(of: centroid, k: wanted * 4 + 10, filter: .excluded(snapshot))
                 let variety = Double(configuration.newVariety)
                 let keyed = near.map { n -> (Int32, Float, Double) in
                     let u = max(1e-12, rng.nextDouble())
@@ -361,7 +361,7 @@ public struct DailyMix: Sendable {
     }
 
     /// Familiar and new tracks, each part in flow order, spread evenly (`(item, isFamiliar)`), then same-artist
-    /// neighbours separated by swaps within a part when a swap removes a clash.
+    /// neighbors separated by swaps within a part when a swap removes a clash.
     func interleave(
         familiar: [Int32], familiarRelevance: [Float], fresh: [Int32], freshRelevance: [Float]
     ) -> [(Int32, Bool)] {

@@ -86,13 +86,13 @@ public struct DiscoverWeekly: Sendable {
         /// | ``UserVectorCandidates`` (the user's vector through `itemIndex`) | 1 | 150 |
         /// | ``SimilarUsersLikes`` (through `userIndex`) | 0.3 | 100 |
         /// | ``ArtistReleases`` (last 28 days) | 0.6 | 50 |
-        /// | ``HeavyRotationNeighbours`` | 0.3 | 100 |
+        /// | ``HeavyRotationNeighbors`` | 0.3 | 100 |
         /// | ``ArtistAffinityTracks`` | 2 | 100 |
         /// | ``GenreAffinityTracks`` | 3 | 100 |
         /// | ``PopularTracks`` (fills gaps) | 0.05 | 50 |
         ///
         /// plus the model's score of every candidate (weight 1) and the ``ReleaseExposure`` prior (γ = 0.5). The
-        /// catalogue sources give nothing for a bare catalogue, leaving the collaborative ones.
+        /// catalog sources give nothing for a bare catalog, leaving the collaborative ones.
         ///
         /// The weights were chosen on worlds whose tracks are drawn by genre taste, artist and popularity, where the
         /// genre and artist sources are strong; re-measure them with the same test on real data.
@@ -100,11 +100,11 @@ public struct DiscoverWeekly: Sendable {
         /// - Parameters:
         ///   - histories: every user's history (for similar users, artist and genre popularity, popularity).
         ///   - model: the factor model (its user factors are the user space).
-        ///   - catalog: the catalogue whose genres feed ``GenreAffinityTracks``; without it that source is left out.
+        ///   - catalog: the catalog whose genres feed ``GenreAffinityTracks``; without it that source is left out.
         ///   - itemIndex: an index over the model's item factors (inner product) for the user-vector source, or `nil`
         ///     for exact scans.
         ///   - userIndex: an index over the model's user factors (cosine) for similar users, or `nil`.
-        /// - Throws: as the sources' initialisers.
+        /// - Throws: as the sources' initializers.
         public static func standard(
             histories: ListeningHistories, model: ImplicitALS, catalog: TrackCatalog? = nil,
             itemIndex: (any VectorIndex)? = nil, userIndex: (any VectorIndex)? = nil
@@ -114,7 +114,7 @@ public struct DiscoverWeekly: Sendable {
                 Source(try SimilarUsersLikes(histories: histories, userVectors: model.userFactors, index: userIndex),
                        weight: 0.3, limit: 100),
                 Source(try ArtistReleases(), weight: 0.6, limit: 50),
-                Source(try HeavyRotationNeighbours(), weight: 0.3, limit: 100),
+                Source(try HeavyRotationNeighbors(), weight: 0.3, limit: 100),
                 Source(try ArtistAffinityTracks(histories: histories), weight: 2, limit: 100),
             ]
             if let catalog {
@@ -184,7 +184,7 @@ public struct DiscoverWeekly: Sendable {
         }
     }
 
-    /// The catalogue, item space and model.
+    /// The catalog, item space and model.
     public let environment: PlaylistEnvironment
     /// The configuration.
     public let configuration: Configuration

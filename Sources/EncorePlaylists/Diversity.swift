@@ -1,5 +1,5 @@
 /// Maximal marginal relevance (Carbonell and Goldstein 1998) over an item space: picks tracks one at a time,
-/// each maximising `λ · relevance / max relevance − (1 − λ) · max cos(track, already picked)`, so the list stays
+/// each maximizing `λ · relevance / max relevance − (1 − λ) · max cos(track, already picked)`, so the list stays
 /// relevant without piling up near-duplicates. The artist and album caps of a ``CapCounter`` are enforced while
 /// picking.
 public struct Diversifier: Sendable, Equatable, Codable {

@@ -5,18 +5,18 @@ import EncoreIndex
 /// A space of item vectors in which tracks are "near" each other: collaborative-filtering factors today, audio
 /// embeddings or text vectors later, or a hybrid of them.
 ///
-/// The space keeps its vectors L2-normalised, so the similarity of two items is the cosine of their vectors. Items
+/// The space keeps its vectors L2-normalized, so the similarity of two items is the cosine of their vectors. Items
 /// without a vector (a zero row, or not in `validItems`) are never near anything: their similarity is 0 and they are
-/// never returned as neighbours.
+/// never returned as neighbors.
 ///
-/// Neighbour queries go through a ``VectorIndex`` when one is given (HNSW for a large catalogue; its ids must be the
-/// item indices and it should rank by cosine over these vectors, or by inner product or L2 over the normalised
+/// Neighbor queries go through a ``VectorIndex`` when one is given (HNSW for a large catalog; its ids must be the
+/// item indices and it should rank by cosine over these vectors, or by inner product or L2 over the normalized
 /// vectors), otherwise through an exact scan of all vectors. Either way the similarities returned are the exact
 /// cosines recomputed from the vectors, so two spaces give comparable numbers whatever their index.
 public struct ItemSpace: Sendable {
     /// The space's name (`cf`, `audio`, `text`, ...), recorded with the candidates it produces.
     public let name: String
-    /// One L2-normalised row per item (zero rows for items without a vector).
+    /// One L2-normalized row per item (zero rows for items without a vector).
     public let vectors: Matrix
     /// The index over the items' vectors, or `nil` for exact scans.
     public let index: (any VectorIndex)?
@@ -24,25 +24,25 @@ public struct ItemSpace: Sendable {
     public let hasVector: IDBitset
     /// Items without a vector (the complement of ``hasVector`` over the items), for index filters.
     let noVector: IDBitset
-    /// Precomputed nearest neighbours of every item (see ``withNeighbourLists(count:threads:progress:)``), or `nil`.
-    public private(set) var neighbourLists: NeighbourLists?
+    /// Precomputed nearest neighbors of every item (see ``withNeighborLists(count:threads:progress:)``), or `nil`.
+    public private(set) var neighborLists: NeighborLists?
 
     /// Every item's `count` nearest items in a space, most similar first, computed once and shared by every user's
-    /// playlists: `items[start[i]..<start[i + 1]]` are item `i`'s neighbours and `similarities` their cosines.
+    /// playlists: `items[start[i]..<start[i + 1]]` are item `i`'s neighbors and `similarities` their cosines.
     ///
-    /// A list shorter than ``count`` holds every neighbour the space has for the item.
-    public struct NeighbourLists: Sendable {
-        /// The neighbours asked per item.
+    /// A list shorter than ``count`` holds every neighbor the space has for the item.
+    public struct NeighborLists: Sendable {
+        /// The neighbors asked per item.
         public let count: Int
         /// Offsets of each item's list (`itemCount + 1`).
         public let start: [Int]
-        /// The neighbours, item after item.
+        /// The neighbors, item after item.
         public let items: [Int32]
         /// Their cosines to the item.
         public let similarities: [Float]
     }
 
-    /// A space over the rows of `vectors` (normalised here).
+    /// A space over the rows of `vectors` (normalized here).
     ///
     /// - Parameters:
     ///   - name: the space's name.
@@ -72,22 +72,22 @@ public struct ItemSpace: Sendable {
         self.index = index
         self.hasVector = present
         self.noVector = absent
-        self.neighbourLists = nil
+        self.neighborLists = nil
     }
 
-    /// This space with every item's `count` nearest neighbours precomputed (one query per item, on `threads`
-    /// threads), so ``neighbours(ofItem:k:filter:)`` answers from the lists: the first `k` neighbours of the list
+    /// This space with every item's `count` nearest neighbors precomputed (one query per item, on `threads`
+    /// threads), so ``neighbors(ofItem:k:filter:)`` answers from the lists: the first `k` neighbors of the list
     /// that the filter allows, or a query of the index (or scan) when fewer than `k` of the list are allowed and the
     /// list is full. Worth it when many more item queries than items are asked (ten per user for the heavy rotation
     /// of every user's Discover Weekly).
     ///
     /// - Parameters:
-    ///   - count: the neighbours kept per item (memory: 8 bytes each).
+    ///   - count: the neighbors kept per item (memory: 8 bytes each).
     ///   - threads: worker threads; 0 uses every core.
     ///   - progress: called with the number of items done so far (from worker threads).
     /// - Throws: ``PlaylistError/invalidParameter(name:value:expected:)`` for `count < 1`, ``PlaylistError/index(_:)``
     ///   when the index fails.
-    public func withNeighbourLists(
+    public func withNeighborLists(
         count: Int, threads: Int = 0, progress: (@Sendable (Int) -> Void)? = nil
     ) throws(PlaylistError) -> ItemSpace {
         guard count >= 1 else { throw .invalidParameter(name: "count", value: "\(count)", expected: ">= 1") }
@@ -96,13 +96,13 @@ public struct ItemSpace: Sendable {
         let slots = OrderedSlots<Result<[[(item: Int32, similarity: Float)]], PlaylistError>>(count: blocks)
         let done = AtomicCounter()
         var plain = self
-        plain.neighbourLists = nil
+        plain.neighborLists = nil
         let space = plain
         Parallel.forEach(blocks, threads: threads > 0 ? threads : Parallel.coreCount) { b in
             var lists: [[(item: Int32, similarity: Float)]] = []
             let range = (b * 256)..<min(n, (b + 1) * 256)
             do throws(PlaylistError) {
-                for i in range { lists.append(try space.neighbours(ofItem: Int32(i), k: count)) }
+                for i in range { lists.append(try space.neighbors(ofItem: Int32(i), k: count)) }
                 slots.set(b, .success(lists))
             } catch { slots.set(b, .failure(error)) }
             progress?(done.add(range.count) + range.count)
@@ -125,7 +125,7 @@ public struct ItemSpace: Sendable {
             }
         }
         var out = space
-        out.neighbourLists = NeighbourLists(count: count, start: start, items: items, similarities: similarities)
+        out.neighborLists = NeighborLists(count: count, start: start, items: items, similarities: similarities)
         return out
     }
 
@@ -149,7 +149,7 @@ public struct ItemSpace: Sendable {
     /// The dimension of the vectors.
     public var dimension: Int { vectors.cols }
 
-    /// The normalised vector of `item` (zeros when it has none or is out of range).
+    /// The normalized vector of `item` (zeros when it has none or is out of range).
     public func vector(_ item: Int32) -> [Float] {
         guard item >= 0, Int(item) < vectors.rows else { return [Float](repeating: 0, count: vectors.cols) }
         return vectors.row(Int(item))
@@ -165,7 +165,7 @@ public struct ItemSpace: Sendable {
         }
     }
 
-    /// The cosine similarity of `item` to a (not necessarily normalised) vector `q` of norm `qNorm`.
+    /// The cosine similarity of `item` to a (not necessarily normalized) vector `q` of norm `qNorm`.
     func cosine(_ item: Int32, toUnit q: [Float]) -> Float {
         guard item >= 0, Int(item) < vectors.rows, q.count == vectors.cols else { return 0 }
         let d = vectors.cols
@@ -178,14 +178,14 @@ public struct ItemSpace: Sendable {
     /// most similar first, as `(item, cosine)`.
     /// - Throws: ``PlaylistError/shapeMismatch(_:)`` for a query of the wrong dimension, ``PlaylistError/index(_:)``
     ///   when the index fails.
-    public func neighbours(
+    public func neighbors(
         of query: [Float], k: Int, filter: SearchFilter? = nil
     ) throws(PlaylistError) -> [(item: Int32, similarity: Float)] {
-        try neighbours(of: query, k: k, filter: filter, besides: nil)
+        try neighbors(of: query, k: k, filter: filter, besides: nil)
     }
 
-    /// ``neighbours(of:k:filter:)`` leaving out `besides` as well (the query item itself).
-    func neighbours(
+    /// ``neighbors(of:k:filter:)`` leaving out `besides` as well (the query item itself).
+    func neighbors(
         of query: [Float], k: Int, filter: SearchFilter?, besides: Int32?
     ) throws(PlaylistError) -> [(item: Int32, similarity: Float)] {
         guard query.count == vectors.cols else {
@@ -243,15 +243,15 @@ public struct ItemSpace: Sendable {
         }
     }
 
-    /// The `k` items nearest to item `item` (itself left out), as ``neighbours(of:k:filter:)``; from the precomputed
-    /// ``neighbourLists`` when they hold `k` allowed neighbours.
-    public func neighbours(
+    /// The `k` items nearest to item `item` (itself left out), as ``neighbors(of:k:filter:)``; from the precomputed
+    /// ``neighborLists`` when they hold `k` allowed neighbors.
+    public func neighbors(
         ofItem item: Int32, k: Int, filter: SearchFilter? = nil
     ) throws(PlaylistError) -> [(item: Int32, similarity: Float)] {
         guard item >= 0, Int(item) < vectors.rows else { throw .unknownIndex("item \(item) of \(vectors.rows) in space '\(name)'") }
         guard hasVector.contains(item) else { return [] }
         guard k > 0 else { return [] }
-        if let lists = neighbourLists {
+        if let lists = neighborLists {
             let range = lists.start[Int(item)]..<lists.start[Int(item) + 1]
             var out: [(item: Int32, similarity: Float)] = []
             out.reserveCapacity(min(k, range.count))
@@ -259,9 +259,9 @@ public struct ItemSpace: Sendable {
                 out.append((lists.items[j], lists.similarities[j]))
                 if out.count == k { return out }
             }
-            // The whole list is allowed-filtered and still short: it was every neighbour there is.
+            // The whole list is allowed-filtered and still short: it was every neighbor there is.
             if range.count < lists.count { return out }
         }
-        return try neighbours(of: vector(item), k: k, filter: filter, besides: item)
+        return try neighbors(of: vector(item), k: k, filter: filter, besides: item)
     }
 }

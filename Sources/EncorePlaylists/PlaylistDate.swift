@@ -95,7 +95,7 @@ public enum StableSeed {
         return mix(fnv1a64(bytes) ^ mix(salt &+ 0x9E37_79B9_7F4A_7C15))
     }
 
-    /// The SplitMix64 finaliser: a bijective mix of 64 bits.
+    /// The SplitMix64 finalizer: a bijective mix of 64 bits.
     public static func mix(_ value: UInt64) -> UInt64 {
         var z = value
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9

@@ -1,7 +1,7 @@
 import EncoreFactorization
 import EncoreIndex
 
-/// Errors from building playlists, their inputs (catalogue, histories, feedback) and their evaluation.
+/// Errors from building playlists, their inputs (catalog, histories, feedback) and their evaluation.
 ///
 /// Every case carries enough context (the parameter and value, the file and line, the index) to act on the message
 /// alone.
@@ -20,7 +20,7 @@ public enum PlaylistError: Error, Equatable, CustomStringConvertible {
     case malformedRow(file: String, line: Int, field: String, reason: String)
     /// A column the reader needs is not in the file's header.
     case missingColumn(file: String, column: String)
-    /// The nearest-neighbour index failed.
+    /// The nearest-neighbor index failed.
     case index(IndexError)
     /// The factor model failed (fold-in, explanation).
     case model(FactorizationError)

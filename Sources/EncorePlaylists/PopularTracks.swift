@@ -2,7 +2,7 @@ import EncoreCore
 
 /// Candidates from global popularity: the tracks with the most distinct listeners, scored by their listener count
 /// relative to the most popular track. A weak source that fills a playlist when the personal sources run dry (a
-/// new user, a user whose neighbourhood is all played).
+/// new user, a user whose neighborhood is all played).
 public struct PopularTracks: CandidateSource {
     /// The source's name.
     public let name: String
@@ -43,13 +43,13 @@ public struct PopularTracks: CandidateSource {
 }
 
 /// Candidates being discovered right now, for this user: tracks whose share of first listens in the last
-/// `windowDays` days (before the histories' moment) is well above the catalogue's, scored by the user's model score
-/// times that share relative to the catalogue's.
+/// `windowDays` days (before the histories' moment) is well above the catalog's, scored by the user's model score
+/// times that share relative to the catalog's.
 ///
 /// A track's trend is `(recent + k·ρ) / (listeners + k)`, its recent first listens over all its listeners, shrunk
-/// toward the catalogue-wide share `ρ` with `k` pseudo-listeners. Fresh releases and tracks in a burst of interest
+/// toward the catalog-wide share `ρ` with `k` pseudo-listeners. Fresh releases and tracks in a burst of interest
 /// have a high trend, and a user who has not yet played them is more likely to do so next week than for an old track
-/// of the same model score. The source needs only a timestamped play log (no catalogue).
+/// of the same model score. The source needs only a timestamped play log (no catalog).
 public struct TrendingTracks: CandidateSource {
     /// The source's name.
     public let name: String

@@ -3,7 +3,7 @@ import EncoreCore
 /// Track metadata aligned to a model's item indices: artist, album, genre, release time, duration and a "flagged"
 /// mark (explicit, unavailable in the market, reported) per item, and the artists' names.
 ///
-/// A catalogue may know nothing (``bare(itemCount:)``, for a bare play log): every field is then unknown and the
+/// A catalog may know nothing (``bare(itemCount:)``, for a bare play log): every field is then unknown and the
 /// rules that need it (artist and album caps, release windows, minimum duration, artist dislikes and follows) simply
 /// do not apply. Unknown values are ``unknown`` (-1) for indices, ``unknownTime`` for release times and 0 for
 /// durations.
@@ -43,7 +43,7 @@ public struct TrackCatalog: Sendable {
     let artistItemStart: [Int]
     let artistItems: [Int32]
 
-    /// A catalogue from its columns (each with one value per item; empty means "all unknown").
+    /// A catalog from its columns (each with one value per item; empty means "all unknown").
     ///
     /// - Parameters:
     ///   - itemCount: the number of items.
@@ -76,13 +76,13 @@ public struct TrackCatalog: Sendable {
         let albums = try column(trackAlbum, "trackAlbum", Self.unknown)
         let genres = try column(trackGenre, "trackGenre", Self.unknown)
         for (i, a) in artists.enumerated() where a < -1 || Int(a) >= artistIDs.count {
-            throw .unknownIndex("item \(i) has artist \(a), the catalogue has \(artistIDs.count) artists")
+            throw .unknownIndex("item \(i) has artist \(a), the catalog has \(artistIDs.count) artists")
         }
         for (i, a) in albums.enumerated() where a < -1 || Int(a) >= albumCount {
-            throw .unknownIndex("item \(i) has album \(a), the catalogue has \(albumCount) albums")
+            throw .unknownIndex("item \(i) has album \(a), the catalog has \(albumCount) albums")
         }
         for (i, g) in genres.enumerated() where g < -1 || Int(g) >= genreNames.count {
-            throw .unknownIndex("item \(i) has genre \(g), the catalogue has \(genreNames.count) genres")
+            throw .unknownIndex("item \(i) has genre \(g), the catalog has \(genreNames.count) genres")
         }
         guard artistNames.isEmpty || artistNames.count == artistIDs.count else {
             throw .shapeMismatch("\(artistNames.count) artist names for \(artistIDs.count) artists")
@@ -117,7 +117,7 @@ public struct TrackCatalog: Sendable {
         artistItems = list
     }
 
-    /// A catalogue that knows only the number of items (a bare play log): no artists, albums, dates or durations.
+    /// A catalog that knows only the number of items (a bare play log): no artists, albums, dates or durations.
     public static func bare(itemCount: Int) -> TrackCatalog {
         // Cannot fail: every column is empty.
         (try? TrackCatalog(itemCount: max(0, min(itemCount, Int(Int32.max))))) ?? TrackCatalog(emptyFallback: ())
@@ -129,7 +129,7 @@ public struct TrackCatalog: Sendable {
         artistItemStart = [0]; artistItems = []
     }
 
-    /// Reads a catalogue from `tracks.tsv` (and optionally `artists.tsv`) as the synthetic world writes them, aligned
+    /// Reads a catalog from `tracks.tsv` (and optionally `artists.tsv`) as the synthetic world writes them, aligned
     /// to a model's items.
     ///
     /// `tracks.tsv` needs the columns `item` and `artist`; `album`, `genre`, `release_date` (`YYYY-MM-DD` or Unix
@@ -211,7 +211,7 @@ public struct TrackCatalog: Sendable {
     /// Whether any item has a known artist (the artist rules apply).
     public var hasArtists: Bool { !artistItems.isEmpty }
 
-    /// The artist of `item`, or ``unknown`` (also for an index outside the catalogue).
+    /// The artist of `item`, or ``unknown`` (also for an index outside the catalog).
     @inlinable
     public func artist(of item: Int32) -> Int32 {
         item >= 0 && Int(item) < trackArtist.count ? trackArtist[Int(item)] : Self.unknown

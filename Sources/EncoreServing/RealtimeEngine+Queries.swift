@@ -363,7 +363,7 @@ extension RealtimeEngine {
         let m = generation.model
         guard let i = m.item(item) else { throw .unknownItem(item) }
         let near: [(item: Int32, similarity: Float)]
-        do { near = try m.environment.space.neighbours(ofItem: i, k: k) } catch { throw .model(error.description) }
+        do { near = try m.environment.space.neighbors(ofItem: i, k: k) } catch { throw .model(error.description) }
         return near.map { ScoredItem(id: m.itemID($0.item), index: $0.item, score: $0.similarity) }
     }
 

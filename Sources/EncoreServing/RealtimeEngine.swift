@@ -9,7 +9,7 @@ import EncoreEventLog
 ///
 /// - Ingest: ``ingest(_:)`` drops events whose `event_id` was seen before (the seen set is rebuilt from the whole
 ///   log on start), appends the rest to the ``EventLog`` (durable when it returns under the `always` fsync policy),
-///   then applies them to the users' state. Ingests are serialised by one lock, which queries never take.
+///   then applies them to the users' state. Ingests are serialized by one lock, which queries never take.
 /// - Queries read one immutable ``ServingModel`` and the user's state under the lock of the user's shard (a copy is
 ///   taken and the lock released before any scoring), so no global lock is held during a query.
 /// - Start: the state is rebuilt by replaying the log records after the bundle's cut: `event_log_through` when the

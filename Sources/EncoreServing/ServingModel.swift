@@ -6,7 +6,7 @@ import EncoreIndex
 import EncorePlaylists
 import EncoreStorage
 
-/// One loaded bundle, ready to answer queries: the model, the catalogue, the HNSW indexes written beside the bundle
+/// One loaded bundle, ready to answer queries: the model, the catalog, the HNSW indexes written beside the bundle
 /// (exact search when they are absent), the item space of "Because you played" and a popularity ranking for users
 /// without a vector.
 ///
@@ -17,11 +17,11 @@ public final class ServingModel: Sendable {
     public let path: String
     /// The bundle.
     public let bundle: ModelBundle
-    /// The track catalogue: the bundle's when it has one, else a bare catalogue (no artist rules).
+    /// The track catalog: the bundle's when it has one, else a bare catalog (no artist rules).
     public let catalog: TrackCatalog
     /// The inner-product index over the item factors used for recommendations, or `nil` (exact scoring).
     public let recommendationIndex: HNSWIndex?
-    /// The catalogue, the cosine item space (with its index when present) and the model.
+    /// The catalog, the cosine item space (with its index when present) and the model.
     public let environment: PlaylistEnvironment
     /// The "Because you played" row builder.
     public let becauseYouPlayed: BecauseYouPlayed
@@ -197,7 +197,7 @@ public final class ServingModel: Sendable {
     /// A serving model from a bundle in memory.
     ///
     /// - Parameters:
-    ///   - catalog: the catalogue; `nil` takes the bundle's, or a bare one.
+    ///   - catalog: the catalog; `nil` takes the bundle's, or a bare one.
     ///   - recommendationIndex: an inner-product index over the item factors (ids = item indices), or `nil`.
     ///   - similarityIndex: a cosine index over the item factors, or `nil`.
     ///   - watchPath: the file a poller watches for a new model (default: `path`).
@@ -212,7 +212,7 @@ public final class ServingModel: Sendable {
         let items = bundle.itemIDs.count
         let catalog = catalog ?? Self.catalog(of: bundle)
         guard catalog.itemCount == items else {
-            throw .model("the catalogue has \(catalog.itemCount) items, the bundle \(items)")
+            throw .model("the catalog has \(catalog.itemCount) items, the bundle \(items)")
         }
         let now = Int64(Date().timeIntervalSince1970)
         do {
@@ -243,7 +243,7 @@ public final class ServingModel: Sendable {
         version = "\(created ?? "unknown")/\(mtime)"
     }
 
-    /// The bundle's catalogue, or a bare one when it has none.
+    /// The bundle's catalog, or a bare one when it has none.
     static func catalog(of bundle: ModelBundle) -> TrackCatalog {
         bundle.catalog ?? .bare(itemCount: bundle.itemIDs.count)
     }
@@ -258,6 +258,6 @@ public final class ServingModel: Sendable {
     public func itemID(_ i: Int32) -> String { bundle.itemIDs.id(at: i) }
     /// The row of an external user id, when the bundle knows the user.
     public func user(_ id: String) -> Int32? { bundle.userIDs.index(of: id) }
-    /// The index of an external artist id in the catalogue.
+    /// The index of an external artist id in the catalog.
     public func artist(_ id: String) -> Int32? { catalog.artistIDs.index(of: id) }
 }

@@ -31,7 +31,7 @@ enum CatalogLayout {
 }
 
 extension TrackCatalog {
-    /// Whether two catalogues hold the same columns, artists, albums and genres.
+    /// Whether two catalogs hold the same columns, artists, albums and genres.
     public func sameContents(as other: TrackCatalog) -> Bool {
         itemCount == other.itemCount && trackArtist == other.trackArtist && trackAlbum == other.trackAlbum
             && trackGenre == other.trackGenre && trackRelease == other.trackRelease
@@ -45,11 +45,11 @@ extension TrackCatalog {
         (0..<itemCount).map { flagged.contains(Int32($0)) ? 1 : 0 }
     }
 
-    /// Checks the catalogue fits a bundle of `items` items and can be stored.
+    /// Checks the catalog fits a bundle of `items` items and can be stored.
     func validate(items: Int, path: String) throws(BundleError) {
         guard itemCount == items else {
             throw .shapeMismatch(path: path, object: CatalogLayout.group,
-                                 reason: "the catalogue has \(itemCount) items, the bundle \(items)")
+                                 reason: "the catalog has \(itemCount) items, the bundle \(items)")
         }
         for (object, strings) in [(CatalogLayout.artistIDs, artistIDs.ids), (CatalogLayout.artistNames, artistNames),
                                   (CatalogLayout.genreNames, genreNames)] {

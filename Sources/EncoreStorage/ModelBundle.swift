@@ -62,7 +62,7 @@ public struct ModelBundle: Sendable {
     public var discoverWeekly: DiscoverWeeklyTable?
     /// Every user's Daily Mixes, when the weekly job made them (`/playlists/daily_mix`).
     public var dailyMixes: DailyMixTable?
-    /// The track catalogue aligned to ``itemIDs`` (`/catalog`), when the weekly job had one; `nil` in older bundles.
+    /// The track catalog aligned to ``itemIDs`` (`/catalog`), when the weekly job had one; `nil` in older bundles.
     public var catalog: TrackCatalog?
     /// How ``userItems`` was weighted from listens (`/cf/weighting`), so new plays are weighted the same way;
     /// `nil` in older bundles and in bundles of models trained elsewhere.

@@ -2,11 +2,11 @@ import Foundation
 import EncoreCore
 import EncoreData
 
-/// A deterministic synthetic music world: a catalogue, users with known tastes, and their play log, likes, follows
+/// A deterministic synthetic music world: a catalog, users with known tastes, and their play log, likes, follows
 /// and dislikes, with the ground truth beside it.
 ///
 /// The world has structure collaborative filtering can learn: users mix one to three genre tastes (preferring related
-/// genres) and have favourite artists; within a genre, artists and tracks are drawn by Zipf-like popularity; repeat
+/// genres) and have favorite artists; within a genre, artists and tracks are drawn by Zipf-like popularity; repeat
 /// plays and skips depend on whether a track is on the user's taste. Some albums are released in the last weeks of the
 /// log (new releases), and no play precedes its track's release.
 ///
@@ -24,7 +24,7 @@ public struct SyntheticWorld: Sendable {
     public let config: SyntheticWorldConfig
     /// Genres, artists, albums and tracks.
     public let catalog: Catalog
-    /// The users' ground truth: tastes, favourite artists, activity.
+    /// The users' ground truth: tastes, favorite artists, activity.
     public let users: UserTruth
     /// Every listening event, sorted by timestamp.
     public let plays: PlayLog
@@ -102,9 +102,9 @@ public struct SyntheticWorld: Sendable {
         public let tasteGenres: [Int32]
         /// The weight of each taste (summing to 1 per user, 0 for padding), heaviest first.
         public let tasteWeights: [Float]
-        /// User `u`'s favourite artists are `favourites[favouriteStart[u]..<favouriteStart[u + 1]]`.
+        /// User `u`'s favorite artists are `favorites[favoriteStart[u]..<favoriteStart[u + 1]]`.
         public let favouriteStart: [Int]
-        /// The favourite artists of all users.
+        /// The favorite artists of all users.
         public let favourites: [Int32]
         /// The number of distinct tracks each user was meant to play (the log-normal draw, clamped).
         public let targetTracks: [Int32]
@@ -128,7 +128,7 @@ public struct SyntheticWorld: Sendable {
             return tasteGenres[base..<(base + maxTastes)].contains(genre)
         }
 
-        /// The favourite artists of user `u`.
+        /// The favorite artists of user `u`.
         public func favouriteArtists(ofUser u: Int32) -> ArraySlice<Int32> {
             favourites[favouriteStart[Int(u)]..<favouriteStart[Int(u) + 1]]
         }
@@ -170,7 +170,7 @@ public struct SyntheticWorld: Sendable {
     public struct Progress: Sendable {
         /// A step of the work.
         public enum Phase: String, Sendable {
-            /// Drawing the catalogue.
+            /// Drawing the catalog.
             case catalog
             /// Drawing users and their events (`completed` counts users).
             case users

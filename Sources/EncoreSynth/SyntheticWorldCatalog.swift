@@ -2,7 +2,7 @@ import Foundation
 import EncoreCore
 
 extension SyntheticWorld {
-    /// The catalogue of a synthetic world: genres, artists, albums and tracks, as flat arrays indexed by dense `Int32`
+    /// The catalog of a synthetic world: genres, artists, albums and tracks, as flat arrays indexed by dense `Int32`
     /// indices (the id of artist `a` is ``SyntheticIDFormat/artist(_:)``).
     ///
     /// Tracks are contiguous per artist (``artistTrackStart``) and per album, albums are in release order within their
@@ -66,7 +66,7 @@ extension SyntheticWorld {
             artistTrackStart[Int(a)]..<artistTrackStart[Int(a) + 1]
         }
 
-        /// Draws the catalogue of a (validated) configuration from the catalogue and name streams.
+        /// Draws the catalog of a (validated) configuration from the catalog and name streams.
         init(config c: SyntheticWorldConfig) {
             var rng = SyntheticWorld.rng(seed: c.seed, stream: .catalog)
             let g = c.genres.count
@@ -147,7 +147,7 @@ extension SyntheticWorld {
             artistTrackStart = trackStart
 
             // Albums and release dates. New releases fall in the last `newReleaseWeeks` weeks (whole days, so they
-            // are never after the end of the log); the back catalogue is older, skewed toward recent years.
+            // are never after the end of the log); the back catalog is older, skewed toward recent years.
             let endDay = Timestamp.floorDiv(c.endTimestamp, Timestamp.secondsPerDay)
             let newDays = Int64(c.newReleaseWeeks) * 7
             let catalogDays = max(newDays + 1, Int64(c.catalogYears) * 365)

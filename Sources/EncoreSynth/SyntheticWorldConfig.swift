@@ -157,7 +157,7 @@ public enum SyntheticWorldPreset: String, Sendable, Codable, CaseIterable {
 /// another platform's maths library could, rarely, round a draw differently.)
 ///
 /// Popularity is Zipf-like at three levels: genres (by their order in ``genres``), artists within a genre, tracks
-/// within an artist. Users mix one to three genre tastes, have a few favourite artists, and a heavy-tailed
+/// within an artist. Users mix one to three genre tastes, have a few favorite artists, and a heavy-tailed
 /// (log-normal) number of distinct tracks.
 public struct SyntheticWorldConfig: Sendable, Codable, Equatable {
     // MARK: Size and seed
@@ -179,7 +179,7 @@ public struct SyntheticWorldConfig: Sendable, Codable, Equatable {
     public var weeks: Int
     /// The last second of the play log (Unix seconds, UTC). Default 2026-11-15T23:59:59Z.
     public var endTimestamp: Int64
-    /// How many years back the catalogue's release dates reach.
+    /// How many years back the catalog's release dates reach.
     public var catalogYears: Int
     /// The fraction of albums released in the last ``newReleaseWeeks`` weeks ("new releases").
     public var newReleaseFraction: Double
@@ -188,7 +188,7 @@ public struct SyntheticWorldConfig: Sendable, Codable, Equatable {
     /// The popularity multiplier of a new release's tracks (release hype).
     public var newReleaseBoost: Double
 
-    // MARK: Catalogue shape
+    // MARK: Catalog shape
 
     /// Zipf exponent of genre popularity over the order of ``genres``.
     public var genreZipfExponent: Double
@@ -207,17 +207,17 @@ public struct SyntheticWorldConfig: Sendable, Codable, Equatable {
     public var activitySigma: Double
     /// The fewest distinct tracks a user plays.
     public var minTracksPerUser: Int
-    /// The most distinct tracks a user plays (also capped at a quarter of the catalogue).
+    /// The most distinct tracks a user plays (also capped at a quarter of the catalog).
     public var maxTracksPerUser: Int
-    /// The probabilities of having 1, 2, 3, ... genre tastes (normalised; its length is the largest number of tastes).
+    /// The probabilities of having 1, 2, 3, ... genre tastes (normalized; its length is the largest number of tastes).
     public var tasteCountProbabilities: [Double]
     /// The probability that a secondary taste is drawn from the first taste's family.
     public var sameFamilyProbability: Double
-    /// The fewest favourite artists per user.
+    /// The fewest favorite artists per user.
     public var favouriteArtistsMin: Int
-    /// The most favourite artists per user.
+    /// The most favorite artists per user.
     public var favouriteArtistsMax: Int
-    /// The probability that a user's next track comes from one of their favourite artists.
+    /// The probability that a user's next track comes from one of their favorite artists.
     public var favouriteShare: Double
     /// The probability that a user's next track comes from a genre drawn by global popularity instead of their
     /// tastes (often off-taste).
@@ -242,7 +242,7 @@ public struct SyntheticWorldConfig: Sendable, Codable, Equatable {
     public var likeMinPlays: Int
     /// The probability that a user likes an on-taste pair with at least ``likeMinPlays`` plays.
     public var likeProbability: Double
-    /// The probability that a user follows each favourite artist.
+    /// The probability that a user follows each favorite artist.
     public var followProbability: Double
     /// The probability that a user dislikes an off-taste track all of whose plays were skips.
     public var dislikeTrackProbability: Double

@@ -5,7 +5,7 @@ import EncorePlaylists
 // The synthetic world as the playlist stages' inputs: its catalog, feedback and listening histories.
 
 extension TrackCatalog {
-    /// The catalogue of a synthetic world; item `i` is the world's track `i` (as in
+    /// The catalog of a synthetic world; item `i` is the world's track `i` (as in
     /// ``SyntheticWorld/playInteractions(includingSkips:)``). Nothing is flagged.
     public init(world: SyntheticWorld) {
         let c = world.catalog

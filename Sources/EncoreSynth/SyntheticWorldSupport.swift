@@ -8,9 +8,9 @@ extension SyntheticWorld {
     /// part (synthetic audio, descriptive text) or changing how one part is drawn leaves the others, and in particular
     /// the play log, unchanged for the same seed.
     public enum Stream: UInt64, Sendable, CaseIterable {
-        /// The catalogue: artists' genres and popularity, albums, release dates, tracks, durations.
+        /// The catalog: artists' genres and popularity, albums, release dates, tracks, durations.
         case catalog = 1
-        /// One stream per user: tastes, favourite artists, activity, plays, likes, follows, dislikes.
+        /// One stream per user: tastes, favorite artists, activity, plays, likes, follows, dislikes.
         case users = 2
         /// Artist names (one stream per artist).
         case names = 3
@@ -22,7 +22,7 @@ extension SyntheticWorld {
 
     /// The generator of stream `stream`, sub-stream `index` (a user, an artist, a track) for a world seed.
     ///
-    /// Seeds are mixed with the SplitMix64 finaliser, so neighbouring indices and seeds give unrelated sequences.
+    /// Seeds are mixed with the SplitMix64 finalizer, so neighboring indices and seeds give unrelated sequences.
     public static func rng(seed: UInt64, stream: Stream, index: UInt64 = 0) -> SplitMix64 {
         let s = mix64(seed ^ mix64(stream.rawValue &* 0xD1B5_4A32_D192_ED03))
         return SplitMix64(seed: mix64(s &+ (index &+ 1) &* 0x9E37_79B9_7F4A_7C15))

@@ -114,7 +114,7 @@ extension SyntheticWorld {
                     Int(tastes[tasteCDF.withUnsafeBufferPointer { CDF.sample($0, 0..<tastes.count, u) }])
                 }
 
-                // Favourite artists: popular artists of the user's genres.
+                // Favorite artists: popular artists of the user's genres.
                 favs.removeAll(keepingCapacity: true)
                 let nFavs = c.favouriteArtistsMin + rng.below(c.favouriteArtistsMax - c.favouriteArtistsMin + 1)
                 var tries = 0
@@ -132,7 +132,7 @@ extension SyntheticWorld {
                 let target = Int(min(Double(maxTarget), max(Double(c.minTracksPerUser), draw)))
                 out.targetTracks.append(Int32(target))
 
-                // Distinct tracks: favourite artist, exploration (any genre by popularity), or a taste genre; then an
+                // Distinct tracks: favorite artist, exploration (any genre by popularity), or a taste genre; then an
                 // artist by popularity within the genre, then a track by popularity within the artist.
                 chosen.removeAll(keepingCapacity: true)
                 var attempts = 0
@@ -218,7 +218,7 @@ extension SyntheticWorld {
                     }
                 }
 
-                // Follows of favourite artists: at the first full listen of one of their tracks, or at a random
+                // Follows of favorite artists: at the first full listen of one of their tracks, or at a random
                 // moment of the log when the user played none.
                 for (i, a) in favs.enumerated() where rng.nextDouble() < c.followProbability {
                     let ts = favFirstPlay[i] != Int64.max ? favFirstPlay[i] : start + rng.upTo(end - start)

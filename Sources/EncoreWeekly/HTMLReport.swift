@@ -22,7 +22,7 @@ struct HTMLReport {
         body.append(html + "</table>")
     }
 
-    /// A horizontal bar chart of labelled values.
+    /// A horizontal bar chart of labeled values.
     mutating func barChart(title: String, bars: [(label: String, value: Double)], unit: String = "") {
         let width = 640.0, barHeight = 22.0, labelWidth = 170.0
         let maxValue = max(bars.map(\.value).max() ?? 1, 1e-12)

@@ -56,7 +56,7 @@ public struct WeeklyConfiguration: Sendable {
     /// Neighbors precomputed per track for the playlists' item-to-item queries (the heavy-rotation source asks ten
     /// per user; 64 covers its 30 per seed after the user's own tracks are filtered out, and a short list falls back
     /// to the index).
-    public var neighbourListSize = 64
+    public var neighborListSize = 64
     /// Threads (0: every core).
     public var threads = 0
     /// Users sampled for the offline evaluation (0 skips it).

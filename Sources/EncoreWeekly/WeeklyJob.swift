@@ -22,12 +22,12 @@ public final class WeeklyJob {
     // Loaded inputs.
     var plays = Interactions()
     var weighting: PlayWeighting = .counts
-    var catalogue: TrackCatalog = .bare(itemCount: 0)
+    var catalog: TrackCatalog = .bare(itemCount: 0)
     var feedback = FeedbackLog()
     var histories: ListeningHistories?
     var week: PlaylistDate = PlaylistDate(dayNumber: 0)
     var hasCatalog = false
-    /// The generator's ground truth of tastes, when its files are beside the catalogue.
+    /// The generator's ground truth of tastes, when its files are beside the catalog.
     var tasteTruth: TasteTruth?
     var eventLog: EventLogInput?
     var eventLogReport = EventLogInput.Report()
@@ -120,22 +120,22 @@ public final class WeeklyJob {
             week = PlaylistDate.mondayAfter(log.timestamps.max() ?? 0)
         }
         if let tracks = file("tracks.tsv") {
-            catalogue = try TrackCatalog.load(tracks: tracks, artists: file("artists.tsv"), itemIDs: log.itemIDs)
+            catalog = try TrackCatalog.load(tracks: tracks, artists: file("artists.tsv"), itemIDs: log.itemIDs)
             hasCatalog = true
             let (fb, fbReport) = try FeedbackLog.load(
                 likes: file("likes.tsv"), dislikes: file("dislikes.tsv"), follows: file("follows.tsv"),
-                userIDs: log.userIDs, itemIDs: log.itemIDs, artistIDs: catalogue.artistIDs)
+                userIDs: log.userIDs, itemIDs: log.itemIDs, artistIDs: catalog.artistIDs)
             feedback = fb
-            logger.info("loaded catalogue and feedback", metadata: [
-                "artists": "\(catalogue.artistCount)", "likes": "\(fb.likes.count)", "follows": "\(fb.follows.count)",
+            logger.info("loaded catalog and feedback", metadata: [
+                "artists": "\(catalog.artistCount)", "likes": "\(fb.likes.count)", "follows": "\(fb.follows.count)",
                 "dislikes": "\(fb.dislikedTracks.count + fb.dislikedArtists.count)", "unknown_rows": "\(fbReport.rowsUnknown)"])
         } else {
-            catalogue = .bare(itemCount: log.itemIDs.count)
-            logger.info("no catalogue: rules that need artists do not apply")
+            catalog = .bare(itemCount: log.itemIDs.count)
+            logger.info("no catalog: rules that need artists do not apply")
         }
         if let eventLog {
             feedback = eventLog.applyFeedback(to: feedback, userIDs: log.userIDs, itemIDs: log.itemIDs,
-                                              artistIDs: catalogue.artistIDs, report: &eventLogReport)
+                                              artistIDs: catalog.artistIDs, report: &eventLogReport)
         }
         if let tracks = file(TasteTruth.trackFile), let users = file(TasteTruth.userFile) {
             tasteTruth = try TasteTruth.load(tracks: tracks, users: users, userIDs: log.userIDs, itemIDs: log.itemIDs)
@@ -247,19 +247,19 @@ public final class WeeklyJob {
         userCosine = try HNSWIndex.load(from: path("users-cosine.hnsw"))
     }
 
-    /// The playlists' environment, made once per run: the collaborative item space (with its neighbour lists) is
+    /// The playlists' environment, made once per run: the collaborative item space (with its neighbor lists) is
     /// shared by Discover Weekly and Daily Mix.
     func environment() throws -> PlaylistEnvironment {
         if let cachedEnvironment { return cachedEnvironment }
         guard let b = fitted else { throw WeeklyError("no model") }
         let start = Date()
-        let progress = ProgressReporter(stage: "neighbour lists", total: b.model.itemCount, logger: logger)
+        let progress = ProgressReporter(stage: "neighbor lists", total: b.model.itemCount, logger: logger)
         let space = try ItemSpace.collaborative(b.model, userItems: b.userItems, index: itemCosine)
-            .withNeighbourLists(count: config.neighbourListSize, threads: threads) { progress.update($0) }
-        logger.info("item neighbour lists", metadata: [
-            "items": "\(space.itemCount)", "per_item": "\(config.neighbourListSize)",
+            .withNeighborLists(count: config.neighborListSize, threads: threads) { progress.update($0) }
+        logger.info("item neighbor lists", metadata: [
+            "items": "\(space.itemCount)", "per_item": "\(config.neighborListSize)",
             "seconds": .string(String(format: "%.1f", Date().timeIntervalSince(start)))])
-        let env = try PlaylistEnvironment(catalog: catalogue, space: space, model: b.model)
+        let env = try PlaylistEnvironment(catalog: catalog, space: space, model: b.model)
         cachedEnvironment = env
         return env
     }
@@ -267,7 +267,7 @@ public final class WeeklyJob {
     func makeDiscoverWeekly() throws {
         guard let b = fitted, let histories else { throw WeeklyError("no model") }
         let config = try DiscoverWeekly.Configuration.standard(
-            histories: histories, model: b.model, catalog: catalogue.hasArtists ? catalogue : nil, itemIndex: itemIP,
+            histories: histories, model: b.model, catalog: catalog.hasArtists ? catalog : nil, itemIndex: itemIP,
             userIndex: userCosine)
         let builder = try DiscoverWeekly(environment: try environment(), configuration: config, week: week)
         let users = (0..<Int32(plays.userIDs.count)).map { $0 }
@@ -303,7 +303,7 @@ public final class WeeklyJob {
             let progress = ProgressReporter(stage: "evaluate", total: 1, logger: logger)
             do throws(PlaylistError) {
                 let (rates, _) = try PlaylistEvaluation.temporalSplit(
-                    plays: plays, weighting: weighting, feedback: feedback, catalog: catalogue, parameters: params,
+                    plays: plays, weighting: weighting, feedback: feedback, catalog: catalog, parameters: params,
                     sampleUsers: config.evaluationUsers, sampleSeed: params.seed, threads: threads)
                 out["weekly/users"] = Double(rates.users)
                 for r in [rates.discoverWeekly, rates.popularity, rates.alsTop] {
@@ -325,7 +325,7 @@ public final class WeeklyJob {
         b.discoverWeekly = discoverWeekly
         b.dailyMixes = dailyMixes
         b.metrics = evaluation
-        if hasCatalog { b.catalog = catalogue }
+        if hasCatalog { b.catalog = catalog }
         for (key, value) in eventLog?.metadata ?? [:] { b.metadata[key] = value }
         b.metadata["created_at"] = ISO8601DateFormatter().string(from: Date())
         let unit = PublishedModel.unitDirectory(forOutput: config.output)
@@ -351,8 +351,8 @@ public final class WeeklyJob {
         let id = user ?? b.userIDs.ids.first ?? ""
         guard let u = b.userIDs.index(of: id) else { throw WeeklyError("user '\(id)' is not in the play log") }
         func label(_ item: Int32) -> String {
-            let a = catalogue.artist(of: item)
-            return a >= 0 ? "\(b.itemIDs.id(at: item)) (\(catalogue.name(ofArtist: a)))" : b.itemIDs.id(at: item)
+            let a = catalog.artist(of: item)
+            return a >= 0 ? "\(b.itemIDs.id(at: item)) (\(catalog.name(ofArtist: a)))" : b.itemIDs.id(at: item)
         }
         if let dw = discoverWeekly {
             print("\nDiscover Weekly for \(id), week of \(dw.week):")

@@ -48,7 +48,7 @@ public struct WeeklyReport {
             var artistsPerList = 0.0, listsWithArtists = 0
             if job.hasCatalog {
                 for u in 0..<dw.userCount where sizes[u] > 0 {
-                    let artists = Set(dw.items[dw.indptr[u]..<dw.indptr[u + 1]].map { job.catalogue.artist(of: $0) })
+                    let artists = Set(dw.items[dw.indptr[u]..<dw.indptr[u + 1]].map { job.catalog.artist(of: $0) })
                     artistsPerList += Double(artists.count) / Double(sizes[u])
                     listsWithArtists += 1
                 }

@@ -25,7 +25,7 @@ public struct BundleWatcher: Service {
             do {
                 try await Task.sleep(for: interval)
             } catch {
-                return  // cancelled
+                return  // canceled
             }
             if Task.isShuttingDownGracefully { return }
             guard let engine = holder.current else { continue }

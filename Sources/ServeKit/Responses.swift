@@ -74,12 +74,12 @@ struct ExplainJSON: ResponseEncodable, Codable, Sendable {
 }
 
 struct SimilarJSON: ResponseEncodable, Codable, Sendable {
-    struct Neighbour: Codable, Sendable {
+    struct Neighbor: Codable, Sendable {
         var item: String
         var similarity: Double
     }
     var item: String
-    var items: [Neighbour]
+    var items: [Neighbor]
 }
 
 struct EventsJSON: ResponseEncodable, Codable, Sendable {

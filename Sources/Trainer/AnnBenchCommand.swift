@@ -9,7 +9,7 @@ struct AnnBenchCommand: ParsableCommand {
         commandName: "ann-bench",
         abstract: "Benchmark the HNSW index: build time, memory, and recall@k and single-thread QPS per ef.",
         discussion: """
-            Reads float32 (or float64) NumPy .npy files, computes the exact k nearest neighbours of every query with \
+            Reads float32 (or float64) NumPy .npy files, computes the exact k nearest neighbors of every query with \
             ExactIndex (batched sgemm on all threads), builds an HNSWIndex over the base vectors, then for each ef \
             searches the queries one at a time on one thread. Recall counts ties: a result whose distance is within \
             1e-6 (relative) of the k-th true distance is a hit. QPS is the median of --runs timed passes (in rounds over \
@@ -25,7 +25,7 @@ struct AnnBenchCommand: ParsableCommand {
     @Option(help: "Distance: cosine, l2 (squared Euclidean) or ip (inner product).")
     var metric: VectorMetric = .cosine
 
-    @Option(help: "Neighbours per query.")
+    @Option(help: "Neighbors per query.")
     var k: Int = 10
 
     @Option(help: "How an ip index builds its graph: mobius (the default), norm-augmented, or plain (hnswlib's ip space). Ignored for cosine and l2.")

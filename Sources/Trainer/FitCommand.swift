@@ -47,7 +47,7 @@ struct FitCommand: ParsableCommand {
     @Option(help: "Latent factors.")
     var factors: Int = 100
 
-    @Option(help: "L2 regularisation.")
+    @Option(help: "L2 regularization.")
     var regularization: Float = 0.01
 
     @Option(help: "Confidence scale: an observed pair has confidence alpha * weight.")

@@ -7,7 +7,7 @@ import RecCore
 struct GenerateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "generate",
-        abstract: "Generate a synthetic music world: catalogue, users, play log, likes, follows and ground truth.",
+        abstract: "Generate a synthetic music world: catalog, users, play log, likes, follows and ground truth.",
         discussion: """
             Writes UTF-8 TSV files with a header line into the output directory:
               plays.tsv         user, item, timestamp, ms_played: one row per play,
@@ -157,7 +157,7 @@ struct GenerateCommand: ParsableCommand {
             "  window     \(Timestamp.isoString(timestamp: c.startTimestamp)) .. "
                 + "\(Timestamp.isoString(timestamp: c.endTimestamp)) (\(c.weeks) weeks); new releases since "
                 + Timestamp.dateString(timestamp: world.catalog.newReleaseStart),
-            "  catalogue  \(n.genres) genres, \(n.artists) artists, \(n.albums) albums, \(n.tracks) tracks "
+            "  catalog  \(n.genres) genres, \(n.artists) artists, \(n.albums) albums, \(n.tracks) tracks "
                 + "(\(n.newReleaseTracks) new releases)",
             "  users      \(n.users) (distinct tracks: mean "
                 + String(format: "%.1f", Double(n.distinctPairs) / Double(max(1, n.users))) + ", max \(maxTracks))",

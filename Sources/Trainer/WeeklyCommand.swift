@@ -13,7 +13,7 @@ struct WeeklyCommand: ParsableCommand {
             Stages: fit (warm-started from --previous when given), index (HNSW over item and user vectors), \
             discover-weekly, daily-mix, evaluate (a temporal split: train before the last week, test on its first \
             plays), bundle, report. Finished stages are kept in --work-dir, so a job that crashed resumes from the \
-            last finished stage when run again with the same inputs and options. The catalogue and feedback files \
+            last finished stage when run again with the same inputs and options. The catalog and feedback files \
             (tracks.tsv, artists.tsv, likes.tsv, dislikes.tsv, follows.tsv) are read from --catalog (default: the \
             play log's folder) when present; from a bare play log (user, item, weight, timestamp) the rules that \
             need artists do not apply. The play log takes the input options of `fit`; with none, a log with an \
@@ -31,7 +31,7 @@ struct WeeklyCommand: ParsableCommand {
     @Option(help: "Folder with tracks.tsv, artists.tsv, likes.tsv, dislikes.tsv, follows.tsv (default: the play log's folder).")
     var catalog: String?
 
-    @Flag(help: "Ignore catalogue and feedback files even when present.")
+    @Flag(help: "Ignore catalog and feedback files even when present.")
     var noCatalog = false
 
     @Option(help: "Where to publish the bundle and its HNSW indexes: B.h5 publishes the unit B.h5.d (a folder with current.json and versions).")
@@ -50,7 +50,7 @@ struct WeeklyCommand: ParsableCommand {
     var report: String?
 
     @Option(help: "Latent factors.") var factors: Int = 64
-    @Option(help: "L2 regularisation.") var regularization: Float = 0.05
+    @Option(help: "L2 regularization.") var regularization: Float = 0.05
     @Option(help: "Confidence scale.") var alpha: Float = 1.0
     @Option(help: "ALS iterations.") var iterations: Int = 15
     @Option(help: "Threads (0 = every core).") var threads: Int = 0

@@ -26,7 +26,7 @@ struct EvaluationBaselinesTests {
         let recommend = Baselines.popularity(train: try Self.train())
         // user 0 skips 0, 1; user 1 skips 1, 2; user 2 skips 1; user 5 (unknown) skips nothing.
         #expect(recommend([0, 1, 2, 5], 2) == [[2, 3], [0, 3], [0, 2], [0, 1]])
-        // Lists stop when the catalogue runs out: user 0 has only 2 items left.
+        // Lists stop when the catalog runs out: user 0 has only 2 items left.
         #expect(recommend([0], 10) == [[2, 3]])
         let byUsers = Baselines.popularity(train: try Self.train(), measure: .userCount)
         #expect(byUsers([2], 3) == [[0, 2, 3]])

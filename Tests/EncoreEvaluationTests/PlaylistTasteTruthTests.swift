@@ -57,7 +57,7 @@ struct PlaylistTasteTruthTests {
             [Mix(name: "D", cover: 4, tracks: [(4, true)])],
         ])
         let d = PlaylistEvaluation.tasteDominance(table: table, truth: t)
-        // Mixes with a labelled familiar track: A (rock 2 of 3), B (jazz 2 of 2), C (rock and jazz tie: rock).
+        // Mixes with a labeled familiar track: A (rock 2 of 3), B (jazz 2 of 2), C (rock and jazz tie: rock).
         #expect(d.mixes == 3 && d.users == 3)
         #expect(abs(d.meanPurity - (2.0 / 3 + 1 + 0.5) / 3) < 1e-12)
         // A and B are dominated by a taste of u1; C's label (rock) is not a taste of u2.

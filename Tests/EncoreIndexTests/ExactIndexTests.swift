@@ -100,7 +100,7 @@ struct ExactIndexTests {
         }
     }
 
-    @Test("filters are honoured exactly", arguments: VectorMetric.allCases)
+    @Test("filters are honored exactly", arguments: VectorMetric.allCases)
     func filters(metric: VectorMetric) throws {
         let index = try ExactIndex(vectors: matrix(base, cols: Self.d), ids: ids, metric: metric)
         let allowedIDs = ids.enumerated().filter { $0.offset % 5 == 0 }.map(\.element)
@@ -155,7 +155,7 @@ struct ExactIndexTests {
     @Test("k larger than the index, k = 0, and hand-checked distances")
     func smallCases() throws {
         var index = try ExactIndex(dimension: 2, metric: .cosine)
-        try index.add(id: 10, vector: [2, 0])      // scaled: cosine normalises
+        try index.add(id: 10, vector: [2, 0])      // scaled: cosine normalizes
         try index.add(id: 11, vector: [0, 3])
         try index.add(id: 12, vector: [-1, -1])
         let r = try index.search([1, 0], k: 5)

@@ -16,16 +16,16 @@ enum HNSWTestData {
         return m
     }
 
-    /// Points around `clusters` Gaussian centres (spread 3), each with unit Gaussian noise. The centres depend on
+    /// Points around `clusters` Gaussian centers (spread 3), each with unit Gaussian noise. The centers depend on
     /// `seed` only; `stream` varies the points (queries: same seed, another stream).
     static func clustered(_ n: Int, _ dim: Int, clusters: Int, seed: UInt64, stream: UInt64 = 0) -> Matrix {
         var rng = SplitMix64(seed: seed)
-        let centres = (0..<clusters * dim).map { _ in Float(rng.nextGaussian() * 3) }
+        let centers = (0..<clusters * dim).map { _ in Float(rng.nextGaussian() * 3) }
         if stream != 0 { rng = SplitMix64(seed: seed ^ (stream &* 0x9E37_79B9_7F4A_7C15)) }
         var m = Matrix(rows: n, cols: dim)
         for r in 0..<n {
             let c = Int(rng.next() % UInt64(clusters))
-            for j in 0..<dim { m.storage[r * dim + j] = centres[c * dim + j] + Float(rng.nextGaussian()) }
+            for j in 0..<dim { m.storage[r * dim + j] = centers[c * dim + j] + Float(rng.nextGaussian()) }
         }
         return m
     }
@@ -106,7 +106,7 @@ enum HNSWTestData {
     }
 
     /// ALS factors fitted on synthetic plays: `items` items with Zipf-like popularity, `users` users in 30 taste
-    /// clusters (70 % of a user's plays inside the cluster's catalogue share). Returns item factors (the data) and
+    /// clusters (70 % of a user's plays inside the cluster's catalog share). Returns item factors (the data) and
     /// user factors (the queries).
     static func alsFactors(items: Int, users: Int, factors: Int, seed: UInt64) throws -> (items: Matrix, users: Matrix) {
         var rng = SplitMix64(seed: seed)
@@ -431,7 +431,7 @@ struct HNSWIndexTests {
         #expect(try index.search(data.row(3), k: 5) == [Neighbor(id: 1, distance: 0)])
     }
 
-    /// Vectors added one at a time after a batch build are found: an added vector is its own nearest neighbour
+    /// Vectors added one at a time after a batch build are found: an added vector is its own nearest neighbor
     /// (l2, cosine); for the inner product, where another vector may beat it, the top result is brute force's. The
     /// inner-product additions are 3 × longer than the batch, so they change which vectors win.
     @Test(arguments: VectorMetric.allCases)

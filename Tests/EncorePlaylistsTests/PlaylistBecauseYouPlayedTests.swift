@@ -16,7 +16,7 @@ struct PlaylistBecauseYouPlayedTests {
         return na > 0 && nb > 0 ? d / (na * nb).squareRoot() : 0
     }
 
-    @Test func rowsAreUnplayedNeighboursRerankedAndExplained() throws {
+    @Test func rowsAreUnplayedNeighborsRerankedAndExplained() throws {
         let f = try PlaylistFixture.get()
         let byp = try BecauseYouPlayed(environment: f.environment, referenceTime: f.week.timestamp)
         let y = f.model.itemFactors

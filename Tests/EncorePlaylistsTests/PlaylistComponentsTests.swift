@@ -111,7 +111,7 @@ struct PlaylistComponentsTests {
         #expect(capped.map { env.catalog.trackArtist[Int(items[$0])] } == [0, 1, 2, 3])
     }
 
-    @Test func flowAvoidsSameArtistNeighboursWheneverPossible() throws {
+    @Test func flowAvoidsSameArtistNeighborsWheneverPossible() throws {
         var rng = SplitMix64(seed: 9)
         for trial in 0..<300 {
             let n = 2 + rng.below(30)
@@ -141,56 +141,56 @@ struct PlaylistComponentsTests {
         }
     }
 
-    @Test func itemSpaceNeighboursWithAndWithoutIndex() throws {
+    @Test func itemSpaceNeighborsWithAndWithoutIndex() throws {
         let env = try Self.environment()
         var v = Matrix(rows: 12, cols: 2)
         for i in 0..<12 { v[i, 0] = env.space.vectors[i, 0] * Float(i + 1); v[i, 1] = env.space.vectors[i, 1] * Float(i + 1) }
         let exact = try ItemSpace(name: "x", vectors: v)
         let indexed = try ItemSpace(name: "x", vectors: v, index: BruteForceIndex(vectors: v, metric: .cosine))
         let filter = SearchFilter.excluded(IDBitset([4]))
-        let a = try exact.neighbours(ofItem: 3, k: 4, filter: filter)
-        let b = try indexed.neighbours(ofItem: 3, k: 4, filter: filter)
+        let a = try exact.neighbors(ofItem: 3, k: 4, filter: filter)
+        let b = try indexed.neighbors(ofItem: 3, k: 4, filter: filter)
         #expect(a.map(\.item) == [2, 1, 5, 0])
         #expect(b.map(\.item) == a.map(\.item))
         for (x, y) in zip(a, b) { #expect(abs(x.similarity - y.similarity) < 1e-6) }
         #expect(abs(a[0].similarity - Float(Foundation.cos(Self.angle(3) - Self.angle(2)))) < 1e-5)
-        // Items outside validItems have no vector and are never neighbours.
+        // Items outside validItems have no vector and are never neighbors.
         let partial = try ItemSpace(name: "p", vectors: v, validItems: IDBitset([0, 1, 2, 3]))
-        #expect(try partial.neighbours(ofItem: 3, k: 10).map(\.item) == [2, 1, 0])
-        #expect(try partial.neighbours(ofItem: 7, k: 10).isEmpty)
-        #expect(throws: PlaylistError.self) { try exact.neighbours(of: [1, 2, 3], k: 1) }
+        #expect(try partial.neighbors(ofItem: 3, k: 10).map(\.item) == [2, 1, 0])
+        #expect(try partial.neighbors(ofItem: 7, k: 10).isEmpty)
+        #expect(throws: PlaylistError.self) { try exact.neighbors(of: [1, 2, 3], k: 1) }
         #expect(throws: PlaylistError.self) {
             try ItemSpace(name: "bad", vectors: v, index: BruteForceIndex(vectors: Matrix(rows: 2, cols: 3), metric: .cosine))
         }
     }
 
-    @Test func neighbourListsAndBitsetFiltersAnswerLikeTheLiveQueries() throws {
+    @Test func neighborListsAndBitsetFiltersAnswerLikeTheLiveQueries() throws {
         var rng = SplitMix64(seed: 21)
         let n = 200
         var v = Matrix(rows: n, cols: 6)
         for i in 0..<n { for c in 0..<6 { v[i, c] = Float(rng.nextDouble() - 0.5) } }
-        // Every fifth item has no vector: never a neighbour, never listed.
+        // Every fifth item has no vector: never a neighbor, never listed.
         let valid = IDBitset((0..<Int32(n)).filter { $0 % 5 != 0 })
         let exact = try ItemSpace(name: "r", vectors: v, validItems: valid)
         let indexed = try ItemSpace(name: "r", vectors: v, index: BruteForceIndex(vectors: v, metric: .cosine), validItems: valid)
-        let listed = try exact.withNeighbourLists(count: 16, threads: 2)
-        let listedIndexed = try indexed.withNeighbourLists(count: 16, threads: 2)
-        #expect(listed.neighbourLists?.start.count == n + 1)
-        #expect(listed.neighbourLists?.items.count == (n - n / 5) * 16)
+        let listed = try exact.withNeighborLists(count: 16, threads: 2)
+        let listedIndexed = try indexed.withNeighborLists(count: 16, threads: 2)
+        #expect(listed.neighborLists?.start.count == n + 1)
+        #expect(listed.neighborLists?.items.count == (n - n / 5) * 16)
         let some = IDBitset((0..<Int32(n)).filter { _ in rng.nextDouble() < 0.2 })
         let most = IDBitset((0..<Int32(n)).filter { _ in rng.nextDouble() < 0.8 })   // lists run short: a query answers
         let filters: [SearchFilter?] = [nil, .excluded(some), .excluded(most), .allowed(most), .predicate { $0 % 3 != 0 }]
         var fromLists = 0
         for item in 0..<Int32(n) {
             for (f, filter) in filters.enumerated() {
-                let want = try exact.neighbours(ofItem: item, k: 10, filter: filter)
+                let want = try exact.neighbors(ofItem: item, k: 10, filter: filter)
                 #expect(!want.contains { $0.item == item || !valid.contains($0.item) || !(filter?.allows($0.item) ?? true) })
                 for (name, space) in [("indexed", indexed), ("listed", listed), ("listed+indexed", listedIndexed)] {
-                    let got = try space.neighbours(ofItem: item, k: 10, filter: filter)
+                    let got = try space.neighbors(ofItem: item, k: 10, filter: filter)
                     #expect(got.map(\.item) == want.map(\.item), "\(name), item \(item), filter \(f)")
                     for (a, b) in zip(got, want) { #expect(abs(a.similarity - b.similarity) < 1e-5) }
                 }
-                if let l = listed.neighbourLists, want.count == 10 {
+                if let l = listed.neighborLists, want.count == 10 {
                     let range = l.start[Int(item)]..<l.start[Int(item) + 1]
                     if range.filter({ filter?.allows(l.items[$0]) ?? true }).count >= 10 { fromLists += 1 }
                 }
@@ -199,10 +199,10 @@ struct PlaylistComponentsTests {
         // Both ways were taken: answers from the lists and queries when a filter leaves fewer than k of a list.
         #expect(fromLists > n && fromLists < n * filters.count * 4 / 5, "\(fromLists)")
         // Without a filter, an item of the space answers from its list alone.
-        let lists = try #require(listed.neighbourLists)
-        #expect(try listed.neighbours(ofItem: 1, k: 16).map(\.item) == Array(lists.items[lists.start[1]..<lists.start[2]]))
+        let lists = try #require(listed.neighborLists)
+        #expect(try listed.neighbors(ofItem: 1, k: 16).map(\.item) == Array(lists.items[lists.start[1]..<lists.start[2]]))
         #expect(lists.start[1] == 0)   // item 0 has no vector, so no list
-        #expect(throws: PlaylistError.self) { try exact.withNeighbourLists(count: 0) }
+        #expect(throws: PlaylistError.self) { try exact.withNeighborLists(count: 0) }
     }
 
     @Test func bitsetUnionAndIntersection() {

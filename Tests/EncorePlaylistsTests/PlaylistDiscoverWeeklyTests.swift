@@ -154,7 +154,7 @@ struct PlaylistDiscoverWeeklyTests {
 
     @Test func worksFromABarePlayLog() throws {
         let f = try PlaylistFixture.get()
-        // user, item, count, timestamp only: no catalogue, no feedback.
+        // user, item, count, timestamp only: no catalog, no feedback.
         let log = try f.world.pairInteractions()
         let histories = try ListeningHistories.build(plays: log, weighting: .counts)
         #expect(histories.asOf == PlaylistDate.mondayAfter(log.timestamps.max()!).timestamp)
@@ -171,7 +171,7 @@ struct PlaylistDiscoverWeeklyTests {
             let p = try b.build(for: h)
             #expect(p.items.count == 30)
             #expect(p.items.allSatisfy { !h.hasPlayed($0) })
-            // The artist and genre sources have nothing to say without a catalogue.
+            // The artist and genre sources have nothing to say without a catalog.
             for t in p.tracks {
                 #expect(!p.sources(of: t).contains { ["new-releases", "artist-affinity", "genre-affinity"].contains($0) })
             }

@@ -67,7 +67,7 @@ func listenedMatrix(_ histories: ListeningHistories) -> CSRMatrix {
 }
 
 /// One tiny synthetic world, its histories as of the Monday after the log, an ALS model fitted on every listened play,
-/// and a catalogue that flags every 41st track: shared by the playlist tests (built once, read-only).
+/// and a catalog that flags every 41st track: shared by the playlist tests (built once, read-only).
 struct PlaylistFixture: Sendable {
     let world: SyntheticWorld
     let catalog: TrackCatalog

@@ -3,7 +3,7 @@ import Testing
 @testable import EncoreCore
 @testable import EncorePlaylists
 
-/// Histories, catalogue and feedback: bulk against per-user brute force, files against memory.
+/// Histories, catalog and feedback: bulk against per-user brute force, files against memory.
 @Suite("Playlist inputs")
 struct PlaylistHistoryTests {
     @Test func bulkHistoriesMatchABruteForceReading() throws {
@@ -64,7 +64,7 @@ struct PlaylistHistoryTests {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         try w.write(to: dir, threads: 2)
         func file(_ n: String) -> String { (dir as NSString).appendingPathComponent(n) }
-        // The model's items in another order than the world's: the catalogue is aligned to them.
+        // The model's items in another order than the world's: the catalog is aligned to them.
         let itemIDs = try IDMap(ids: w.trackIDList.reversed())
         let loaded = try TrackCatalog.load(tracks: file("tracks.tsv"), artists: file("artists.tsv"), itemIDs: itemIDs)
         let mine = TrackCatalog(world: w)

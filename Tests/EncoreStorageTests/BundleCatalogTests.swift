@@ -28,7 +28,7 @@ import Testing
             genreNames: ["rock", "jazz"])
     }
 
-    @Test func catalogueRoundTripsAndOldBundlesReadWithout() throws {
+    @Test func catalogRoundTripsAndOldBundlesReadWithout() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("encore-bundle-catalog-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
@@ -50,13 +50,13 @@ import Testing
         other.catalog = try TrackCatalog(itemCount: 6)
         #expect(other != b)
 
-        // A catalogue of another item count is refused on write.
+        // A catalog of another item count is refused on write.
         var wrong = b
         wrong.catalog = try catalog(items: 6)
         wrong.catalog = try TrackCatalog(itemCount: 5)
         #expect(throws: BundleError.self) { try wrong.write(to: dir + "/wrong.h5") }
 
-        // h5py reads the catalogue (when the test runs with ENCORE_PYTHON, as scripts/setup.sh prepares).
+        // h5py reads the catalog (when the test runs with ENCORE_PYTHON, as scripts/setup.sh prepares).
         if let python = ProcessInfo.processInfo.environment["ENCORE_PYTHON"] {
             let script = """
                 import h5py, sys
@@ -78,7 +78,7 @@ import Testing
             #expect(output == "[0, 0, 1, -1, 2, 1] ['One', 'Two', 'Sigur Rós'] 4 [0, 0, 1, 0, 0, 1] -9223372036854775808\n")
         }
 
-        // A damaged catalogue (artist index out of range) is refused on read, naming /catalog.
+        // A damaged catalog (artist index out of range) is refused on read, naming /catalog.
         var file = try HDF5File.open(at: dir + "/with.h5", writable: true)
         try file.delete(CatalogLayout.trackArtist)
         try file.write([Int32](arrayLiteral: 0, 0, 9, -1, 2, 1), shape: [6], at: CatalogLayout.trackArtist)

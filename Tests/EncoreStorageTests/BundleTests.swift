@@ -666,7 +666,7 @@ struct BundleTests {
         #expect(back.discoverWeekly?.tracks(ofUser: 2).map(\.item) == [5])
         #expect(back.dailyMixes?.mixes(ofUser: 0).map(\.name) == ["A, B and more", "C"])
         #expect(back.dailyMixes?.mixes(ofUser: 0)[0].tracks.map(\.familiar) == [true, false])
-        // An item outside the catalogue is rejected before anything is written.
+        // An item outside the catalog is rejected before anything is written.
         bundle.discoverWeekly?.items[0] = 6
         #expect(throws: BundleError.self) { try bundle.write(to: "\(dir)/bad.h5") }
         #expect(!FileManager.default.fileExists(atPath: "\(dir)/bad.h5"))

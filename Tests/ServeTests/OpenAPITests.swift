@@ -93,7 +93,7 @@ import Yams
             let spec = try Self.spec()
             let paths = try #require(spec["paths"] as? [String: Any])
             // Populate every optional field: a play (played_at, seed_share), a like, dislikes and a follow.
-            _ = try await client.event("o-1", user: user, item: played, timestamp: 1_900_000_000)
+            _ = try await client.event("o-1", user: user, item: played, timestamp: ServeFixture.recent)
             _ = try await client.event("o-2", user: user, item: model.itemID(model.popular[1]), type: "like", ms: nil)
             _ = try await client.event("o-3", user: user, item: model.itemID(model.popular[2]), type: "dislike", ms: nil)
             _ = try await client.event("o-4", user: user, item: artist, type: "dislike", ms: nil)

@@ -67,7 +67,7 @@ import Testing
         try await server.app.test(.router) { client in
             let before = try await client.get("/v1/users/\(user)/recommendations?k=10")
             let top = try #require(before.ids().first)
-            let posted = try await client.event("e-play-1", user: user, item: top, timestamp: 1_900_000_000)
+            let posted = try await client.event("e-play-1", user: user, item: top, timestamp: ServeFixture.recent)
             #expect(posted.status == .ok && posted.object["accepted"] as? Int == 1)
 
             let after = try await client.get("/v1/users/\(user)/recommendations?k=10")
@@ -76,7 +76,7 @@ import Testing
             let byp = try await client.get("/v1/users/\(user)/because-you-played")
             let first = try #require(byp.array("rows").first)
             #expect(first["seed"] as? String == top)
-            #expect(first["played_at"] as? Int == 1_900_000_000)
+            #expect((first["played_at"] as? Int).map(Int64.init) == ServeFixture.recent)
             let rowItems = (first["items"] as? [[String: Any]] ?? []).compactMap { $0["item"] as? String }
             #expect(!rowItems.isEmpty && !rowItems.contains(top))
             let dw = try await client.get("/v1/users/\(user)/discover-weekly")
@@ -86,12 +86,12 @@ import Testing
 
             // A second play, later: its row comes first (newest first).
             let second = try #require(after.ids().first)
-            _ = try await client.event("e-play-2", user: user, item: second, timestamp: 1_900_000_100)
+            _ = try await client.event("e-play-2", user: user, item: second, timestamp: ServeFixture.recent + 100)
             let byp2 = try await client.get("/v1/users/\(user)/because-you-played?rows=2")
             #expect(byp2.array("rows").compactMap { $0["seed"] as? String } == [second, top])
             // A short play is a skip: no row for it, but it leaves recommendations too.
             let third = try #require(after.ids().dropFirst().first)
-            _ = try await client.event("e-skip-3", user: user, item: third, ms: 5_000, timestamp: 1_900_000_200)
+            _ = try await client.event("e-skip-3", user: user, item: third, ms: 5_000, timestamp: ServeFixture.recent + 200)
             let byp3 = try await client.get("/v1/users/\(user)/because-you-played?rows=2")
             #expect(byp3.array("rows").first?["seed"] as? String == second)
             let recs3 = try await client.get("/v1/users/\(user)/recommendations?k=10")
@@ -104,7 +104,7 @@ import Testing
         let server = try ServerUnderTest(bundle: fixture.bundlePath, logDir: try ServeFixture.scratch("dislike"))
         defer { try? server.close() }
         let model = server.engine.model
-        #expect(model.catalog.hasArtists, "the weekly bundle carries its catalogue")
+        #expect(model.catalog.hasArtists, "the weekly bundle carries its catalog")
         let bundle = model.bundle
         let dwTable = try #require(bundle.discoverWeekly)
         let u = try #require((0..<dwTable.userCount).first { dwTable.tracks(ofUser: $0).count >= 5 })
@@ -124,7 +124,7 @@ import Testing
             let mixItems = mixes.array("mixes").flatMap { ($0["items"] as? [[String: Any]] ?? []).compactMap { $0["item"] as? String } }
             let target = try #require(mixItems.first ?? dw2.ids().first)
             let artist = model.catalog.artist(of: try #require(model.item(target)))
-            try #require(artist >= 0, "the bundle's catalogue knows the artist of \(target)")
+            try #require(artist >= 0, "the bundle's catalog knows the artist of \(target)")
             let artistID = model.catalog.artistIDs.id(at: artist)
             let artistTracks = Set(model.catalog.tracks(ofArtist: artist).map { model.itemID($0) })
             let posted = try await client.event("d-2", user: user, item: artistID, type: "dislike", ms: nil)

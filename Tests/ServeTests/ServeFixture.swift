@@ -7,13 +7,17 @@ import ServeKit
 import Testing
 
 /// A tiny bundle made once per test process by the weekly job (tiny synthetic world, 16 factors, 5 iterations):
-/// ids, model, playlists, catalogue and the HNSW index files beside it.
+/// ids, model, playlists, catalog and the HNSW index files beside it.
 struct ServeFixture: Sendable {
     let directory: String
     let bundlePath: String
     let world: String
 
     static let shared: Result<ServeFixture, any Error> = Result { try make() }
+
+    /// A time after every play of the fixture's world and inside the server's plausibility window (at most a day
+    /// ahead of its clock): events the tests post at it are the user's newest.
+    static let recent = Int64(Date().timeIntervalSince1970) - 3_600
 
     static func get() throws -> ServeFixture { try shared.get() }
 

@@ -58,7 +58,7 @@ import Testing
                 for (j, item) in model.popular.prefix(4).enumerated() {
                     n += 1
                     _ = try await client.event("r-\(n)", user: user, item: model.itemID(item), ms: j == 3 ? 1_000 : 120_000,
-                                               timestamp: 1_900_000_000 + Int64(n))
+                                               timestamp: ServeFixture.recent + Int64(n))
                 }
                 n += 1
                 _ = try await client.event("r-\(n)", user: user, item: model.itemID(model.popular[10 + k]), type: "dislike", ms: nil)
@@ -111,7 +111,7 @@ import Testing
             next.metadata["event_log_through"] = "1"
             next.metadata["created_at"] = "2030-01-01T00:00:00Z"
             try next.write(to: bundlePath)
-            _ = try await client.event("h-2", user: user, item: other, timestamp: 1_900_000_500)
+            _ = try await client.event("h-2", user: user, item: other, timestamp: ServeFixture.recent + 500)
             let reload = try await client.post("/v1/admin/reload", body: "")
             #expect(reload.status == .ok)
             #expect(reload.object["previous_version"] as? String == version1)

@@ -9,10 +9,10 @@ import Testing
 /// from the ids it saves, the inner-product graph it was asked for is the one it built, and bad input is refused with
 /// a message naming what is wrong.
 @Suite(.serialized) struct AnnBenchCommandTests {
-    /// Seeded points around 12 Gaussian centres (spread 3, unit noise).
+    /// Seeded points around 12 Gaussian centers (spread 3, unit noise).
     static func clustered(_ n: Int, _ dim: Int, seed: UInt64) -> Matrix {
-        var centres = SplitMix64(seed: 1000)
-        let c = (0..<12 * dim).map { _ in Float(centres.nextGaussian() * 3) }
+        var centers = SplitMix64(seed: 1000)
+        let c = (0..<12 * dim).map { _ in Float(centers.nextGaussian() * 3) }
         var rng = SplitMix64(seed: seed)
         var m = Matrix(rows: n, cols: dim)
         for r in 0..<n {

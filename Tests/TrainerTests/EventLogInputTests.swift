@@ -25,7 +25,7 @@ private func tsvRows(_ path: String) throws -> (header: [String], rows: [[String
         let whole = try WeeklyJob(command: wholeCommand, logger: TrainerLogging.logger())
         try whole.load()
 
-        // Split: the first 60% of plays stay in a TSV (with the catalogue beside it, but no likes.tsv); the rest,
+        // Split: the first 60% of plays stay in a TSV (with the catalog beside it, but no likes.tsv); the rest,
         // and every like, go to the event log; a like withdrawn later and a duplicate event id change nothing.
         let part = "\(dir)/part"
         try FileManager.default.createDirectory(atPath: part, withIntermediateDirectories: true)
@@ -78,7 +78,7 @@ private func tsvRows(_ path: String) throws -> (header: [String], rows: [[String
         #expect(split.eventLog?.metadata == ["event_log_dir": logDir, "event_log_through": String(through)])
     }
 
-    @Test func aLogOnlyWeeklyRunWritesTheCatalogueAndHowFarItRead() throws {
+    @Test func aLogOnlyWeeklyRunWritesTheCatalogAndHowFarItRead() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("encore-evlog-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }

@@ -7,7 +7,7 @@ internal import CLAPACKE
 public enum BLAS {
     /// Sets the number of threads OpenBLAS uses for its own calls.
     ///
-    /// Encore parallelises its solvers itself, so it keeps OpenBLAS at one thread while any ``Parallel`` region runs;
+    /// Encore parallelizes its solvers itself, so it keeps OpenBLAS at one thread while any ``Parallel`` region runs;
     /// a count set then takes effect when the last region ends.
     public static func setThreads(_ n: Int) { BLASThreadRegions.shared.setThreads(n) }
 
