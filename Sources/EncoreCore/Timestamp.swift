@@ -100,14 +100,7 @@ public enum Timestamp {
         let negative = p[i] == UInt8(ascii: "-")
         if negative || p[i] == UInt8(ascii: "+") { i += 1 }
         if i < e && e - i <= 15 {
-            var v: Int64 = 0
-            var j = i
-            while j < e {
-                let d = p[j] &- 0x30
-                if d > 9 { break }
-                v = v &* 10 &+ Int64(d)
-                j += 1
-            }
+            let (v, j) = ASCIIDigits.prefix(p, from: i, to: e)
             if j == e { return (negative ? -v : v) * 1000 }
         }
         return isoMilliseconds(p, start: s, end: e)

@@ -501,14 +501,7 @@ enum LoaderBytes {
         if s == e { return (0, .empty) }
         // Fast path: up to 18 plain digits.
         if e - s <= 18 {
-            var v: Int64 = 0
-            var i = s
-            while i < e {
-                let d = p[i] &- 0x30
-                if d > 9 { break }
-                v = v &* 10 &+ Int64(d)
-                i += 1
-            }
+            let (v, i) = ASCIIDigits.prefix(p, from: s, to: e)
             if i == e { return (asFloat ? Double(Float(v)) : Double(v), .ok) }
         }
         // General grammar check, then the standard library's correctly rounded conversion.
