@@ -154,7 +154,7 @@ let package = Package(
             swiftSettings: swift6),
         .testTarget(
             name: "EncoreStorageTests",
-            dependencies: ["EncoreCore", "EncoreFactorization", "EncoreIndex", "EncorePlaylists", "EncoreStorage"],
+            dependencies: ["EncoreCore", "EncoreData", "EncoreFactorization", "EncoreIndex", "EncorePlaylists", "EncoreStorage"],
             swiftSettings: swift6),
         .testTarget(
             name: "EncoreEventLogTests",

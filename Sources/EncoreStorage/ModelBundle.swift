@@ -128,6 +128,10 @@ public struct ModelBundle: Sendable {
         try discoverWeekly?.validate(users: users, items: items, path: path)
         try dailyMixes?.validate(users: users, items: items, path: path)
         try catalog?.validate(items: items, path: path)
+        if let confidence, case .bm25 = confidence.weighting, confidence.itemLengthNorms.count != items {
+            throw .shapeMismatch(path: path, object: WeightingLayout.itemLengthNorm,
+                                 reason: "\(confidence.itemLengthNorms.count) item norms for \(items) items")
+        }
         for (key, value) in metadata {
             guard Self.isStorableName(key), !value.utf8.contains(0) else {
                 throw .invalidData(path: path, object: "\(BundleLayout.meta)@\(key)",
@@ -326,7 +330,7 @@ extension ModelBundle: Equatable {
             && a.model.userFactors == b.model.userFactors && a.model.itemFactors == b.model.itemFactors
             && a.userItems == b.userItems && a.metrics == b.metrics && a.metadata == b.metadata
             && a.libraryVersion == b.libraryVersion && a.formatVersion == b.formatVersion
-            && a.discoverWeekly == b.discoverWeekly && a.dailyMixes == b.dailyMixes
+            && a.discoverWeekly == b.discoverWeekly && a.dailyMixes == b.dailyMixes && a.confidence == b.confidence
             && (a.catalog == nil) == (b.catalog == nil)
             && (a.catalog.map { x in b.catalog.map { x.sameContents(as: $0) } ?? false } ?? true)
     }

@@ -5,6 +5,7 @@ import Testing
 #if canImport(Glibc)
 import Glibc
 @testable import EncoreCore
+import EncoreData
 @testable import EncoreFactorization
 @testable import EncorePlaylists
 @testable import EncoreStorage
@@ -171,6 +172,25 @@ struct BundleTests {
             #expect(back == bundle)
             #expect(back.userIDs.index(of: "ユーザー") == 1)
             #expect(back.itemIDs.index(of: "") == 1)
+        }
+    }
+
+    @Test("the confidence context round-trips; BM25 item norms that do not fit the items are refused")
+    func confidenceContext() throws {
+        try withBundleTempDirectory { dir in
+            var bundle = try sampleBundle()
+            try bundle.write(to: dir + "/none.h5")
+            #expect(try ModelBundle.read(from: dir + "/none.h5").confidence == nil)
+            bundle.confidence = ConfidenceContext(weighting: .bm25(k1: 100, b: 0.8), rawUserItems: bundle.userItems)
+            #expect(bundle.confidence?.itemLengthNorms.count == bundle.itemIDs.count)
+            try bundle.write(to: dir + "/bm25.h5")
+            let back = try ModelBundle.read(from: dir + "/bm25.h5")
+            #expect(back.confidence == bundle.confidence)
+            #expect(back == bundle)
+            bundle.confidence = ConfidenceContext(weighting: .bm25(k1: 100, b: 0.8))
+            let error = writeError(bundle, dir + "/broken.h5")
+            #expect(error?.description.contains("/cf/weighting/item_length_norm") == true, "\(String(describing: error))")
+            #expect(error?.description.contains("0 item norms for 23 items") == true, "\(String(describing: error))")
         }
     }
 
