@@ -28,6 +28,8 @@ public final class ServeMetrics: Sendable {
         .milliseconds(500), .seconds(1), .seconds(5),
     ]
     private let lastBundle = Locked<String?>(nil)
+    /// The engine totals already added to the `*_total` counters, by metric name.
+    private let exportedTotals = Locked<[String: Int]>([:])
 
     /// The descriptor of a metric, with its help text.
     static func d(_ name: String) -> MetricNameDescriptor {
@@ -70,16 +72,24 @@ public final class ServeMetrics: Sendable {
             .record(Duration.nanoseconds(Int64(seconds * 1e9)))
     }
 
-    /// Updates the gauges read from the engine, then renders the exposition text.
+    /// Updates the counters and gauges read from the engine (every `*_total` is a counter), then renders the
+    /// exposition text.
     func render(engine: RealtimeEngine?) -> [UInt8] {
         if let engine {
             let s = engine.statistics
             let m = engine.model
-            registry.makeGauge(descriptor: Self.d("encore_events_applied_total"), labels: []).set(Double(s.eventsApplied))
-            registry.makeGauge(descriptor: Self.d("encore_events_duplicate_total"), labels: []).set(Double(s.duplicates))
+            // The engine counts since the process started; the counters advance by what is new since the last scrape.
+            let totals = ["encore_events_applied_total": s.eventsApplied, "encore_events_duplicate_total": s.duplicates,
+                          "encore_bundle_reloads_total": s.reloads, "encore_bundle_reload_failures_total": s.reloadFailures]
+            exportedTotals.withLock { exported in
+                for (name, value) in totals {
+                    let counter = registry.makeCounter(descriptor: Self.d(name), labels: [])
+                    let delta = value - exported[name, default: 0]
+                    if delta > 0 { counter.increment(by: Int64(delta)) }
+                    exported[name] = max(value, exported[name, default: 0])
+                }
+            }
             registry.makeGauge(descriptor: Self.d("encore_events_replayed"), labels: []).set(Double(s.replayed))
-            registry.makeGauge(descriptor: Self.d("encore_bundle_reloads_total"), labels: []).set(Double(s.reloads))
-            registry.makeGauge(descriptor: Self.d("encore_bundle_reload_failures_total"), labels: []).set(Double(s.reloadFailures))
             registry.makeGauge(descriptor: Self.d("encore_active_users"), labels: []).set(Double(engine.activeUsers))
             registry.makeGauge(descriptor: Self.d("encore_event_log_last_sequence"), labels: []).set(Double(engine.lastSequence))
             registry.makeGauge(descriptor: Self.d("encore_bundle_created_seconds"), labels: []).set(Double(m.createdAtMs ?? 0) / 1000)

@@ -2,7 +2,7 @@ import Foundation
 import Hummingbird
 import HummingbirdTesting
 import RecCore
-import ServeKit
+@testable import ServeKit
 import Testing
 
 /// Every endpoint over a tiny bundle, in process (`.router`).
@@ -296,6 +296,31 @@ import Testing
             let future = try await client.event("f1", user: "u", item: item, timestamp: now + 3 * 86_400)
             #expect(future.status == .badRequest && future.errorCode == "invalid_event" && future.errorField == "timestamp")
             #expect(future.text.contains("ahead of the server clock"), "\(future.text)")
+        }
+    }
+}
+
+/// Totals are exported as Prometheus counters that advance by what happened since the last scrape.
+@Suite struct ServeMetricsTypeTests {
+    @Test func totalsAreCounters() async throws {
+        let fixture = try ServeFixture.get()
+        let server = try ServerUnderTest(bundle: fixture.bundlePath, logDir: try ServeFixture.scratch("metrics-types"))
+        defer { try? server.close() }
+        let item = server.engine.model.bundle.itemIDs.ids[0]
+        let metrics = server.metrics, engine = server.engine
+        try await server.app.test(.router) { client in
+            _ = try await client.event("m1", user: "u", item: item, timestamp: ServeFixture.recent)
+            _ = try await client.event("m2", user: "u", item: item, timestamp: ServeFixture.recent + 1)
+            _ = try await client.event("m2", user: "u", item: item, timestamp: ServeFixture.recent + 1)
+            let first = String(decoding: metrics.render(engine: engine), as: UTF8.self)
+            for name in ["encore_events_applied_total", "encore_events_duplicate_total", "encore_bundle_reloads_total",
+                         "encore_bundle_reload_failures_total", "encore_http_requests_total"] {
+                #expect(first.contains("# TYPE \(name) counter"), "\(name) is not a counter")
+            }
+            #expect(first.contains("encore_events_applied_total 2\n") && first.contains("encore_events_duplicate_total 1\n"), "\(first)")
+            _ = try await client.event("m3", user: "u", item: item, timestamp: ServeFixture.recent + 2)
+            let second = String(decoding: metrics.render(engine: engine), as: UTF8.self)
+            #expect(second.contains("encore_events_applied_total 3\n"), "\(second)")
         }
     }
 }
