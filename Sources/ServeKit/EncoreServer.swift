@@ -30,6 +30,22 @@ public enum EncoreServer {
         "POST /v1/events", "POST /v1/admin/reload",
     ]
 
+    /// The methods of ``routeTable`` whose path pattern matches `path` (a `{param}` matches one non-empty segment).
+    public static func methods(forPath path: String) -> [String] {
+        let segments = path.split(separator: "/", omittingEmptySubsequences: false).dropFirst()
+        var out: [String] = []
+        for route in routeTable {
+            let parts = route.split(separator: " ", maxSplits: 1)
+            let pattern = parts[1].split(separator: "/", omittingEmptySubsequences: false).dropFirst()
+            guard pattern.count == segments.count else { continue }
+            let matches = zip(pattern, segments).allSatisfy { p, s in
+                p.hasPrefix("{") ? !s.isEmpty : p == s
+            }
+            if matches && !out.contains(String(parts[0])) { out.append(String(parts[0])) }
+        }
+        return out
+    }
+
     /// The router over `holder`'s engine.
     ///
     /// - Parameters:

@@ -110,6 +110,17 @@ struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
         } catch let error as APIError {
             throw error
         } catch let error as any HTTPResponseError {
+            if error.status.code == 404 {
+                // A path the API has, asked with another method: a 405 naming the methods the path takes.
+                let allowed = EncoreServer.methods(forPath: request.uri.path)
+                if !allowed.isEmpty {
+                    var headers = HTTPFields()
+                    headers[.allow] = allowed.joined(separator: ", ")
+                    throw APIError(.methodNotAllowed, code: "method_not_allowed",
+                                   message: "\(request.method.rawValue) is not allowed on \(request.uri.path); allowed: "
+                                       + allowed.joined(separator: ", "), headers: headers)
+                }
+            }
             let status = error.status
             let code: String
             let message: String

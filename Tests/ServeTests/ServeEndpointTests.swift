@@ -324,3 +324,24 @@ import Testing
         }
     }
 }
+
+/// A path the API has, asked with the wrong method, is a 405 with `Allow`.
+@Suite struct ServeMethodTests {
+    @Test func wrongMethodsAre405WithAllow() async throws {
+        let fixture = try ServeFixture.get()
+        let server = try ServerUnderTest(bundle: fixture.bundlePath, logDir: try ServeFixture.scratch("methods"))
+        defer { try? server.close() }
+        #expect(EncoreServer.methods(forPath: "/v1/users/u 1/state") == ["GET"])
+        #expect(EncoreServer.methods(forPath: "/v1/events") == ["POST"])
+        #expect(EncoreServer.methods(forPath: "/v1/users//state").isEmpty)
+        try await server.app.test(.router) { client in
+            let post = try await client.post("/health", body: "")
+            #expect(post.status == .methodNotAllowed && post.errorCode == "method_not_allowed")
+            #expect(post.headers[.allow] == "GET")
+            let get = try await client.execute(uri: "/v1/events", method: .get) { $0 }
+            #expect(get.status == .methodNotAllowed && get.headers[.allow] == "POST")
+            let unknown = try await client.get("/v1/nothing")
+            #expect(unknown.status == .notFound && unknown.errorCode == "not_found")
+        }
+    }
+}
