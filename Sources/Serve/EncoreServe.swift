@@ -36,6 +36,9 @@ struct EncoreServe: AsyncParsableCommand {
 
     @Flag(help: "Require a token on reads too.") var readAuth = false
 
+    @Flag(help: "Serve without any token: every write and admin endpoint is open (for a trusted network only).")
+    var insecureNoAuth = false
+
     @Option(help: "Event-log fsync policy: always, never, or interval:<ms>.") var fsync = "always"
 
     @Option(help: "The largest request body in bytes (413 above).") var maxBodyBytes = 1 << 20
@@ -75,8 +78,9 @@ struct EncoreServe: AsyncParsableCommand {
             tokens: ServeOptions.tokens(flags: tokens, environment: ProcessInfo.processInfo.environment),
             readAuth: readAuth, maxBodyBytes: maxBodyBytes, maxEventsPerRequest: maxEvents, maxInFlight: maxInFlight,
             eventRules: EventRules(maximumFutureSeconds: maxEventAheadSeconds))
+        try ServeOptions.checkAuthentication(tokens: options.tokens, insecureNoAuth: insecureNoAuth)
         if options.tokens.isEmpty {
-            logger.warning("no tokens configured: POST /v1/events accepts unauthenticated writes")
+            logger.warning("--insecure-no-auth: POST /v1/events, /v1/admin/reload and user state are open to anyone")
         }
         let holder = EngineHolder()
         let metrics = ServeMetrics()

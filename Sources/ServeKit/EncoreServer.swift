@@ -163,7 +163,9 @@ public enum EncoreServer {
             })
         }
         router.get("/v1/users/{user}/state") { request, context -> UserStateJSON in
-            let e = try read(request)
+            // What the server holds about a user (likes, dislikes, plays) needs a token whenever tokens are set.
+            try auth.check(request)
+            let e = try engine()
             let s = e.state(user: try user(context))
             return UserStateJSON(user: s.user, known: s.known, eventsApplied: s.eventsApplied, played: s.played, likes: s.likes,
                                  dislikedTracks: s.dislikedTracks, dislikedArtists: s.dislikedArtists,

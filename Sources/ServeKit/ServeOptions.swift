@@ -32,6 +32,15 @@ public struct ServeOptions: Sendable {
         self.retryAfterSeconds = retryAfterSeconds
     }
 
+    /// Refuses to serve without a token unless `insecureNoAuth` says to.
+    /// - Throws: ``ServeConfigurationError`` naming the options that fix it.
+    public static func checkAuthentication(tokens: Set<String>, insecureNoAuth: Bool) throws(ServeConfigurationError) {
+        guard tokens.isEmpty && !insecureNoAuth else { return }
+        throw ServeConfigurationError(
+            "no token configured: give --token (or ENCORE_TOKENS) so writes need one, or --insecure-no-auth to serve "
+                + "every endpoint unauthenticated")
+    }
+
     /// Tokens from repeated `--token` values and the `ENCORE_TOKENS` environment variable (comma-separated).
     public static func tokens(flags: [String], environment: [String: String]) -> Set<String> {
         var out = Set(flags.map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty })
@@ -43,4 +52,12 @@ public struct ServeOptions: Sendable {
         }
         return out
     }
+}
+
+/// A server configuration that cannot be served, with what to change.
+public struct ServeConfigurationError: Error, Sendable, CustomStringConvertible {
+    /// The message.
+    public let description: String
+    /// An error with its message.
+    public init(_ description: String) { self.description = description }
 }

@@ -345,3 +345,32 @@ import Testing
         }
     }
 }
+
+/// The server refuses to start without a token unless told to, and a user's state needs the token.
+@Suite struct ServeAuthenticationTests {
+    @Test func noTokenNeedsTheInsecureFlag() throws {
+        do {
+            try ServeOptions.checkAuthentication(tokens: [], insecureNoAuth: false)
+            Issue.record("started without a token")
+        } catch {
+            #expect(error.description.contains("--token") && error.description.contains("--insecure-no-auth"), "\(error)")
+        }
+        try ServeOptions.checkAuthentication(tokens: [], insecureNoAuth: true)
+        try ServeOptions.checkAuthentication(tokens: ["t"], insecureNoAuth: false)
+    }
+
+    @Test func stateNeedsTheToken() async throws {
+        let fixture = try ServeFixture.get()
+        let server = try ServerUnderTest(
+            bundle: fixture.bundlePath, logDir: try ServeFixture.scratch("state-auth"), options: ServeOptions(tokens: ["secret"]))
+        defer { try? server.close() }
+        try await server.app.test(.router) { client in
+            let open = try await client.get("/v1/users/u/state")
+            #expect(open.status == .unauthorized && open.errorCode == "unauthorized")
+            let authed = try await client.get("/v1/users/u/state", token: "secret")
+            #expect(authed.status == .ok)
+            let reads = try await client.get("/v1/users/u/recommendations")
+            #expect(reads.status == .ok)
+        }
+    }
+}
