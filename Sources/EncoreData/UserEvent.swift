@@ -134,9 +134,9 @@ public struct UserEvent: Sendable, Codable, Equatable, Hashable {
         guard n <= limit else {
             throw EventValidationError(index: index, field: field, message: "is \(n) bytes long, at most \(limit) are allowed")
         }
-        if s.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F }) {
+        if s.unicodeScalars.contains(where: { $0.value < 0x20 || (0x7F...0x9F).contains($0.value) }) {
             throw EventValidationError(index: index, field: field,
-                                       message: "must not contain control characters (tab, newline, NUL, ...)")
+                                       message: "must not contain control characters (tab, newline, NUL, C1 controls, ...)")
         }
     }
 
@@ -372,4 +372,13 @@ public struct UserEvent: Sendable, Codable, Equatable, Hashable {
         try c.encodeIfPresent(msPlayed, forKey: .msPlayed)
         try c.encode(timestamp, forKey: .timestamp)
     }
+}
+
+/// An id compared by its UTF-8 bytes, not by Unicode canonical equivalence: the NFC and NFD spellings of `café` are
+/// two ids, as they are two byte strings in the event log and to every client.
+public struct ExactID: Hashable, Sendable {
+    /// The id's UTF-8 bytes.
+    public let bytes: [UInt8]
+    /// The id of `text`, byte for byte.
+    public init(_ text: String) { bytes = Array(text.utf8) }
 }

@@ -88,7 +88,7 @@ public final class RealtimeEngine: Sendable {
     }
 
     struct IngestState {
-        var seen: Set<String>
+        var seen: Set<ExactID>
     }
 
     let log: EventLog
@@ -117,14 +117,14 @@ public final class RealtimeEngine: Sendable {
         self.logDirectory = logDirectory
         self.logger = logger
         self.shardCount = shards
-        var seen = Set<String>()
+        var seen = Set<ExactID>()
         let generation = Generation(model: model, shardCount: shards, firstSequence: 1)
         var first: UInt64? = nil
         var replayed = 0
         let cut = Self.cut(of: model)
         do {
             try EventLog.read(directory: logDirectory, from: 1) { record in
-                seen.insert(record.event.eventID)
+                seen.insert(ExactID(record.event.eventID))
                 if cut.includes(record) {
                     if first == nil { first = record.sequence }
                     generation.apply(record.event, sequence: record.sequence)
@@ -189,10 +189,11 @@ public final class RealtimeEngine: Sendable {
     public func ingest(_ events: [UserEvent]) throws(ServingError) -> IngestResult {
         let result: IngestResult = try ingestState.withLock { (state: inout IngestState) throws(ServingError) -> IngestResult in
             var fresh: [UserEvent] = []
-            var batch = Set<String>()
+            var batch = Set<ExactID>()
             var duplicates = 0
             for e in events {
-                if state.seen.contains(e.eventID) || !batch.insert(e.eventID).inserted {
+                let id = ExactID(e.eventID)
+                if state.seen.contains(id) || !batch.insert(id).inserted {
                     duplicates += 1
                 } else {
                     fresh.append(e)
@@ -218,7 +219,7 @@ public final class RealtimeEngine: Sendable {
     }
 
     /// Whether an event id was seen (in the log).
-    public func hasSeen(eventID: String) -> Bool { ingestState.withLock { $0.seen.contains(eventID) } }
+    public func hasSeen(eventID: String) -> Bool { ingestState.withLock { $0.seen.contains(ExactID(eventID)) } }
 
     // MARK: Reload
 

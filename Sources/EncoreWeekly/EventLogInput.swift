@@ -64,11 +64,11 @@ struct EventLogInput {
         let summary = try EventLog.verify(directory: directory)
         tornTail = summary.tornTail
         let clock = now ?? Int64(Date().timeIntervalSince1970)
-        var seen = Set<String>()
+        var seen = Set<ExactID>()
         try EventLog.read(directory: directory) { record in
             records += 1
             through = record.sequence
-            if seen.insert(record.event.eventID).inserted {
+            if seen.insert(ExactID(record.event.eventID)).inserted {
                 if rules.isPlausible(timestamp: record.event.timestamp, now: clock) {
                     events.append(record.event)
                 } else {

@@ -61,6 +61,21 @@ struct UserEventTests {
         #expect(try UserEvent.decodeBatch(body(now + 2 * 86_400), now: now, rules: lenient).count == 1)
     }
 
+    @Test func c1ControlCharactersAreRefusedInIDs() throws {
+        for id in ["a\u{85}b", "x\u{9F}", "\u{80}"] {
+            let e = UserEvent(eventID: "e", user: id, item: "t", type: .play, timestamp: 1)
+            do {
+                try e.validate()
+                Issue.record("accepted a user id with a C1 control character")
+            } catch {
+                #expect(error.field == "user" && error.message.contains("C1 controls"), "\(error.message)")
+            }
+        }
+        // Characters just past the C1 block are ordinary text.
+        try UserEvent(eventID: "e", user: "\u{A0}café", item: "t", type: .play, timestamp: 1).validate()
+        #expect(ExactID("caf\u{E9}") != ExactID("cafe\u{301}") && "caf\u{E9}" == "cafe\u{301}")
+    }
+
     @Test func countsAsPlayUsesThe30SecondRule() {
         func ev(_ t: EventType, _ ms: Int64?) -> UserEvent { UserEvent(eventID: "e", user: "u", item: "i", type: t, msPlayed: ms, timestamp: 0) }
         #expect(ev(.play, 30_000).countsAsPlay)

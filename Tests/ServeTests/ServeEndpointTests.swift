@@ -282,6 +282,20 @@ import Testing
         }
     }
 
+    @Test func nfcAndNfdEventIDsAreTwoEvents() async throws {
+        let fixture = try ServeFixture.get()
+        let server = try ServerUnderTest(bundle: fixture.bundlePath, logDir: try ServeFixture.scratch("nfc-nfd"))
+        defer { try? server.close() }
+        let item = server.engine.model.bundle.itemIDs.ids[0]
+        try await server.app.test(.router) { client in
+            let nfc = try await client.event("caf\u{E9}", user: "u", item: item, timestamp: ServeFixture.recent)
+            let nfd = try await client.event("cafe\u{301}", user: "u", item: item, timestamp: ServeFixture.recent)
+            let again = try await client.event("cafe\u{301}", user: "u", item: item, timestamp: ServeFixture.recent)
+            #expect(nfc.object["accepted"] as? Int == 1 && nfd.object["accepted"] as? Int == 1)
+            #expect(again.object["duplicates"] as? Int == 1)
+        }
+    }
+
     @Test func malformedEscapesAndFutureEventsAreRefused() async throws {
         let fixture = try ServeFixture.get()
         let server = try ServerUnderTest(bundle: fixture.bundlePath, logDir: try ServeFixture.scratch("future"))
