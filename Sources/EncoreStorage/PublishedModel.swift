@@ -374,21 +374,8 @@ public struct PublishedModel: Sendable {
         do { data = try encoder.encode(manifest) } catch {
             throw .io(path: manifestPath, operation: "encode the manifest", reason: describe(error))
         }
-        let temporary = AtomicFile.temporaryPath(for: manifestPath)
-        do throws(BundleError) {
-            do {
-                try (data + Data("\n".utf8)).write(to: URL(fileURLWithPath: temporary))
-            } catch {
-                throw BundleError.io(path: manifestPath, operation: "write \(temporary)", reason: describe(error))
-            }
-            try AtomicFile.sync(file: temporary, reportingAs: manifestPath, as: BundleError.self)
-            // The one rename that switches readers to the new version.
-            try AtomicFile.rename(temporary, to: manifestPath, as: BundleError.self)
-        } catch {
-            AtomicFile.removeIfPresent(temporary)
-            throw error
-        }
-        try AtomicFile.syncDirectory(of: manifestPath, as: BundleError.self)
+        // The one atomic replace that switches readers to the new version.
+        try AtomicFile.write(Array(data) + Array("\n".utf8), to: manifestPath, as: BundleError.self)
         prune(unit: unit, current: sequence, keep: keep)
         return try verify(manifest, unit: unit, source: unit)
     }
@@ -435,23 +422,12 @@ public struct PublishedModel: Sendable {
     /// file negligible, and `xxhsum -H64` checks a manifest entry by hand.
     /// - Throws: ``BundleError/unreadable(path:reason:)`` when the file exists but cannot be read.
     public static func digest(ofFile path: String) throws(BundleError) -> (size: Int64, checksum: UInt64)? {
-        let fd = sysOpen(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else {
-            if errno == ENOENT { return nil }
-            throw .unreadable(path: path, reason: FileError.errnoText(errno))
+        let file: MappedFile
+        do { file = try MappedFile(path: path, access: .sequential) } catch {
+            if error.code == ENOENT { return nil }
+            throw .unreadable(path: path, reason: error.reason)
         }
-        defer { _ = sysClose(fd) }
-        var st = stat()
-        guard fstat(fd, &st) == 0 else { throw .unreadable(path: path, reason: FileError.errnoText(errno)) }
-        guard (st.st_mode & S_IFMT) == S_IFREG else { throw .unreadable(path: path, reason: "not a regular file") }
-        let size = Int(st.st_size)
-        guard size > 0 else { return (0, XXHash64.hash(UnsafeRawBufferPointer(start: nil, count: 0))) }
-        guard let p = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), p != MAP_FAILED else {
-            throw .unreadable(path: path, reason: "cannot map the file: \(FileError.errnoText(errno))")
-        }
-        defer { _ = munmap(p, size) }
-        _ = madvise(p, size, MADV_SEQUENTIAL)
-        return (Int64(size), XXHash64.hash(UnsafeRawBufferPointer(start: p, count: size)))
+        return (Int64(file.bytes.count), XXHash64.hash(file.bytes))
     }
 
     /// A checksum as 16 lowercase hexadecimal digits.
