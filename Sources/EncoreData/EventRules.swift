@@ -107,6 +107,15 @@ public struct EventRules: Sendable, Equatable, Codable {
         type.targetsArtist || ((type == .dislike || type == .undislike) && !isKnownTrack)
     }
 
+    /// The known track and artist an event's `id` names: a track lookup unless the event names an artist, and an
+    /// artist lookup for follows and for dislikes whose id is no known track (``looksUpArtist(_:isKnownTrack:)``).
+    public func lookUp(
+        _ type: EventType, id: String, track: (String) -> Int32?, artist: (String) -> Int32?
+    ) -> (track: Int32?, artist: Int32?) {
+        let t = type.targetsArtist ? nil : track(id)
+        return (t, looksUpArtist(type, isKnownTrack: t != nil) ? artist(id) : nil)
+    }
+
     /// The effect of a feedback event on its target (no effect for plays, skips and playlist adds).
     public func feedbackEffect(of type: EventType, on target: FeedbackTarget) -> FeedbackEffect {
         switch (type, target) {

@@ -45,8 +45,7 @@ public final class RealtimeEngine: Sendable {
         func apply(_ event: UserEvent, sequence: UInt64) {
             let m = model
             let rules = EventRules.standard
-            let item = event.type.targetsArtist ? nil : m.item(event.item)
-            let artist = rules.looksUpArtist(event.type, isKnownTrack: item != nil) ? m.artist(event.item) : nil
+            let (item, artist) = rules.lookUp(event.type, id: event.item, track: m.item, artist: m.artist)
             shard(event.user).withLock { users in
                 users[event.user, default: UserRealtimeState()].apply(
                     type: event.type, item: item, artist: artist, listened: rules.isListen(event),

@@ -23,6 +23,8 @@ import EncoreEventLog
 struct EventLogInput {
     /// The log folder.
     let directory: String
+    /// The rules the events are read by (listens, feedback, the plausibility window).
+    let rules: EventRules
     /// The distinct events in log order.
     private(set) var events: [UserEvent] = []
     /// The last sequence read (0 for an empty log); the server replays records after it.
@@ -61,6 +63,7 @@ struct EventLogInput {
     /// timestamp cannot move the week.
     init(directory: String, now: Int64? = nil, rules: EventRules = .standard) throws {
         self.directory = directory
+        self.rules = rules
         let summary = try EventLog.verify(directory: directory)
         tornTail = summary.tornTail
         let clock = now ?? Int64(Date().timeIntervalSince1970)
@@ -81,19 +84,14 @@ struct EventLogInput {
         }
     }
 
-    /// The weight of a play or skip event under `weighting`, or `nil` for other events (``EventRules``).
-    static func weight(of e: UserEvent, weighting: PlayWeighting) -> Float? {
-        EventRules.standard.rowWeight(of: e, weighting: weighting)
-    }
-
     /// Appends the plays and skips to `plays` (which must have timestamps, or be empty), interning new users and
     /// items.
     func foldPlays(into plays: inout Interactions, weighting: PlayWeighting, report: inout Report) {
         let usersBefore = plays.userIDs.count, itemsBefore = plays.itemIDs.count
         for e in events {
-            guard let w = Self.weight(of: e, weighting: weighting) else { continue }
+            guard let w = rules.rowWeight(of: e, weighting: weighting) else { continue }
             plays.append(user: e.user, item: e.item, weight: w, timestamp: e.timestamp)
-            if EventRules.standard.isListen(e) { report.plays += 1 } else { report.skips += 1 }
+            if rules.isListen(e) { report.plays += 1 } else { report.skips += 1 }
         }
         report.newUsers = plays.userIDs.count - usersBefore
         report.newItems = plays.itemIDs.count - itemsBefore
@@ -123,13 +121,11 @@ struct EventLogInput {
         base.dislikedTracks.forEach { tables.dislikedTracks.add($0) }
         base.dislikedArtists.forEach { tables.dislikedArtists.add($0) }
         base.follows.forEach { tables.follows.add($0) }
-        let rules = EventRules.standard
         for e in events {
             guard e.type != .play, e.type != .skip else { continue }
             if e.type == .playlistAdd { report.playlistAdds += 1; continue }
             guard let u = userIDs.index(of: e.user) else { report.unknownTargets += 1; continue }
-            let track = e.type.targetsArtist ? nil : itemIDs.index(of: e.item)
-            let artist = rules.looksUpArtist(e.type, isKnownTrack: track != nil) ? artistIDs.index(of: e.item) : nil
+            let (track, artist) = rules.lookUp(e.type, id: e.item, track: itemIDs.index(of:), artist: artistIDs.index(of:))
             guard let target = rules.feedbackTarget(of: e.type, isKnownTrack: track != nil, isKnownArtist: artist != nil),
                   let id = target == .track ? track : artist
             else { report.unknownTargets += 1; continue }

@@ -50,6 +50,17 @@ struct EventRulesTests {
         #expect(rules.feedbackTarget(of: .play, isKnownTrack: true, isKnownArtist: true) == nil)
         #expect(rules.looksUpArtist(.dislike, isKnownTrack: false) && !rules.looksUpArtist(.dislike, isKnownTrack: true))
         #expect(rules.looksUpArtist(.unfollowArtist, isKnownTrack: true))
+        // lookUp asks the artist map only where the rules say so.
+        let tracks: [String: Int32] = ["t": 1, "both": 2], artists: [String: Int32] = ["a": 7, "both": 8]
+        func look(_ type: EventType, _ id: String) -> (Int32?, Int32?) {
+            let r = rules.lookUp(type, id: id, track: { tracks[$0] }, artist: { artists[$0] })
+            return (r.track, r.artist)
+        }
+        #expect(look(.like, "both") == (2, nil))
+        #expect(look(.dislike, "both") == (2, nil))
+        #expect(look(.dislike, "a") == (nil, 7))
+        #expect(look(.followArtist, "both") == (nil, 8))
+        #expect(look(.like, "a") == (nil, nil))
     }
 
     @Test("each feedback event's effect, written out by hand")

@@ -37,8 +37,7 @@ import Testing
         var state = UserRealtimeState()
         let rules = EventRules.standard
         for (k, e) in events.enumerated() {
-            let item = e.type.targetsArtist ? nil : itemIDs.index(of: e.item)
-            let artist = rules.looksUpArtist(e.type, isKnownTrack: item != nil) ? artistIDs.index(of: e.item) : nil
+            let (item, artist) = rules.lookUp(e.type, id: e.item, track: itemIDs.index(of:), artist: artistIDs.index(of:))
             state.apply(type: e.type, item: item, artist: artist, listened: false, timestamp: e.timestamp, sequence: UInt64(k + 1))
         }
         #expect(Set(feedback.likes.map(\.target)) == state.likes)
