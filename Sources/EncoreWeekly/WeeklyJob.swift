@@ -145,13 +145,8 @@ public final class WeeklyJob {
             plays: log, weighting: weighting, feedback: feedback, asOf: week.timestamp, threads: threads)
     }
 
-    /// The training matrix: listened plays (skips left out) summed per (user, track), BM25-weighted.
+    /// Listens (skips left out) summed per (user, track), before the confidence weighting the fit applies.
     /// - Throws: ``WeeklyError`` when the play log's indices do not fit its id maps.
-    func trainingMatrix() throws -> CSRMatrix {
-        config.weighting.apply(toUserItems: try listenMatrix())
-    }
-
-    /// Listens (skips left out) summed per (user, track), before weighting.
     func listenMatrix() throws -> CSRMatrix {
         var r: [Int32] = [], cIdx: [Int32] = [], v: [Float] = []
         r.reserveCapacity(plays.count); cIdx.reserveCapacity(plays.count); v.reserveCapacity(plays.count)

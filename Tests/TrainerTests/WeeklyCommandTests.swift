@@ -153,7 +153,7 @@ import Testing
         let job = try WeeklyJob(command: command, logger: TrainerLogging.logger())
         job.plays = try Interactions(
             userIDs: IDMap(ids: ["u1"]), itemIDs: IDMap(ids: ["t1"]), users: [0, 1], items: [0, 0], weights: [1, 1])
-        let message = errorMessage { _ = try job.trainingMatrix() }
+        let message = errorMessage { _ = try job.listenMatrix() }
         #expect(message?.contains("training matrix") == true, "\(message ?? "no error")")
         #expect(message?.contains("row 1 of 1") == true, "\(message ?? "no error")")
     }
