@@ -32,6 +32,16 @@ let package = Package(
         .systemLibrary(
             name: "CHDF5", path: "Sources/CHDF5", pkgConfig: "hdf5-serial",
             providers: [.apt(["libhdf5-dev"])]),
+        // Audio: decoding and encoding (WAV, FLAC, OGG Vorbis, Opus, MP3), resampling, FFT, loudness, MIDI rendering.
+        .systemLibrary(
+            name: "CSndFile", path: "Sources/CSndFile", pkgConfig: "sndfile", providers: [.apt(["libsndfile1-dev"])]),
+        .systemLibrary(name: "CSoxr", path: "Sources/CSoxr", pkgConfig: "soxr", providers: [.apt(["libsoxr-dev"])]),
+        .systemLibrary(
+            name: "CKissFFT", path: "Sources/CKissFFT", pkgConfig: "kissfft-float", providers: [.apt(["libkissfft-dev"])]),
+        .systemLibrary(
+            name: "CEbur128", path: "Sources/CEbur128", pkgConfig: "libebur128", providers: [.apt(["libebur128-dev"])]),
+        // No pkgConfig: fluidsynth.pc pulls in glib and SDL2 flags that the import does not need.
+        .systemLibrary(name: "CFluidSynth", path: "Sources/CFluidSynth", providers: [.apt(["libfluidsynth-dev"])]),
         // Small SIMD kernels (AVX2+FMA chosen at run time, portable fallback) for the solvers' and indexes' hot loops.
         .target(name: "CKernels", path: "Sources/CKernels"),
         // The library, in layers: a target may import only the targets listed above it (docs/architecture.md).
@@ -44,6 +54,10 @@ let package = Package(
             swiftSettings: swift6),
         .target(name: "EncoreFactorization", dependencies: ["EncoreCore", "EncoreData", "CKernels"], swiftSettings: swift6),
         .target(name: "EncoreIndex", dependencies: ["EncoreCore", "CKernels"], swiftSettings: swift6),
+        // Audio front-end: decoding, resampling, spectrograms and descriptors (beside Factorization and Index).
+        .target(
+            name: "EncoreAudio", dependencies: ["EncoreCore", "CSndFile", "CSoxr", "CKissFFT", "CEbur128", "CBLAS"],
+            swiftSettings: swift6),
         .target(
             name: "EncorePlaylists", dependencies: ["EncoreCore", "EncoreData", "EncoreFactorization", "EncoreIndex"],
             swiftSettings: swift6),
@@ -84,7 +98,7 @@ let package = Package(
             name: "RecCore",
             dependencies: [
                 "EncoreCore", "EncoreData", "EncoreFactorization", "EncoreIndex", "EncorePlaylists", "EncoreStorage",
-                "EncoreEventLog", "EncoreServing", "EncoreEvaluation", "EncoreSynth", "EncoreWeekly",
+                "EncoreEventLog", "EncoreServing", "EncoreEvaluation", "EncoreSynth", "EncoreWeekly", "EncoreAudio",
             ],
             swiftSettings: swift6),
         .executableTarget(
@@ -163,6 +177,9 @@ let package = Package(
         .testTarget(
             name: "EncoreEvaluationTests",
             dependencies: ["EncoreCore", "EncoreData", "EncoreFactorization", "EncorePlaylists", "EncoreEvaluation", "EncoreSynth"],
+            swiftSettings: swift6),
+        .testTarget(
+            name: "EncoreAudioTests", dependencies: ["EncoreCore", "EncoreAudio", "EncoreTestSupport"],
             swiftSettings: swift6),
         .testTarget(
             name: "EncoreSynthTests",

@@ -10,5 +10,6 @@
 @_exported import EncoreEventLog
 @_exported import EncoreServing
 @_exported import EncoreEvaluation
+@_exported import EncoreAudio
 @_exported import EncoreSynth
 @_exported import EncoreWeekly
