@@ -85,6 +85,7 @@ public final class EventLog: Sendable {
         var closed = false
         var timer: DispatchSourceTimer?
         var faults = EventLogFaults()
+        var fsyncs = 0
     }
 
     /// Opens (creating it if needed) the log in `directory` and recovers it.
@@ -93,11 +94,19 @@ public final class EventLog: Sendable {
     ///   - directory: the folder of the segments; created with its parents if missing.
     ///   - fsync: when appends are made durable.
     ///   - segmentBytes: the size at which segments roll over (at least 4 KiB).
+    ///   - requiredThrough: a bundle's `event_log_through` (0: no requirement): the log must reach this sequence and hold
+    ///     every record after it. A log that ends before it is refused with ``EventLogError/missingRecords(directory:lastSequence:required:tornTail:)``
+    ///     before anything is cut, so a truncated segment is not mistaken for a torn write.
+    ///   - newLogAfter: start a new log whose first sequence is this one plus 1 (sequences are never reused after
+    ///     a bundle's `event_log_through`); the folder must hold no segment. `requiredThrough` is then not checked.
     /// - Throws: ``EventLogError``: ``EventLogError/io(path:operation:errno:)`` for a folder that cannot be created
     ///   or a file that cannot be read or written, ``EventLogError/locked(path:)`` when another `EventLog` has it
     ///   open, ``EventLogError/corrupt(path:offset:reason:)`` for damage that is not a torn tail,
     ///   ``EventLogError/invalidArgument(name:value:expected:)`` for a bad `segmentBytes` or interval.
-    public init(directory: String, fsync: FsyncPolicy = .always, segmentBytes: Int = 64 << 20) throws(EventLogError) {
+    public init(
+        directory: String, fsync: FsyncPolicy = .always, segmentBytes: Int = 64 << 20, requiredThrough: UInt64 = 0,
+        newLogAfter: UInt64? = nil
+    ) throws(EventLogError) {
         guard segmentBytes >= 4096 else {
             throw .invalidArgument(name: "segmentBytes", value: "\(segmentBytes)", expected: "at least 4096")
         }
@@ -137,6 +146,19 @@ public final class EventLog: Sendable {
         }
         var st = State()
         let segments = try EventLogFormat.segments(in: dir)
+        if newLogAfter != nil, !segments.isEmpty {
+            throw .notEmpty(directory: dir, segments: segments.count)
+        }
+        if newLogAfter == nil && requiredThrough > 0 {
+            // The records that survive recovery (a torn tail is not among them).
+            let last = summary.records == 0 ? (segments.first.map { $0.first - 1 } ?? 0) : summary.lastSequence
+            if last < requiredThrough {
+                throw .missingRecords(directory: dir, lastSequence: last, required: requiredThrough, tornTail: summary.tornTail)
+            }
+            if let first = segments.first?.first, first > requiredThrough + 1 {
+                throw .missingStart(directory: dir, firstSequence: first, required: requiredThrough + 1)
+            }
+        }
         if let last = segments.last {
             let path = last.path
             let file: OpenFile
@@ -172,6 +194,7 @@ public final class EventLog: Sendable {
         }
         st.nextSequence = summary.records == 0 && segments.isEmpty ? 1 : summary.lastSequence + 1
         if summary.records == 0, let first = segments.first?.first { st.nextSequence = first }
+        if let after = newLogAfter { st.nextSequence = after + 1 }
         st.writtenThrough = st.nextSequence - 1
         st.syncedThrough = st.nextSequence - 1
         summary.lastSegmentBytes = Int64(st.segmentSize)
@@ -214,6 +237,18 @@ public final class EventLog: Sendable {
     ///   ``EventLogError/failed(directory:cause:)`` after a failed `fsync` or an uncut partial write.
     @discardableResult
     public func append(_ events: [UserEvent]) throws(EventLogError) -> ClosedRange<UInt64> {
+        let range = try write(events)
+        try awaitDurability(through: range.upperBound)
+        return range
+    }
+
+    /// Writes a batch as ``append(_:)`` does, without waiting for the `fsync`: call
+    /// ``awaitDurability(through:)`` with the range's upper bound before acknowledging it. Writers that do this outside
+    /// their own lock share one `fsync` among all the batches written meanwhile (group commit).
+    /// - Returns: the sequences given to the events, in order.
+    /// - Throws: as ``append(_:)``, except the `fsync`'s failure.
+    @discardableResult
+    public func write(_ events: [UserEvent]) throws(EventLogError) -> ClosedRange<UInt64> {
         guard !events.isEmpty else { throw .emptyBatch }
         var jsons: [[UInt8]] = []
         jsons.reserveCapacity(events.count)
@@ -271,9 +306,27 @@ public final class EventLog: Sendable {
             s.writtenThrough = s.nextSequence - 1
             return first...(s.nextSequence - 1)
         }
-        if fsyncPolicy == .always { try syncThrough(range.upperBound) }
         return range
     }
+
+    /// Returns when the records through `sequence` are as durable as the policy promises: with
+    /// ``FsyncPolicy/always`` after an `fsync` covering them (shared with every caller waiting meanwhile), at once
+    /// otherwise.
+    /// - Throws: ``EventLogError/io(path:operation:errno:)`` when the `fsync` fails, ``EventLogError/failed(directory:cause:)``
+    ///   after an earlier failure.
+    public func awaitDurability(through sequence: UInt64) throws(EventLogError) {
+        if fsyncPolicy == .always {
+            try syncThrough(sequence)
+        } else if let f = state.withLock({ $0.failure }) {
+            throw .failed(directory: directory, cause: f)
+        }
+    }
+
+    /// The number of `fsync`s of appended records so far (one per group commit; segment roll-overs not counted).
+    public var fsyncCount: Int { state.withLock { $0.fsyncs } }
+
+    /// The sequence of the last record written (durable or not yet).
+    public var writtenThrough: UInt64 { state.withLock { $0.writtenThrough } }
 
     /// Makes every appended record durable now (whatever the policy).
     /// - Throws: ``EventLogError/io(path:operation:errno:)`` when `fsync` fails (the log then refuses appends).
@@ -383,10 +436,12 @@ public final class EventLog: Sendable {
             if let failure { throw .failed(directory: directory, cause: failure) }
             if synced >= target { return }
             guard let file else { return }
-            let failFsync = state.withLock { s -> Bool in
+            let (failFsync, delayMs) = state.withLock { s -> (Bool, Int) in
                 defer { s.faults.failNextFsync = false }
-                return s.faults.failNextFsync
+                s.fsyncs += 1
+                return (s.faults.failNextFsync, s.faults.fsyncDelayMs)
             }
+            if delayMs > 0 { usleep(useconds_t(delayMs * 1000)) }
             if failFsync || posixFsync(file.descriptor.rawValue) != 0 {
                 let error = EventLogError.io(path: path, operation: "fsync", errno: failFsync ? EIO : errno)
                 state.withLock { $0.failure = $0.failure ?? error.description }
@@ -521,4 +576,6 @@ struct EventLogFaults: Sendable {
     var failNextWriteAfter: Int? = nil
     /// The next fsync fails with `EIO`.
     var failNextFsync = false
+    /// Every fsync of appended records takes this much longer (a slow disk).
+    var fsyncDelayMs = 0
 }

@@ -79,6 +79,14 @@ public enum EventLogError: Error, Sendable, Equatable, CustomStringConvertible {
     case failed(directory: String, cause: String)
     /// A bad option value.
     case invalidArgument(name: String, value: String, expected: String)
+    /// The log ends before a sequence it must hold (the bundle's `event_log_through`): acknowledged records are
+    /// missing (a lost or truncated log, another log's folder). `tornTail` is damage at the end of the last segment
+    /// that would otherwise have been cut as a torn write. Nothing was changed.
+    case missingRecords(directory: String, lastSequence: UInt64, required: UInt64, tornTail: EventLogTornTail?)
+    /// The log starts after a sequence it must hold: records from `required` to `firstSequence - 1` are missing.
+    case missingStart(directory: String, firstSequence: UInt64, required: UInt64)
+    /// A new log was asked for in a folder that already holds segments.
+    case notEmpty(directory: String, segments: Int)
 
     public var description: String {
         switch self {
@@ -100,6 +108,19 @@ public enum EventLogError: Error, Sendable, Equatable, CustomStringConvertible {
             return "\(directory): the event log refuses appends after an earlier failure (\(cause)); reopen it to recover"
         case let .invalidArgument(name, value, expected):
             return "invalid \(name) '\(value)': expected \(expected)"
+        case let .missingRecords(directory, last, required, torn):
+            var s = "\(directory): the event log ends at sequence \(last) but must reach sequence \(required) (the "
+                + "bundle was trained on the log through it): \(required - last) acknowledged record(s) are missing"
+            if let torn {
+                s += "; the last segment \(torn.path) ends in damage at byte offset \(torn.offset) (\(torn.bytes) bytes: "
+                    + "\(torn.reason)), a lost stretch rather than a torn write, so it is not cut"
+            }
+            return s + ". Nothing was changed: restore the log, or start a new one (encore-serve --new-event-log, with an empty folder)"
+        case let .missingStart(directory, first, required):
+            return "\(directory): the event log starts at sequence \(first) but must hold sequence \(required) (the "
+                + "bundle was trained on the log through \(required - 1)): records \(required)...\(first - 1) are missing"
+        case let .notEmpty(directory, segments):
+            return "\(directory): a new event log was asked for but the folder holds \(segments) segment(s); move it away first"
         }
     }
 }

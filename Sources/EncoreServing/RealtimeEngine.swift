@@ -8,8 +8,9 @@ import EncoreEventLog
 /// the event log.
 ///
 /// - Ingest: ``ingest(_:)`` drops events whose `event_id` was seen before (the seen set is rebuilt from the whole
-///   log on start), appends the rest to the ``EventLog`` (durable when it returns under the `always` fsync policy),
-///   then applies them to the users' state. Ingests are serialized by one lock, which queries never take.
+///   log on start), writes the rest to the ``EventLog`` and applies them to the users' state under one lock (which
+///   queries never take), then waits outside the lock for the `fsync`, shared by every ingest written meanwhile
+///   (group commit): durable when it returns under the `always` fsync policy.
 /// - Queries read one immutable ``ServingModel`` and the user's state under the lock of the user's shard (a copy is
 ///   taken and the lock released before any scoring), so no global lock is held during a query.
 /// - Start: the state is rebuilt by replaying the log records after the bundle's cut: `event_log_through` when the
@@ -88,6 +89,8 @@ public final class RealtimeEngine: Sendable {
 
     struct IngestState {
         var seen: Set<ExactID>
+        /// Set when an fsync failed: every later ingest is refused.
+        var failure: String? = nil
     }
 
     let log: EventLog
@@ -99,19 +102,28 @@ public final class RealtimeEngine: Sendable {
     let ingestState: Locked<IngestState>
     let stats = Locked(Statistics())
     let reloading = Locked(false)
+    /// Checks a new model in a child process before this process reads it (``reload(path:)``), when set.
+    public let validator: BundleValidator?
 
     /// Opens the event log in `logDirectory` (recovering a torn tail), rebuilds the seen set from the whole log and
     /// replays the records after `model`'s cut into the users' state.
     ///
     /// - Parameters:
     ///   - shards: the number of user shards (each with its own lock).
-    /// - Throws: ``ServingError/eventLog(_:)`` when the log cannot be opened or read.
+    ///   - validator: checks every model a reload reads in a child process first (see ``BundleValidator``).
+    ///   - newEventLog: start a new, empty log in `logDirectory` whose first sequence follows the bundle's
+    ///     `event_log_through` (the folder must hold no segment). Without it, a log that does not reach the bundle's
+    ///     `event_log_through`, or starts after it, is refused: acknowledged events would be missing and sequence
+    ///     numbers reused.
+    /// - Throws: ``ServingError/eventLog(_:)`` when the log cannot be opened or read, or does not match the bundle.
     public init(
         model: ServingModel, logDirectory: String, fsync: FsyncPolicy = .always, shards: Int = 64,
-        logger: Logger = Logger(label: "encore.realtime")
+        validator: BundleValidator? = nil, newEventLog: Bool = false, logger: Logger = Logger(label: "encore.realtime")
     ) throws(ServingError) {
+        self.validator = validator
         do {
-            log = try EventLog(directory: logDirectory, fsync: fsync)
+            log = try EventLog(directory: logDirectory, fsync: fsync, requiredThrough: model.eventLogThrough ?? 0,
+                               newLogAfter: newEventLog ? (model.eventLogThrough ?? 0) : nil)
         } catch { throw .eventLog("\(error)") }
         self.logDirectory = logDirectory
         self.logger = logger
@@ -183,10 +195,17 @@ public final class RealtimeEngine: Sendable {
     /// event log, then applies them.
     ///
     /// When it returns, the accepted events are in the log (durably under the `always` fsync policy) and visible to
-    /// queries. On a log failure nothing is applied and the events are not marked seen, so a retry may succeed.
+    /// queries. When the write fails nothing is applied and the events are not marked seen, so a retry may succeed.
+    /// When the `fsync` fails the events were already applied (they are visible to queries from the write on) and
+    /// the engine refuses every later ingest, duplicates included, until it is reopened.
     /// - Throws: ``ServingError/eventLog(_:)``.
     public func ingest(_ events: [UserEvent]) throws(ServingError) -> IngestResult {
-        let result: IngestResult = try ingestState.withLock { (state: inout IngestState) throws(ServingError) -> IngestResult in
+        // Under the lock: deduplicate, write (no fsync), mark seen, apply. Outside it: wait for the fsync, which every
+        // request written meanwhile shares (group commit). A batch of duplicates only waits too, for the records
+        // already written (its ids may be in a batch whose fsync is still running).
+        let (result, durableThrough) = try ingestState.withLock {
+            (state: inout IngestState) throws(ServingError) -> (IngestResult, UInt64) in
+            if let failure = state.failure { throw .eventLog(failure) }
             var fresh: [UserEvent] = []
             var batch = Set<ExactID>()
             var duplicates = 0
@@ -198,9 +217,11 @@ public final class RealtimeEngine: Sendable {
                     fresh.append(e)
                 }
             }
-            guard !fresh.isEmpty else { return IngestResult(accepted: 0, duplicates: duplicates, sequences: nil) }
+            guard !fresh.isEmpty else {
+                return (IngestResult(accepted: 0, duplicates: duplicates, sequences: nil), log.writtenThrough)
+            }
             let range: ClosedRange<UInt64>
-            do { range = try log.append(fresh) } catch { throw .eventLog("append: \(error)") }
+            do { range = try log.write(fresh) } catch { throw .eventLog("append: \(error)") }
             state.seen.formUnion(batch)
             let generation = current.withLock { $0 }
             var sequence = range.lowerBound
@@ -208,7 +229,16 @@ public final class RealtimeEngine: Sendable {
                 generation.apply(e, sequence: sequence)
                 sequence += 1
             }
-            return IngestResult(accepted: fresh.count, duplicates: duplicates, sequences: range)
+            return (IngestResult(accepted: fresh.count, duplicates: duplicates, sequences: range), range.upperBound)
+        }
+        do {
+            try log.awaitDurability(through: durableThrough)
+        } catch {
+            // What is on disk is unknown now: the events were applied and marked seen, so refuse every later ingest
+            // (a retry must not be answered as a duplicate) until the server is restarted and recovers from the log.
+            let message = "fsync: \(error); restart to recover from the log"
+            ingestState.withLock { $0.failure = $0.failure ?? message }
+            throw .eventLog(message)
         }
         stats.withLock {
             $0.eventsApplied += result.accepted
@@ -237,14 +267,16 @@ public final class RealtimeEngine: Sendable {
     ///
     /// Only one reload runs at a time; a second caller waits for the first. Queries continue during the load;
     /// ingests wait only for the replay of the records after the new bundle's cut.
-    /// - Throws: ``ServingError/bundle(_:)`` when the bundle cannot be read (the current model stays),
+    /// - Throws: ``ServingError/bundle(_:)`` when the bundle cannot be read, ``ServingError/validation(_:)`` when the
+    ///   engine's validator refuses it (the validating child crashed, timed out or found an error; the current model
+    ///   stays),
     ///   ``ServingError/eventLog(_:)`` when the log cannot be read.
     @discardableResult
     public func reload(path: String? = nil) throws(ServingError) -> ReloadResult {
         let target = path ?? model.path
         do {
             return try reloading.withLock { (_: inout Bool) throws(ServingError) -> ReloadResult in
-                let model = try ServingModel.load(path: target, logger: logger)
+                let model = try ServingModel.load(path: target, validator: validator, logger: logger)
                 return try swap(to: model)
             }
         } catch {
@@ -260,6 +292,13 @@ public final class RealtimeEngine: Sendable {
     public func swap(to model: ServingModel) throws(ServingError) -> ReloadResult {
         let cut = Self.cut(of: model)
         let result = try ingestState.withLock { (_: inout IngestState) throws(ServingError) -> ReloadResult in
+            if let through = model.eventLogThrough {
+                let last = log.writtenThrough
+                guard through <= last else {
+                    throw .eventLog("\(logDirectory): the new bundle was trained on the event log through sequence \(through) "
+                        + "but this log ends at \(last): it was trained on another log; the current model stays")
+                }
+            }
             let generation = Generation(model: model, shardCount: shardCount, firstSequence: 1)
             var replayed = 0
             do {

@@ -13,8 +13,10 @@ import EncoreStorage
 /// Immutable once made: any number of requests read one value at once, and a hot reload swaps in a new one while
 /// requests in flight finish on the old.
 public final class ServingModel: Sendable {
-    /// The bundle file (empty for a bundle built in memory).
+    /// The model's path as given: a unit folder or a plain bundle file (empty for a bundle built in memory).
     public let path: String
+    /// The bundle file read (inside the unit's version folder for a unit; empty for a bundle built in memory).
+    public let bundlePath: String
     /// The bundle.
     public let bundle: ModelBundle
     /// The track catalog: the bundle's when it has one, else a bare catalog (no artist rules).
@@ -92,12 +94,32 @@ public final class ServingModel: Sendable {
     /// missing, that does not belong to the bundle (another checksum than the bundle records, another dimension or
     /// count) or that cannot be read is logged as a warning, reported in ``indexStatus`` and replaced by exact search.
     /// - Throws: ``ServingError/bundle(_:)`` when the unit is refused or the bundle cannot be read.
-    public static func load(path: String, logger: Logger? = nil) throws(ServingError) -> ServingModel {
+    ///
+    /// With a `validator`, the model is first opened and checked in a child process (see ``BundleValidator``), so a
+    /// damaged file that crashes the HDF5 library ends the child, not this process; the files loaded here are then
+    /// checked to be the ones the child read (same device, inode, size and modification time), and validated again
+    /// when the model was replaced in between.
+    /// - Throws: ``ServingError/bundle(_:)`` when the unit is refused or the bundle cannot be read,
+    ///   ``ServingError/validation(_:)`` when the validating child refuses the model, crashes or times out.
+    public static func load(path: String, validator: BundleValidator? = nil, logger: Logger? = nil) throws(ServingError) -> ServingModel {
         var attempt = 0
         while true {
+            var report: BundleValidator.Report?
+            if let validator {
+                do { report = try validator.validate(path: path) } catch { throw .validation(error) }
+            }
             let opened: PublishedModel
             do { opened = try PublishedModel.open(path: path) } catch { throw .bundle(error) }
             let identity = FileIdentity.of(opened.watchPath)
+            if let report {
+                let same = report.bundlePath == opened.bundlePath
+                    && report.files[opened.bundlePath] != nil && report.files[opened.bundlePath] == FileIdentity.of(opened.bundlePath)
+                guard same else {
+                    attempt += 1
+                    if attempt < 4 { continue }
+                    throw .validation(.changedDuringValidation(path: path))
+                }
+            }
             let bundle: ModelBundle
             do {
                 bundle = try opened.readBundle()
@@ -109,13 +131,14 @@ public final class ServingModel: Sendable {
                 }
                 throw .bundle(error)
             }
-            return try load(opened: opened, bundle: bundle, identity: identity, logger: logger)
+            return try load(opened: opened, bundle: bundle, identity: identity, validated: report?.files, logger: logger)
         }
     }
 
     /// The index files of an opened model, checked against its bundle.
     private static func load(
-        opened: PublishedModel, bundle: ModelBundle, identity: FileIdentity?, logger: Logger?
+        opened: PublishedModel, bundle: ModelBundle, identity: FileIdentity?, validated: [String: FileIdentity]?,
+        logger: Logger?
     ) throws(ServingError) -> ServingModel {
         var indexes: [String: HNSWIndex] = [:]
         var files: [String: String] = [:]
@@ -175,6 +198,11 @@ public final class ServingModel: Sendable {
                     continue
                 }
             }
+            // An index file the validating child did not load (absent then, or replaced since) is not read here.
+            if let validated, validated[file] == nil || validated[file] != FileIdentity.of(file) {
+                fallBack(.unreadable, "the file is not the one the validating process checked (it changed or was not loaded there)")
+                continue
+            }
             do {
                 let index = try HNSWIndex.load(from: file)
                 guard index.dimension == bundle.model.parameters.factors, index.count == bundle.itemIDs.count else {
@@ -189,7 +217,7 @@ public final class ServingModel: Sendable {
                 fallBack(.unreadable, error.description)
             }
         }
-        return try ServingModel(bundle: bundle, path: opened.path, catalog: nil, recommendationIndex: indexes["items-ip"],
+        return try ServingModel(bundle: bundle, path: opened.path, bundlePath: opened.bundlePath, catalog: nil, recommendationIndex: indexes["items-ip"],
                                 similarityIndex: indexes["items-cosine"], fileIdentity: identity, indexFiles: files,
                                 watchPath: opened.watchPath, publishedVersion: opened.version, indexStatus: statuses)
     }
@@ -197,6 +225,7 @@ public final class ServingModel: Sendable {
     /// A serving model from a bundle in memory.
     ///
     /// - Parameters:
+    ///   - bundlePath: the bundle file read (default: `path`).
     ///   - catalog: the catalog; `nil` takes the bundle's, or a bare one.
     ///   - recommendationIndex: an inner-product index over the item factors (ids = item indices), or `nil`.
     ///   - similarityIndex: a cosine index over the item factors, or `nil`.
@@ -205,7 +234,7 @@ public final class ServingModel: Sendable {
     ///   - indexStatus: what became of each index role at load.
     /// - Throws: ``ServingError/model(_:)`` when the parts disagree in size.
     public init(
-        bundle: ModelBundle, path: String = "", catalog: TrackCatalog? = nil, recommendationIndex: HNSWIndex? = nil,
+        bundle: ModelBundle, path: String = "", bundlePath: String? = nil, catalog: TrackCatalog? = nil, recommendationIndex: HNSWIndex? = nil,
         similarityIndex: HNSWIndex? = nil, fileIdentity: FileIdentity? = nil, indexFiles: [String: String] = [:],
         watchPath: String? = nil, publishedVersion: String? = nil, indexStatus: [IndexStatus] = []
     ) throws(ServingError) {
@@ -227,6 +256,7 @@ public final class ServingModel: Sendable {
             .filter { listeners[Int($0)] > 0 }
         listenerCounts = listeners
         self.path = path
+        self.bundlePath = bundlePath ?? path
         self.bundle = bundle
         self.catalog = catalog
         self.recommendationIndex = recommendationIndex

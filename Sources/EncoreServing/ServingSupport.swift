@@ -13,6 +13,8 @@ public enum ServingError: Error, CustomStringConvertible, Sendable {
     case unknownItem(String)
     /// A parameter out of range.
     case invalidParameter(name: String, message: String)
+    /// The model was refused by its validating child process (``BundleValidator``): a crash, a timeout, or an error.
+    case validation(BundleValidationError)
 
     public var description: String {
         switch self {
@@ -21,13 +23,14 @@ public enum ServingError: Error, CustomStringConvertible, Sendable {
         case .model(let m): return "model: \(m)"
         case .unknownItem(let id): return "unknown item '\(id)'"
         case .invalidParameter(let name, let message): return "\(name): \(message)"
+        case .validation(let e): return "bundle: \(e)"
         }
     }
 }
 
 /// The identity of a file on disk (device, inode, modification time, size): a bundle replaced in place, by a rename
 /// or a rewrite, changes it.
-public struct FileIdentity: Sendable, Equatable {
+public struct FileIdentity: Sendable, Equatable, Codable {
     /// The device.
     public var device: UInt64
     /// The inode.

@@ -41,6 +41,9 @@ struct EncoreServe: AsyncParsableCommand {
 
     @Option(help: "Event-log fsync policy: always, never, or interval:<ms>.") var fsync = "always"
 
+    @Flag(help: "Start a new, empty event log in --log-dir (the folder must hold no segment) whose sequences follow the bundle's event_log_through. Without it a log that does not reach the bundle's event_log_through is refused.")
+    var newEventLog = false
+
     @Option(help: "The largest request body in bytes (413 above).") var maxBodyBytes = 1 << 20
 
     @Option(help: "The most events in one POST.") var maxEvents = 1000
@@ -55,10 +58,29 @@ struct EncoreServe: AsyncParsableCommand {
 
     @Flag(help: "Logs as JSON lines instead of text.") var jsonLogs = false
 
+    @Option(help: "Seconds the child process that opens and checks a model before it is served may take (0: load in this process, unchecked).")
+    var validationTimeoutSeconds = 300.0
+
+    /// `encore-serve validate-bundle PATH` is the child a ``BundleValidator`` runs; anything else is the server.
+    static func main() async {
+        BundleValidator.exitIfRequested()
+        do {
+            var command = try parseAsRoot()
+            if var async = command as? any AsyncParsableCommand {
+                try await async.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            exit(withError: error)
+        }
+    }
+
     func validate() throws {
         guard (0...65_535).contains(port) else { throw ValidationError("--port must be in 0...65535") }
         guard threads >= 0 else { throw ValidationError("--threads must be >= 0") }
         guard maxBodyBytes >= 1024 else { throw ValidationError("--max-body-bytes must be at least 1024") }
+        guard validationTimeoutSeconds >= 0 else { throw ValidationError("--validation-timeout-seconds must be >= 0") }
         guard maxEventAheadSeconds >= 0 else { throw ValidationError("--max-event-ahead-seconds must be >= 0") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level '\(logLevel)'") }
         do { _ = try FsyncPolicy(parsing: fsync) } catch { throw ValidationError("--fsync: \(error)") }
@@ -94,15 +116,17 @@ struct EncoreServe: AsyncParsableCommand {
             },
             eventLoopGroupProvider: .shared(group),
             logger: logger)
-        let bundlePath = bundle, logDirectory = logDir
+        let bundlePath = bundle, logDirectory = logDir, newLog = newEventLog
+        let validator = validationTimeoutSeconds > 0 ? BundleValidator(timeoutSeconds: validationTimeoutSeconds) : nil
         let loader = EngineLoader(holder: holder, logger: logger) {
-            let model = try ServingModel.load(path: bundlePath, logger: logger)
+            let model = try ServingModel.load(path: bundlePath, validator: validator, logger: logger)
             logger.info("bundle loaded", metadata: [
                 "version": .string(model.version), "users": "\(model.bundle.userIDs.count)", "items": "\(model.itemCount)",
                 "unit_version": .string(model.publishedVersion ?? "none"),
                 "indexes": .string(model.indexFiles.keys.sorted().joined(separator: ",")),
                 "index_warnings": "\(model.indexStatus.filter(\.isWarning).count)"])
-            return try RealtimeEngine(model: model, logDirectory: logDirectory, fsync: policy, logger: logger)
+            return try RealtimeEngine(model: model, logDirectory: logDirectory, fsync: policy, validator: validator,
+                                      newEventLog: newLog, logger: logger)
         }
         var services: [any Service] = [loader]
         if pollSeconds > 0 {

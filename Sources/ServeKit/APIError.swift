@@ -61,6 +61,7 @@ public struct APIError: HTTPResponseError, Sendable {
             return APIError(.badRequest, code: "invalid_parameter", message: message, field: name)
         case .eventLog(let m): return APIError(.serviceUnavailable, code: "event_log", message: m)
         case .bundle(let b): return APIError(.internalServerError, code: "bundle", message: b.description)
+        case .validation(let v): return APIError(.internalServerError, code: "bundle", message: v.description)
         case .model(let m): return APIError(.internalServerError, code: "model", message: m)
         }
     }

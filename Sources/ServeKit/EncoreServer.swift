@@ -208,7 +208,8 @@ public enum EncoreServer {
 /// Runs the blocking engine calls (an fsync'ed append, a bundle read) on threads of their own, so the request
 /// threads never wait on a disk.
 final class BlockingExecutor: Sendable {
-    let ingestQueue = DispatchQueue(label: "encore.ingest")
+    /// Concurrent: ingests serialize only their write, and wait for the shared fsync side by side (group commit).
+    let ingestQueue = DispatchQueue(label: "encore.ingest", attributes: .concurrent)
     let reloadQueue = DispatchQueue(label: "encore.reload")
 
     func ingest<T: Sendable>(_ body: @escaping @Sendable () throws(ServingError) -> T) async throws -> T {

@@ -1,4 +1,5 @@
 import ArgumentParser
+import RecCore
 
 /// `encore-train`: Encore's batch job.
 @main
@@ -9,4 +10,10 @@ struct EncoreTrain: ParsableCommand {
         subcommands: [GenerateCommand.self, SplitCommand.self, FitCommand.self, EvaluateCommand.self, RecommendCommand.self, WeeklyCommand.self, ExportCommand.self, EventsCommand.self,
                       AnnBenchCommand.self]
     )
+
+    /// `encore-train validate-bundle PATH` is the child a `BundleValidator` runs (hidden); anything else is a command.
+    static func main() {
+        BundleValidator.exitIfRequested()
+        main(nil)
+    }
 }

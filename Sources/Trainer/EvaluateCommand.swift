@@ -64,6 +64,7 @@ struct EvaluateCommand: ParsableCommand {
 
     func run() throws {
         let logger = TrainerLogging.logger()
+        try BundleCheck.validate(bundle)
         let opened = try PublishedModel.open(path: bundle)
         var stored = try opened.readBundle()
         let model: ImplicitALS

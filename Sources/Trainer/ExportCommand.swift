@@ -27,6 +27,7 @@ struct ExportCommand: ParsableCommand {
     var output: String
 
     func run() throws {
+        try BundleCheck.validate(bundle)
         let b = try PublishedModel.readBundle(at: bundle)
         var lines: [String] = []
         switch playlists {

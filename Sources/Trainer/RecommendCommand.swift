@@ -34,6 +34,7 @@ struct RecommendCommand: ParsableCommand {
 
     /// What `run` prints: a table (or JSON) of the user's top tracks, with the played tracks that explain them.
     func output() throws -> String {
+        try BundleCheck.validate(bundle)
         let b = try PublishedModel.readBundle(at: bundle)
         guard let u = b.userIDs.index(of: user) else {
             throw TrainerError("user '\(user)' is not in \(bundle) (\(b.userIDs.count) users; e.g. '\(b.userIDs.ids.first ?? "")')")

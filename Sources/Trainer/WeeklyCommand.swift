@@ -98,6 +98,7 @@ struct WeeklyCommand: ParsableCommand {
 
     func run() throws {
         let logger = TrainerLogging.logger()
+        if let previous { try BundleCheck.validate(previous) }
         let job = try WeeklyJob(configuration: try jobConfiguration(), logger: logger)
         let report = try job.run()
         print(report.text)
