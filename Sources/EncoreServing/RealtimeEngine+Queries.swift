@@ -154,7 +154,7 @@ extension RealtimeEngine {
     func vector(
         for user: String, in g: Generation
     ) throws(ServingError) -> (vector: [Float]?, source: RecommendationSource, state: UserRealtimeState, row: Int32?) {
-        let state = g.state(of: user)
+        let state = userState(user, in: g)
         let row = g.model.user(user)
         if !state.hasVectorChanges {
             if let row { return (g.model.model.userFactors.row(Int(row)), .model, state, row) }
@@ -274,7 +274,7 @@ extension RealtimeEngine {
         let m = g.model
         guard let table = m.bundle.discoverWeekly else { return ServedDiscoverWeekly(user: user, week: "", tracks: []) }
         guard let row = m.user(user) else { return ServedDiscoverWeekly(user: user, week: table.week, tracks: []) }
-        let state = g.state(of: user)
+        let state = userState(user, in: g)
         let tracks = table.tracks(ofUser: Int(row)).filter { t in
             !state.touched.contains(t.item) && !state.dislikes(t.item, catalog: m.catalog)
         }.map { ServedDiscoverWeekly.Track(id: m.itemID($0.item), score: $0.score, source: $0.source) }
@@ -288,7 +288,7 @@ extension RealtimeEngine {
         let m = g.model
         guard let table = m.bundle.dailyMixes else { return ServedDailyMixes(user: user, day: "", mixes: []) }
         guard let row = m.user(user) else { return ServedDailyMixes(user: user, day: table.day, mixes: []) }
-        let state = g.state(of: user)
+        let state = userState(user, in: g)
         var mixes: [ServedDailyMixes.Mix] = []
         for mix in table.mixes(ofUser: Int(row)) {
             let kept = mix.tracks.filter { !state.dislikes($0.item, catalog: m.catalog) }
@@ -374,7 +374,7 @@ extension RealtimeEngine {
         let g = generation
         let m = g.model
         guard let i = m.item(item) else { throw .unknownItem(item) }
-        let state = g.state(of: user)
+        let state = userState(user, in: g)
         let (items, values) = foldInHistory(state: state, row: m.user(user), model: m)
         guard !items.isEmpty else { return ServedExplanation(user: user, item: item, score: 0, contributions: []) }
         let e: Explanation
@@ -388,7 +388,7 @@ extension RealtimeEngine {
     public func state(user: String) -> ServedUserState {
         let g = generation
         let m = g.model
-        let s = g.state(of: user)
+        let s = userState(user, in: g)
         func ids(_ set: Set<Int32>) -> [String] { set.sorted().map { m.itemID($0) } }
         func artists(_ set: Set<Int32>) -> [String] { set.sorted().map { m.catalog.artistIDs.id(at: $0) } }
         return ServedUserState(

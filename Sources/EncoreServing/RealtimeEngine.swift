@@ -13,6 +13,9 @@ import EncoreEventLog
 ///   (group commit): durable when it returns under the `always` fsync policy.
 /// - Queries read one immutable ``ServingModel`` and the user's state under the lock of the user's shard (a copy is
 ///   taken and the lock released before any scoring), so no global lock is held during a query.
+/// - Bounded memory: at most `maxUsers` users keep their state in memory; the least recently used are dropped and
+///   rebuilt from the log records after the bundle's cut on their next request or event. The duplicate check
+///   remembers the last `maxSeenEventIDs` event ids.
 /// - Start: the state is rebuilt by replaying the log records after the bundle's cut: `event_log_through` when the
 ///   bundle records it, else the records appended after the bundle's `created_at`, else the whole log.
 /// - Hot reload: ``reload(path:)`` reads a new bundle without any lock, then, under the ingest lock, re-derives the
@@ -20,47 +23,166 @@ import EncoreEventLog
 ///   Requests in flight finish on the generation they started with.
 public final class RealtimeEngine: Sendable {
     /// The state of all users against one model.
+    ///
+    /// At most ``perShardLimit`` users per shard keep their state in memory: past it, the least recently used user's
+    /// state is dropped and a 64-bit hash of the user id remembered, and the state is rebuilt from the log records
+    /// after the bundle's cut (through the same ``apply(_:sequence:evicting:rebuildBefore:)``) when the user comes back.
     final class Generation: Sendable {
-        let model: ServingModel
-        let shards: [Locked<[String: UserRealtimeState]>]
-        /// The first log sequence this generation replayed (the bundle's cut + 1).
-        let firstSequence: UInt64
-
-        init(model: ServingModel, shardCount: Int, firstSequence: UInt64) {
-            self.model = model
-            self.shards = (0..<max(1, shardCount)).map { _ in Locked([:]) }
-            self.firstSequence = firstSequence
+        struct Entry {
+            var state: UserRealtimeState
+            var lastUsed: UInt64
         }
 
-        func shard(_ user: String) -> Locked<[String: UserRealtimeState]> {
+        struct Shard {
+            var users: [String: Entry] = [:]
+            /// Hashes of the users whose state was dropped (a collision only costs a needless rebuild).
+            var evicted: Set<UInt64> = []
+            var tick: UInt64 = 0
+
+            mutating func touch(_ user: String) -> UserRealtimeState? {
+                guard var e = users[user] else { return nil }
+                tick += 1
+                e.lastUsed = tick
+                users[user] = e
+                return e.state
+            }
+        }
+
+        let model: ServingModel
+        let shards: [Locked<Shard>]
+        /// The log records this generation's state is made of.
+        let cut: Cut
+        let logDirectory: String
+        /// The most users with state in memory per shard.
+        let perShardLimit: Int
+        let counters: StateCounters
+        let logger: Logger
+
+        init(model: ServingModel, shardCount: Int, cut: Cut, logDirectory: String, maxUsers: Int, counters: StateCounters,
+             logger: Logger) {
+            self.model = model
+            let n = max(1, shardCount)
+            self.shards = (0..<n).map { _ in Locked(Shard()) }
+            self.cut = cut
+            self.logDirectory = logDirectory
+            self.perShardLimit = maxUsers <= 0 ? Int.max : max(1, maxUsers / n)
+            self.counters = counters
+            self.logger = logger
+        }
+
+        static func hash(_ user: String) -> UInt64 {
             var h: UInt64 = 1469598103934665603
             for b in user.utf8 { h = (h ^ UInt64(b)) &* 1099511628211 }
-            return shards[Int(h % UInt64(shards.count))]
+            return h
         }
 
-        /// A copy of the user's state (empty for a user without events).
+        func shard(_ user: String) -> Locked<Shard> {
+            shards[Int(Self.hash(user) % UInt64(shards.count))]
+        }
+
+        /// The user's state when it is in memory (marking it used), else `nil`.
+        func resident(_ user: String) -> UserRealtimeState? {
+            shard(user).withLock { $0.touch(user) }
+        }
+
+        /// Whether the user's state was dropped and must be rebuilt from the log.
+        func wasEvicted(_ user: String) -> Bool {
+            let h = Self.hash(user)
+            return shard(user).withLock { $0.users[user] == nil && $0.evicted.contains(h) }
+        }
+
+        /// The user's state from the log records after the cut with a sequence below `before`, in log order.
+        func rebuild(_ user: String, before: UInt64 = .max) -> UserRealtimeState {
+            var state = UserRealtimeState()
+            let rules = EventRules.standard
+            let m = model
+            do {
+                try EventLog.read(directory: logDirectory, from: cut.afterSequence.map { $0 + 1 } ?? 1) { record in
+                    guard record.sequence < before, cut.includes(record), record.event.user == user else { return }
+                    let e = record.event
+                    let (item, artist) = rules.lookUp(e.type, id: e.item, track: m.item, artist: m.artist)
+                    state.apply(type: e.type, item: item, artist: artist, listened: rules.isListen(e),
+                                timestamp: e.timestamp, sequence: record.sequence)
+                }
+            } catch {
+                logger.error("rebuilding a user's real-time state from the log failed", metadata: [
+                    "user": .string(user), "reason": .string("\(error)")])
+            }
+            counters.rebuilds.withLock { $0 += 1 }
+            return state
+        }
+
+        /// Puts a rebuilt state in memory (unless another rebuild did meanwhile) and returns the user's state.
+        func install(_ user: String, _ state: UserRealtimeState) -> UserRealtimeState {
+            let h = Self.hash(user)
+            return shard(user).withLock { s in
+                if let current = s.touch(user) { return current }
+                s.evicted.remove(h)
+                s.tick += 1
+                s.users[user] = Entry(state: state, lastUsed: s.tick)
+                trim(&s)
+                return state
+            }
+        }
+
+        /// A copy of the user's state in memory (empty for a user without events); an evicted user's state is not
+        /// rebuilt here (``RealtimeEngine/userState(_:in:)`` does).
         func state(of user: String) -> UserRealtimeState {
-            shard(user).withLock { $0[user] } ?? UserRealtimeState()
+            resident(user) ?? UserRealtimeState()
         }
 
-        func apply(_ event: UserEvent, sequence: UInt64) {
+        /// Applies one event. `evicting`: drop the least recently used states past the bound (not during a replay,
+        /// whose users are trimmed once at its end). `rebuildBefore`: an evicted user's state is rebuilt first from
+        /// the records before this sequence (the event itself may already be in the log).
+        func apply(_ event: UserEvent, sequence: UInt64, evicting: Bool = true) {
             let m = model
             let rules = EventRules.standard
             let (item, artist) = rules.lookUp(event.type, id: event.item, track: m.item, artist: m.artist)
-            shard(event.user).withLock { users in
-                users[event.user, default: UserRealtimeState()].apply(
+            let user = event.user
+            let base: UserRealtimeState? = evicting && wasEvicted(user) ? rebuild(user, before: sequence) : nil
+            let h = Self.hash(user)
+            shard(user).withLock { s in
+                s.tick += 1
+                if s.users[user] == nil {
+                    s.users[user] = Entry(state: base ?? UserRealtimeState(), lastUsed: s.tick)
+                    s.evicted.remove(h)
+                }
+                s.users[user]?.lastUsed = s.tick
+                s.users[user]?.state.apply(
                     type: event.type, item: item, artist: artist, listened: rules.isListen(event),
                     timestamp: event.timestamp, sequence: sequence)
+                if evicting { trim(&s) }
             }
+        }
+
+        /// Drops the least recently used states of a shard past the bound.
+        func trim(_ s: inout Shard) {
+            while s.users.count > perShardLimit {
+                guard let oldest = s.users.min(by: { $0.value.lastUsed < $1.value.lastUsed })?.key else { return }
+                s.users.removeValue(forKey: oldest)
+                s.evicted.insert(Self.hash(oldest))
+                counters.evictions.withLock { $0 += 1 }
+            }
+        }
+
+        /// Trims every shard to the bound (after a replay).
+        func trimAll() {
+            for shard in shards { shard.withLock { trim(&$0) } }
         }
 
         func storeVector(_ user: String, revision: UInt64, vector: [Float]?) {
-            shard(user).withLock { users in
-                if users[user]?.revision == revision { users[user]?.cachedVector = (revision, vector) }
+            shard(user).withLock { s in
+                if s.users[user]?.state.revision == revision { s.users[user]?.state.cachedVector = (revision, vector) }
             }
         }
 
-        var userCount: Int { shards.reduce(0) { n, s in n + s.withLock { $0.count } } }
+        var userCount: Int { shards.reduce(0) { n, s in n + s.withLock { $0.users.count } } }
+    }
+
+    /// Evictions and rebuilds of users' state, over every generation.
+    final class StateCounters: Sendable {
+        let evictions = Locked(0)
+        let rebuilds = Locked(0)
     }
 
     /// Counters for `/metrics`.
@@ -75,6 +197,12 @@ public final class RealtimeEngine: Sendable {
         public var reloads = 0
         /// Failed reloads.
         public var reloadFailures = 0
+        /// Users whose real-time state was dropped from memory (the bound ``RealtimeEngine/maxUsers``).
+        public var userEvictions = 0
+        /// Users whose real-time state was rebuilt from the log after an eviction.
+        public var userRebuilds = 0
+        /// Event ids forgotten by the duplicate check (its bound).
+        public var seenEventIDsForgotten = 0
     }
 
     /// What ``ingest(_:)`` did.
@@ -87,8 +215,36 @@ public final class RealtimeEngine: Sendable {
         public var sequences: ClosedRange<UInt64>?
     }
 
+    /// The most recent event ids, at most `limit` (0: no bound), oldest forgotten first.
+    struct SeenIDs {
+        let limit: Int
+        private(set) var ids = Set<ExactID>()
+        private var order: [ExactID] = []
+        private var head = 0
+        private(set) var forgotten = 0
+
+        init(limit: Int) { self.limit = limit }
+
+        func contains(_ id: ExactID) -> Bool { ids.contains(id) }
+        var count: Int { ids.count }
+
+        mutating func insert(_ id: ExactID) {
+            guard ids.insert(id).inserted, limit > 0 else { return }
+            order.append(id)
+            while ids.count > limit {
+                ids.remove(order[head])
+                head += 1
+                forgotten += 1
+            }
+            if head > 1024 && head * 2 > order.count {
+                order.removeFirst(head)
+                head = 0
+            }
+        }
+    }
+
     struct IngestState {
-        var seen: Set<ExactID>
+        var seen: SeenIDs
         /// Set when an fsync failed: every later ingest is refused.
         var failure: String? = nil
     }
@@ -102,6 +258,9 @@ public final class RealtimeEngine: Sendable {
     let ingestState: Locked<IngestState>
     let stats = Locked(Statistics())
     let reloading = Locked(false)
+    let stateCounters = StateCounters()
+    /// The most users whose real-time state is kept in memory (0: no bound).
+    public let maxUsers: Int
     /// Checks a new model in a child process before this process reads it (``reload(path:)``), when set.
     public let validator: BundleValidator?
 
@@ -111,6 +270,10 @@ public final class RealtimeEngine: Sendable {
     /// - Parameters:
     ///   - shards: the number of user shards (each with its own lock).
     ///   - validator: checks every model a reload reads in a child process first (see ``BundleValidator``).
+    ///   - maxUsers: the most users whose real-time state stays in memory (0: no bound); past it the least recently
+    ///     used users' state is dropped and rebuilt from the log on their next request or event.
+    ///   - maxSeenEventIDs: the most recent `event_id`s remembered to refuse duplicates (0: no bound); an id older
+    ///     than that many later accepted events is no longer recognized.
     ///   - newEventLog: start a new, empty log in `logDirectory` whose first sequence follows the bundle's
     ///     `event_log_through` (the folder must hold no segment). Without it, a log that does not reach the bundle's
     ///     `event_log_through`, or starts after it, is refused: acknowledged events would be missing and sequence
@@ -118,9 +281,12 @@ public final class RealtimeEngine: Sendable {
     /// - Throws: ``ServingError/eventLog(_:)`` when the log cannot be opened or read, or does not match the bundle.
     public init(
         model: ServingModel, logDirectory: String, fsync: FsyncPolicy = .always, shards: Int = 64,
-        validator: BundleValidator? = nil, newEventLog: Bool = false, logger: Logger = Logger(label: "encore.realtime")
+        validator: BundleValidator? = nil, maxUsers: Int = RealtimeEngine.defaultMaxUsers,
+        maxSeenEventIDs: Int = RealtimeEngine.defaultMaxSeenEventIDs, newEventLog: Bool = false,
+        logger: Logger = Logger(label: "encore.realtime")
     ) throws(ServingError) {
         self.validator = validator
+        self.maxUsers = maxUsers
         do {
             log = try EventLog(directory: logDirectory, fsync: fsync, requiredThrough: model.eventLogThrough ?? 0,
                                newLogAfter: newEventLog ? (model.eventLogThrough ?? 0) : nil)
@@ -128,21 +294,21 @@ public final class RealtimeEngine: Sendable {
         self.logDirectory = logDirectory
         self.logger = logger
         self.shardCount = shards
-        var seen = Set<ExactID>()
-        let generation = Generation(model: model, shardCount: shards, firstSequence: 1)
-        var first: UInt64? = nil
-        var replayed = 0
+        var seen = SeenIDs(limit: maxSeenEventIDs)
         let cut = Self.cut(of: model)
+        let generation = Generation(model: model, shardCount: shards, cut: cut, logDirectory: logDirectory, maxUsers: maxUsers,
+                                    counters: stateCounters, logger: logger)
+        var replayed = 0
         do {
             try EventLog.read(directory: logDirectory, from: 1) { record in
                 seen.insert(ExactID(record.event.eventID))
                 if cut.includes(record) {
-                    if first == nil { first = record.sequence }
-                    generation.apply(record.event, sequence: record.sequence)
+                    generation.apply(record.event, sequence: record.sequence, evicting: false)
                     replayed += 1
                 }
             }
         } catch { throw .eventLog("replay: \(error)") }
+        generation.trimAll()
         current = Locked(generation)
         ingestState = Locked(IngestState(seen: seen))
         stats.withLock {
@@ -181,12 +347,29 @@ public final class RealtimeEngine: Sendable {
     public var model: ServingModel { current.withLock { $0 }.model }
 
     /// The counters.
-    public var statistics: Statistics { stats.withLock { $0 } }
+    public var statistics: Statistics {
+        var s = stats.withLock { $0 }
+        s.userEvictions = stateCounters.evictions.withLock { $0 }
+        s.userRebuilds = stateCounters.rebuilds.withLock { $0 }
+        s.seenEventIDsForgotten = ingestState.withLock { $0.seen.forgotten }
+        return s
+    }
+
+    /// The number of fsyncs of appended events so far (one per group commit).
+    public var eventLogFsyncs: Int { log.fsyncCount }
+
+    /// The number of event ids the duplicate check remembers.
+    public var seenEventIDs: Int { ingestState.withLock { $0.seen.count } }
+
+    /// The default bound of users with real-time state in memory.
+    public static let defaultMaxUsers = 100_000
+    /// The default number of recent event ids remembered to refuse duplicates.
+    public static let defaultMaxSeenEventIDs = 1_000_000
 
     /// The last sequence in the event log.
     public var lastSequence: UInt64 { log.lastSequence }
 
-    /// The number of users with real-time state.
+    /// The number of users with real-time state in memory.
     public var activeUsers: Int { current.withLock { $0 }.userCount }
 
     // MARK: Ingest
@@ -222,7 +405,7 @@ public final class RealtimeEngine: Sendable {
             }
             let range: ClosedRange<UInt64>
             do { range = try log.write(fresh) } catch { throw .eventLog("append: \(error)") }
-            state.seen.formUnion(batch)
+            for id in batch { state.seen.insert(id) }
             let generation = current.withLock { $0 }
             var sequence = range.lowerBound
             for e in fresh {
@@ -245,6 +428,18 @@ public final class RealtimeEngine: Sendable {
             $0.duplicates += result.duplicates
         }
         return result
+    }
+
+    /// The user's real-time state in `g`: from memory, or rebuilt from the log when it was evicted (under the ingest
+    /// lock, so no event of the user is written meanwhile), or empty for a user without events.
+    func userState(_ user: String, in g: Generation) -> UserRealtimeState {
+        if let s = g.resident(user) { return s }
+        guard g.wasEvicted(user) else { return UserRealtimeState() }
+        return ingestState.withLock { _ in
+            if let s = g.resident(user) { return s }
+            guard g.wasEvicted(user) else { return UserRealtimeState() }
+            return g.install(user, g.rebuild(user))
+        }
     }
 
     /// Whether an event id was seen (in the log).
@@ -299,17 +494,19 @@ public final class RealtimeEngine: Sendable {
                         + "but this log ends at \(last): it was trained on another log; the current model stays")
                 }
             }
-            let generation = Generation(model: model, shardCount: shardCount, firstSequence: 1)
+            let generation = Generation(model: model, shardCount: shardCount, cut: cut, logDirectory: logDirectory,
+                                        maxUsers: maxUsers, counters: stateCounters, logger: logger)
             var replayed = 0
             do {
                 try log.sync()
                 try EventLog.read(directory: logDirectory, from: cut.afterSequence.map { $0 + 1 } ?? 1) { record in
                     if cut.includes(record) {
-                        generation.apply(record.event, sequence: record.sequence)
+                        generation.apply(record.event, sequence: record.sequence, evicting: false)
                         replayed += 1
                     }
                 }
             } catch { throw .eventLog("replay: \(error)") }
+            generation.trimAll()
             let previous = current.withLock { old in
                 let v = old.model.version
                 old = generation

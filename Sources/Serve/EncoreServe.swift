@@ -58,6 +58,12 @@ struct EncoreServe: AsyncParsableCommand {
 
     @Flag(help: "Logs as JSON lines instead of text.") var jsonLogs = false
 
+    @Option(help: "The most users whose real-time state is kept in memory (0: no bound); the least recently used are dropped and rebuilt from the event log when they return.")
+    var maxRealtimeUsers = RealtimeEngine.defaultMaxUsers
+
+    @Option(help: "The most recent event ids remembered to refuse duplicate events (0: no bound).")
+    var maxSeenEventIds = RealtimeEngine.defaultMaxSeenEventIDs
+
     @Option(help: "Seconds the child process that opens and checks a model before it is served may take (0: load in this process, unchecked).")
     var validationTimeoutSeconds = 300.0
 
@@ -80,6 +86,8 @@ struct EncoreServe: AsyncParsableCommand {
         guard (0...65_535).contains(port) else { throw ValidationError("--port must be in 0...65535") }
         guard threads >= 0 else { throw ValidationError("--threads must be >= 0") }
         guard maxBodyBytes >= 1024 else { throw ValidationError("--max-body-bytes must be at least 1024") }
+        guard maxRealtimeUsers >= 0 else { throw ValidationError("--max-realtime-users must be >= 0") }
+        guard maxSeenEventIds >= 0 else { throw ValidationError("--max-seen-event-ids must be >= 0") }
         guard validationTimeoutSeconds >= 0 else { throw ValidationError("--validation-timeout-seconds must be >= 0") }
         guard maxEventAheadSeconds >= 0 else { throw ValidationError("--max-event-ahead-seconds must be >= 0") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level '\(logLevel)'") }
@@ -117,6 +125,7 @@ struct EncoreServe: AsyncParsableCommand {
             eventLoopGroupProvider: .shared(group),
             logger: logger)
         let bundlePath = bundle, logDirectory = logDir, newLog = newEventLog
+        let maxUsers = maxRealtimeUsers, maxSeen = maxSeenEventIds
         let validator = validationTimeoutSeconds > 0 ? BundleValidator(timeoutSeconds: validationTimeoutSeconds) : nil
         let loader = EngineLoader(holder: holder, logger: logger) {
             let model = try ServingModel.load(path: bundlePath, validator: validator, logger: logger)
@@ -126,7 +135,7 @@ struct EncoreServe: AsyncParsableCommand {
                 "indexes": .string(model.indexFiles.keys.sorted().joined(separator: ",")),
                 "index_warnings": "\(model.indexStatus.filter(\.isWarning).count)"])
             return try RealtimeEngine(model: model, logDirectory: logDirectory, fsync: policy, validator: validator,
-                                      newEventLog: newLog, logger: logger)
+                                      maxUsers: maxUsers, maxSeenEventIDs: maxSeen, newEventLog: newLog, logger: logger)
         }
         var services: [any Service] = [loader]
         if pollSeconds > 0 {

@@ -10,7 +10,11 @@ import EncoreServing
 /// - `encore_http_requests_total{route,method,status}` and `encore_http_request_duration_seconds{route,method}`
 ///   (histogram) per matched route;
 /// - `encore_http_requests_shed_total`, `encore_http_in_flight`;
-/// - `encore_events_applied_total`, `encore_events_duplicate_total`, `encore_events_replayed`;
+/// - `encore_events_applied_total`, `encore_events_duplicate_total`, `encore_events_replayed`,
+///   `encore_event_log_fsyncs_total`;
+/// - `encore_active_users` (users with state in memory), `encore_realtime_users_max` (the bound),
+///   `encore_realtime_user_evictions_total`, `encore_realtime_user_rebuilds_total`, `encore_seen_event_ids`,
+///   `encore_seen_event_ids_forgotten_total`;
 /// - `encore_bundle_info{version}` (1), `encore_bundle_created_seconds`, `encore_bundle_loaded_seconds`,
 ///   `encore_bundle_reloads_total`, `encore_bundle_reload_failures_total`, `encore_active_users`,
 ///   `encore_event_log_last_sequence`;
@@ -49,7 +53,13 @@ public final class ServeMetrics: Sendable {
         "encore_bundle_loaded_seconds": "When the served bundle was loaded, Unix seconds.",
         "encore_bundle_reloads_total": "Successful bundle reloads.",
         "encore_bundle_reload_failures_total": "Failed bundle reloads.",
-        "encore_active_users": "Users with real-time state.",
+        "encore_active_users": "Users with real-time state in memory.",
+        "encore_realtime_users_max": "The most users whose real-time state is kept in memory (0: no bound).",
+        "encore_realtime_user_evictions_total": "Users whose real-time state was dropped from memory (rebuilt from the log when they return).",
+        "encore_realtime_user_rebuilds_total": "Users whose real-time state was rebuilt from the log after an eviction.",
+        "encore_seen_event_ids": "Event ids remembered to refuse duplicates.",
+        "encore_seen_event_ids_forgotten_total": "Event ids the duplicate check forgot (its bound).",
+        "encore_event_log_fsyncs_total": "fsyncs of appended events (one per group commit).",
         "encore_event_log_last_sequence": "The last sequence in the event log.",
         "encore_bundle_index_loaded": "1 when the index of the role is loaded, 0 when the role is served by exact search.",
         "encore_bundle_index_warnings": "Index files expected with the bundle but missing, mismatched or unreadable.",
@@ -80,7 +90,10 @@ public final class ServeMetrics: Sendable {
             let m = engine.model
             // The engine counts since the process started; the counters advance by what is new since the last scrape.
             let totals = ["encore_events_applied_total": s.eventsApplied, "encore_events_duplicate_total": s.duplicates,
-                          "encore_bundle_reloads_total": s.reloads, "encore_bundle_reload_failures_total": s.reloadFailures]
+                          "encore_bundle_reloads_total": s.reloads, "encore_bundle_reload_failures_total": s.reloadFailures,
+                          "encore_realtime_user_evictions_total": s.userEvictions, "encore_realtime_user_rebuilds_total": s.userRebuilds,
+                          "encore_seen_event_ids_forgotten_total": s.seenEventIDsForgotten,
+                          "encore_event_log_fsyncs_total": engine.eventLogFsyncs]
             exportedTotals.withLock { exported in
                 for (name, value) in totals {
                     let counter = registry.makeCounter(descriptor: Self.d(name), labels: [])
@@ -91,6 +104,8 @@ public final class ServeMetrics: Sendable {
             }
             registry.makeGauge(descriptor: Self.d("encore_events_replayed"), labels: []).set(Double(s.replayed))
             registry.makeGauge(descriptor: Self.d("encore_active_users"), labels: []).set(Double(engine.activeUsers))
+            registry.makeGauge(descriptor: Self.d("encore_realtime_users_max"), labels: []).set(Double(engine.maxUsers))
+            registry.makeGauge(descriptor: Self.d("encore_seen_event_ids"), labels: []).set(Double(engine.seenEventIDs))
             registry.makeGauge(descriptor: Self.d("encore_event_log_last_sequence"), labels: []).set(Double(engine.lastSequence))
             registry.makeGauge(descriptor: Self.d("encore_bundle_created_seconds"), labels: []).set(Double(m.createdAtMs ?? 0) / 1000)
             registry.makeGauge(descriptor: Self.d("encore_bundle_loaded_seconds"), labels: []).set(m.loadedAt)
