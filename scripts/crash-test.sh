@@ -125,7 +125,9 @@ lost = [e["event_id"] for e in acked if ids.get(e["event_id"], 0) == 0]
 print(f"acknowledged {len(acked)}, in the log {len(ids)} distinct ids ({sum(ids.values())} records), "
       f"lost {len(lost)}, duplicated {len(twice)}")
 def get(path):
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10) as r:
+    # /state needs the token like the writes.
+    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", headers={"Authorization": f"Bearer {token}"})
+    with urllib.request.urlopen(req, timeout=10) as r:
         return json.loads(r.read())
 missing_state, in_recs = [], []
 states = {}

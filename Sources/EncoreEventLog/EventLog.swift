@@ -200,6 +200,10 @@ public final class EventLog: Sendable {
         summary.lastSegmentBytes = Int64(st.segmentSize)
         self.recovery = summary
         self.state = Locked(st)
+        if newLogAfter != nil {
+            // The new log's first segment now, so a restart before any append finds where it starts.
+            try state.withLock { (s: inout State) throws(EventLogError) in try roll(&s) }
+        }
 
         if case .interval(let ms) = fsync {
             let timer = DispatchSource.makeTimerSource(queue: DispatchQueue(label: "encore.eventlog.fsync"))

@@ -189,7 +189,10 @@ public struct BundleValidator: Sendable {
             let data = (try? encoder.encode(report)) ?? Data()
             return (String(decoding: data, as: UTF8.self), 0)
         } catch {
-            let object = ["ok": false, "error": error.description] as [String: Any]
+            // The reader's own message (it names the file), as an in-process load would throw it.
+            var message = error.description
+            if case .bundle(let b) = error { message = b.description }
+            let object = ["ok": false, "error": message] as [String: Any]
             let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data()
             return (String(decoding: data, as: UTF8.self), refusedStatus)
         }

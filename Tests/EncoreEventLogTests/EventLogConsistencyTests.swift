@@ -78,7 +78,11 @@ struct EventLogConsistencyTests {
     /// A new log continues after the bundle's sequence, so sequences are never reused; it needs an empty folder.
     @Test func newLogStartsAfterTheBundlesSequence() throws {
         try withDirectory { (dir: String) throws in
-            let log = try EventLog(directory: dir, fsync: .never, requiredThrough: 41, newLogAfter: 41)
+            let empty = try EventLog(directory: dir, fsync: .never, requiredThrough: 41, newLogAfter: 41)
+            try empty.close()
+            // A restart before any event: the new log's first segment says where it starts.
+            let log = try EventLog(directory: dir, fsync: .never, requiredThrough: 41)
+            #expect(log.lastSequence == 41)
             #expect(try log.append([consistencyEvent(1), consistencyEvent(2)]) == 42...43)
             try log.close()
             #expect(try segments(dir).map { ($0 as NSString).lastPathComponent } == ["events-00000000000000000042.log"])
