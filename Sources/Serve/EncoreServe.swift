@@ -50,6 +50,22 @@ struct EncoreServe: AsyncParsableCommand {
 
     @Option(help: "The most requests in flight before shedding with 503 (0: no limit).") var maxInFlight = 512
 
+    @Option(help: "Shed requests (503 + Retry-After) once they wait more than this many milliseconds to be handled for a whole --shed-interval-ms (0: shed by --max-in-flight only).")
+    var shedQueueDelayMs = 5.0
+
+    @Option(help: "How long, in milliseconds, requests may keep waiting more than --shed-queue-delay-ms before shedding starts; a request that waited this long is shed.")
+    var shedIntervalMs = 100.0
+
+    @Option(help: "The most open connections; one more is answered 503 and closed (0: no limit).") var maxConnections = 4096
+
+    @Option(help: "Seconds a kept-alive connection may stay silent between requests before it is closed.") var idleTimeout = 60.0
+
+    @Option(help: "Seconds a client has to send a whole request head (from its first byte; from connecting, for the first request); 408 and close past it.")
+    var headerTimeout = 10.0
+
+    @Option(help: "Seconds a client has to send a whole request body, from the end of its head; 408 and close past it.")
+    var bodyTimeout = 30.0
+
     @Option(help: "Refuse events dated more than this many seconds ahead of the server clock.") var maxEventAheadSeconds: Int64 = 86_400
 
     @Option(help: "Seconds between checks of the unit's manifest (or the plain bundle file) for a replacement (0: never).") var pollSeconds = 2.0
@@ -89,6 +105,13 @@ struct EncoreServe: AsyncParsableCommand {
         guard maxRealtimeUsers >= 0 else { throw ValidationError("--max-realtime-users must be >= 0") }
         guard maxSeenEventIds >= 0 else { throw ValidationError("--max-seen-event-ids must be >= 0") }
         guard validationTimeoutSeconds >= 0 else { throw ValidationError("--validation-timeout-seconds must be >= 0") }
+        guard shedQueueDelayMs >= 0, shedIntervalMs > 0 else {
+            throw ValidationError("--shed-queue-delay-ms must be >= 0 and --shed-interval-ms > 0")
+        }
+        guard maxConnections >= 0 else { throw ValidationError("--max-connections must be >= 0") }
+        guard idleTimeout > 0, headerTimeout > 0, bodyTimeout > 0 else {
+            throw ValidationError("--idle-timeout, --header-timeout and --body-timeout must be > 0 seconds")
+        }
         guard maxEventAheadSeconds >= 0 else { throw ValidationError("--max-event-ahead-seconds must be >= 0") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level '\(logLevel)'") }
         do { _ = try FsyncPolicy(parsing: fsync) } catch { throw ValidationError("--fsync: \(error)") }
@@ -107,7 +130,13 @@ struct EncoreServe: AsyncParsableCommand {
         let options = ServeOptions(
             tokens: ServeOptions.tokens(flags: tokens, environment: ProcessInfo.processInfo.environment),
             readAuth: readAuth, maxBodyBytes: maxBodyBytes, maxEventsPerRequest: maxEvents, maxInFlight: maxInFlight,
-            eventRules: EventRules(maximumFutureSeconds: maxEventAheadSeconds))
+            eventRules: EventRules(maximumFutureSeconds: maxEventAheadSeconds),
+            queueDelay: shedQueueDelayMs > 0
+                ? QueueDelayShedder(target: .microseconds(Int64(shedQueueDelayMs * 1000)), interval: .microseconds(Int64(shedIntervalMs * 1000)))
+                : nil)
+        let limits = ConnectionLimits(
+            idleTimeout: .milliseconds(Int64(idleTimeout * 1000)), headerTimeout: .milliseconds(Int64(headerTimeout * 1000)),
+            bodyTimeout: .milliseconds(Int64(bodyTimeout * 1000)), maxConnections: maxConnections)
         try ServeOptions.checkAuthentication(tokens: options.tokens, insecureNoAuth: insecureNoAuth)
         if options.tokens.isEmpty {
             logger.warning("--insecure-no-auth: POST /v1/events, /v1/admin/reload and user state are open to anyone")
@@ -118,6 +147,7 @@ struct EncoreServe: AsyncParsableCommand {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: threads == 0 ? ProcessInfo.processInfo.activeProcessorCount : threads)
         let app = Application(
             router: router,
+            server: .encore(limits: limits, metrics: metrics),
             configuration: .init(address: .hostname(host, port: port), serverName: "encore-serve"),
             onServerRunning: { channel in
                 logger.info("listening", metadata: ["address": .string("\(channel.localAddress.map { "\($0)" } ?? "?")")])

@@ -2,6 +2,7 @@ import EncoreCore
 import Foundation
 import Hummingbird
 import Logging
+import NIOCore
 import EncoreData
 import EncoreServing
 
@@ -22,13 +23,16 @@ public final class EngineHolder: Sendable {
 /// The HTTP API of `encore-serve` (see `docs/openapi.yaml`).
 public enum EncoreServer {
     /// The routes, as `METHOD /path/{param}`: the router registers exactly these.
-    public static let routeTable: [String] = [
-        "GET /health", "GET /ready", "GET /metrics",
-        "GET /v1/users/{user}/recommendations", "GET /v1/users/{user}/discover-weekly",
-        "GET /v1/users/{user}/daily-mixes", "GET /v1/users/{user}/because-you-played",
-        "GET /v1/users/{user}/explain/{item}", "GET /v1/users/{user}/state", "GET /v1/items/{item}/similar",
-        "POST /v1/events", "POST /v1/admin/reload",
-    ]
+    /// Every GET route also answers HEAD: the same status and headers, no body.
+    public static let routeTable: [String] = {
+        let reads = [
+            "/health", "/ready", "/metrics",
+            "/v1/users/{user}/recommendations", "/v1/users/{user}/discover-weekly",
+            "/v1/users/{user}/daily-mixes", "/v1/users/{user}/because-you-played",
+            "/v1/users/{user}/explain/{item}", "/v1/users/{user}/state", "/v1/items/{item}/similar",
+        ]
+        return reads.flatMap { ["GET \($0)", "HEAD \($0)"] } + ["POST /v1/events", "POST /v1/admin/reload"]
+    }()
 
     /// The methods of ``routeTable`` whose path pattern matches `path` (a `{param}` matches one non-empty segment).
     public static func methods(forPath path: String) -> [String] {
@@ -54,9 +58,11 @@ public enum EncoreServer {
         holder: EngineHolder, options: ServeOptions, metrics: ServeMetrics, logger: Logger
     ) -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
+        router.add(middleware: HeadMiddleware())
         router.add(middleware: MetricsMiddleware(metrics: metrics))
         router.add(middleware: JSONErrorMiddleware())
-        router.add(middleware: LoadSheddingMiddleware(limit: options.maxInFlight, retryAfter: options.retryAfterSeconds, metrics: metrics))
+        router.add(middleware: LoadSheddingMiddleware(limit: options.maxInFlight, retryAfter: options.retryAfterSeconds, metrics: metrics,
+                                                     queueDelay: options.queueDelay))
         let auth = BearerAuthMiddleware<BasicRequestContext>(tokens: options.tokens)
         let readAuth = options.readAuth
         let blocking = BlockingExecutor()
@@ -93,8 +99,16 @@ public enum EncoreServer {
             do { return try body() } catch { throw APIError.from(error) }
         }
 
-        router.get("/health") { _, _ in HealthJSON(status: "ok") }
-        router.get("/ready") { _, _ -> ReadyJSON in
+        /// A GET route and its HEAD twin (``HeadMiddleware`` drops the body).
+        func readRoute<Output: ResponseGenerator>(
+            _ path: RouterPath, _ handler: @escaping @Sendable (Request, BasicRequestContext) async throws -> Output
+        ) {
+            router.get(path, use: handler)
+            router.head(path, use: handler)
+        }
+
+        readRoute("/health") { _, _ in HealthJSON(status: "ok") }
+        readRoute("/ready") { _, _ -> ReadyJSON in
             let e = try engine()
             let m = e.model
             let warnings = m.indexStatus.filter(\.isWarning).map { "index \($0.role) \($0.state.rawValue): \($0.detail) (exact search)" }
@@ -105,14 +119,14 @@ public enum EncoreServer {
                              },
                              warnings: warnings)
         }
-        router.get("/metrics") { _, _ -> Response in
+        readRoute("/metrics") { _, _ -> Response in
             var headers = HTTPFields()
             headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
             return Response(status: .ok, headers: headers,
                             body: .init(byteBuffer: ByteBuffer(bytes: metrics.render(engine: holder.current))))
         }
 
-        router.get("/v1/users/{user}/recommendations") { request, context -> RecommendationsJSON in
+        readRoute("/v1/users/{user}/recommendations") { request, context -> RecommendationsJSON in
             let e = try read(request)
             let q = request.uri.queryParameters
             let k = try QueryParser.int(q["k"], name: "k", default: 10, range: 1...1000)
@@ -126,21 +140,21 @@ public enum EncoreServer {
             return RecommendationsJSON(user: r.user, known: r.known, source: r.source.rawValue, bundleVersion: r.version,
                                        items: r.items.map { ItemScoreJSON(item: $0.id, score: finite($0.score)) })
         }
-        router.get("/v1/users/{user}/discover-weekly") { request, context -> DiscoverWeeklyJSON in
+        readRoute("/v1/users/{user}/discover-weekly") { request, context -> DiscoverWeeklyJSON in
             let e = try read(request)
             let d = e.discoverWeekly(user: try user(context))
             return DiscoverWeeklyJSON(user: d.user, week: d.week, items: d.tracks.map {
                 .init(item: $0.id, score: finite($0.score), source: $0.source)
             })
         }
-        router.get("/v1/users/{user}/daily-mixes") { request, context -> DailyMixesJSON in
+        readRoute("/v1/users/{user}/daily-mixes") { request, context -> DailyMixesJSON in
             let e = try read(request)
             let d = e.dailyMixes(user: try user(context))
             return DailyMixesJSON(user: d.user, day: d.day, mixes: d.mixes.map { mix in
                 .init(name: mix.name, cover: mix.cover, items: mix.tracks.map { .init(item: $0.id, familiar: $0.familiar) })
             })
         }
-        router.get("/v1/users/{user}/because-you-played") { request, context -> BecauseYouPlayedJSON in
+        readRoute("/v1/users/{user}/because-you-played") { request, context -> BecauseYouPlayedJSON in
             let e = try read(request)
             let q = request.uri.queryParameters
             let rows = try QueryParser.int(q["rows"], name: "rows", default: 3, range: 1...20)
@@ -153,7 +167,7 @@ public enum EncoreServer {
                 })
             })
         }
-        router.get("/v1/users/{user}/explain/{item}") { request, context -> ExplainJSON in
+        readRoute("/v1/users/{user}/explain/{item}") { request, context -> ExplainJSON in
             let e = try read(request)
             let u = try user(context)
             let item = try pathID(context, "item")
@@ -162,7 +176,7 @@ public enum EncoreServer {
                 .init(item: $0.id, score: finite($0.score), share: finite($0.share))
             })
         }
-        router.get("/v1/users/{user}/state") { request, context -> UserStateJSON in
+        readRoute("/v1/users/{user}/state") { request, context -> UserStateJSON in
             // What the server holds about a user (likes, dislikes, plays) needs a token whenever tokens are set.
             try auth.check(request)
             let e = try engine()
@@ -171,7 +185,7 @@ public enum EncoreServer {
                                  dislikedTracks: s.dislikedTracks, dislikedArtists: s.dislikedArtists,
                                  followedArtists: s.followedArtists)
         }
-        router.get("/v1/items/{item}/similar") { request, context -> SimilarJSON in
+        readRoute("/v1/items/{item}/similar") { request, context -> SimilarJSON in
             let e = try read(request)
             let k = try QueryParser.int(request.uri.queryParameters["k"], name: "k", default: 10, range: 1...1000)
             let item = try pathID(context, "item")
@@ -237,8 +251,14 @@ enum Body {
         }
         do {
             let buffer = try await request.body.collect(upTo: limit)
+            // A connection closed mid-body (the body timeout) ends the body early: never act on part of one.
+            if let length = request.headers[.contentLength].flatMap({ Int($0) }), buffer.readableBytes != length {
+                throw APIError(.badRequest, code: "invalid_event",
+                               message: "the body ended after \(buffer.readableBytes) of its \(length) bytes")
+            }
             return Array(buffer.readableBytesView)
-        } catch let error as HTTPError where error.status == .contentTooLarge {
+        } catch is NIOTooManyBytesError {
+            // A chunked body (no Content-Length) that grows past the limit.
             throw tooLarge(limit)
         }
     }

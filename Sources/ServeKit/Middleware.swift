@@ -2,6 +2,24 @@ import EncoreCore
 import Foundation
 import Hummingbird
 
+/// Answers HEAD like GET without a body: the route's (or the error's) status and headers, `Content-Length` the
+/// length of the body GET would send.
+struct HeadMiddleware<Context: RequestContext>: RouterMiddleware {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        guard request.method == .head else { return try await next(request, context) }
+        var response: Response
+        do {
+            response = try await next(request, context)
+        } catch let error as any HTTPResponseError {
+            response = try error.response(from: request, context: context)
+        }
+        let length = response.body.contentLength
+        response.body = ResponseBody()
+        response.headers[.contentLength] = length.map { String($0) }
+        return response
+    }
+}
+
 /// Records every request's route, status and latency in ``ServeMetrics``.
 struct MetricsMiddleware<Context: RequestContext>: RouterMiddleware {
     let metrics: ServeMetrics
@@ -26,30 +44,46 @@ struct MetricsMiddleware<Context: RequestContext>: RouterMiddleware {
     }
 }
 
-/// Sheds load: at most `limit` requests run at once; more get 503 with `Retry-After`. Health, readiness and metrics
-/// are never shed.
+/// Sheds load with 503 and `Retry-After`, cheaply and before any work: when `limit` requests are already in flight,
+/// and when requests wait too long to be handled (``QueueDelayShedder``). Health, readiness and metrics are never
+/// shed.
 struct LoadSheddingMiddleware<Context: RequestContext>: RouterMiddleware {
     let limit: Int
     let retryAfter: Int
     let metrics: ServeMetrics
+    let queueDelay: QueueDelayShedder?
     let inFlight = Locked(0)
+
+    init(limit: Int, retryAfter: Int, metrics: ServeMetrics, queueDelay: QueueDelayShedder? = nil) {
+        self.limit = limit
+        self.retryAfter = retryAfter
+        self.metrics = metrics
+        self.queueDelay = queueDelay
+    }
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let path = request.uri.path
-        if limit <= 0 || path == "/health" || path == "/ready" || path == "/metrics" {
+        if path == "/health" || path == "/ready" || path == "/metrics" {
             return try await next(request, context)
         }
+        if let stamp = request.headers[receivedAtHeader].flatMap({ UInt64($0) }) {
+            let now = monotonicNanoseconds()
+            let waited = now &- stamp
+            if stamp <= now { metrics.queueDelay.record(.nanoseconds(Int64(clamping: waited))) }
+            if let queueDelay, stamp <= now, !queueDelay.admit(waited: waited, now: now) {
+                metrics.shedQueueDelay.increment()
+                throw overloaded("requests are waiting more than \(queueDelay.targetMilliseconds) ms to be handled; retry later")
+            }
+        }
+        if limit <= 0 { return try await next(request, context) }
         let admitted = inFlight.withLock { n -> Bool in
             guard n < limit else { return false }
             n += 1
             return true
         }
         guard admitted else {
-            metrics.shed.increment()
-            var headers = HTTPFields()
-            headers[.retryAfter] = "\(retryAfter)"
-            throw APIError(.serviceUnavailable, code: "overloaded",
-                           message: "the server is at its limit of \(limit) requests in flight; retry later", headers: headers)
+            metrics.shedInFlight.increment()
+            throw overloaded("the server is at its limit of \(limit) requests in flight; retry later")
         }
         metrics.inFlight.increment()
         defer {
@@ -57,6 +91,59 @@ struct LoadSheddingMiddleware<Context: RequestContext>: RouterMiddleware {
             metrics.inFlight.decrement()
         }
         return try await next(request, context)
+    }
+
+    private func overloaded(_ message: String) -> APIError {
+        var headers = HTTPFields()
+        headers[.retryAfter] = "\(retryAfter)"
+        return APIError(.serviceUnavailable, code: "overloaded", message: message, headers: headers)
+    }
+}
+
+/// Sheds by queueing delay, in the manner of CoDel (controlled delay): a request whose wait to be handled is below
+/// `target` is always admitted and marks the queue as draining; once no request has waited less than `target` for
+/// a whole `interval` (a standing queue), every request that waited `target` or more is shed, and any request that
+/// waited a whole `interval` is shed at once. Shedding drains the queue, so the first request to wait less than
+/// `target` ends it.
+public final class QueueDelayShedder: Sendable {
+    /// The wait that counts as queueing.
+    public let target: Duration
+    /// How long the wait may stay above `target` before shedding starts.
+    public let interval: Duration
+    private let targetNanoseconds: UInt64
+    private let intervalNanoseconds: UInt64
+    /// When a request last waited less than `target` (monotonic nanoseconds).
+    private let lastShort: Locked<UInt64>
+
+    /// A shedder; `target` and `interval` must be positive.
+    public init(target: Duration, interval: Duration) {
+        self.target = target
+        self.interval = interval
+        targetNanoseconds = Self.nanoseconds(target)
+        intervalNanoseconds = max(Self.nanoseconds(interval), 1)
+        lastShort = Locked(monotonicNanoseconds())
+    }
+
+    /// `target` in milliseconds, for messages.
+    var targetMilliseconds: String {
+        let ms = Double(targetNanoseconds) / 1e6
+        return ms == ms.rounded() ? String(Int(ms)) : String(ms)
+    }
+
+    static func nanoseconds(_ d: Duration) -> UInt64 {
+        let c = d.components
+        return UInt64(clamping: c.seconds) &* 1_000_000_000 &+ UInt64(clamping: c.attoseconds / 1_000_000_000)
+    }
+
+    /// Whether a request that waited `waited` nanoseconds, handled at `now`, is served.
+    func admit(waited: UInt64, now: UInt64) -> Bool {
+        if waited < targetNanoseconds {
+            lastShort.withLock { $0 = max($0, now) }
+            return true
+        }
+        if waited >= intervalNanoseconds { return false }
+        let since = lastShort.withLock { $0 }
+        return now < since || now - since < intervalNanoseconds
     }
 }
 

@@ -9,7 +9,10 @@ import EncoreServing
 ///
 /// - `encore_http_requests_total{route,method,status}` and `encore_http_request_duration_seconds{route,method}`
 ///   (histogram) per matched route;
-/// - `encore_http_requests_shed_total`, `encore_http_in_flight`;
+/// - `encore_http_requests_shed_total{reason}` (`in_flight` or `queue_delay`), `encore_http_in_flight`,
+///   `encore_http_queue_delay_seconds` (histogram: from a request's head arriving to its handling);
+/// - `encore_http_connections`, `encore_http_connections_refused_total`,
+///   `encore_http_connections_timed_out_total{phase}` (`idle`, `header`, `body`), `encore_http_parse_errors_total`;
 /// - `encore_events_applied_total`, `encore_events_duplicate_total`, `encore_events_replayed`,
 ///   `encore_event_log_fsyncs_total`;
 /// - `encore_active_users` (users with state in memory), `encore_realtime_users_max` (the bound),
@@ -24,8 +27,13 @@ import EncoreServing
 public final class ServeMetrics: Sendable {
     /// The registry `/metrics` emits.
     public let registry = PrometheusCollectorRegistry()
-    let shed: Counter
+    let shedInFlight: Counter
+    let shedQueueDelay: Counter
     let inFlight: Gauge
+    let queueDelay: DurationHistogram
+    let connectionsOpen: Gauge
+    let connectionsRefused: Counter
+    let parseErrors: Counter
     static let buckets: [Duration] = [
         .microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(2), .milliseconds(5),
         .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250),
@@ -43,8 +51,13 @@ public final class ServeMetrics: Sendable {
     static let help: [String: String] = [
         "encore_http_requests_total": "HTTP requests by matched route, method and status.",
         "encore_http_request_duration_seconds": "HTTP request latency by matched route and method.",
-        "encore_http_requests_shed_total": "Requests refused with 503 because too many were in flight.",
+        "encore_http_requests_shed_total": "Requests refused with 503: too many in flight, or waiting too long to be handled.",
         "encore_http_in_flight": "Requests being served.",
+        "encore_http_queue_delay_seconds": "Time from a request head's arrival to its handling.",
+        "encore_http_connections": "Open HTTP connections.",
+        "encore_http_connections_refused_total": "Connections answered 503 and closed because the connection limit was reached.",
+        "encore_http_connections_timed_out_total": "Connections closed by the idle, header-read or body-read timeout.",
+        "encore_http_parse_errors_total": "Requests the HTTP parser refused (malformed, or headers too large).",
         "encore_events_applied_total": "Events applied to the real-time state (replayed ones included).",
         "encore_events_duplicate_total": "Events refused as duplicates of an earlier event_id.",
         "encore_events_replayed": "Log records replayed into the current state at start or reload.",
@@ -68,9 +81,19 @@ public final class ServeMetrics: Sendable {
 
     /// A registry with the server's metrics.
     public init() {
-        shed = registry.makeCounter(descriptor: Self.d("encore_http_requests_shed_total"), labels: [])
+        shedInFlight = registry.makeCounter(descriptor: Self.d("encore_http_requests_shed_total"), labels: [("reason", "in_flight")])
+        shedQueueDelay = registry.makeCounter(descriptor: Self.d("encore_http_requests_shed_total"), labels: [("reason", "queue_delay")])
         inFlight = registry.makeGauge(descriptor: Self.d("encore_http_in_flight"), labels: [])
+        queueDelay = registry.makeDurationHistogram(descriptor: Self.d("encore_http_queue_delay_seconds"), labels: [], buckets: Self.buckets)
+        connectionsOpen = registry.makeGauge(descriptor: Self.d("encore_http_connections"), labels: [])
+        connectionsRefused = registry.makeCounter(descriptor: Self.d("encore_http_connections_refused_total"), labels: [])
+        parseErrors = registry.makeCounter(descriptor: Self.d("encore_http_parse_errors_total"), labels: [])
         registry.makeGauge(descriptor: Self.d("encore_build_info"), labels: [("version", Encore.version)]).set(1.0)
+    }
+
+    /// Counts a connection closed by a timeout of `phase` (`idle`, `header` or `body`).
+    func connectionTimedOut(phase: String) {
+        registry.makeCounter(descriptor: Self.d("encore_http_connections_timed_out_total"), labels: [("phase", phase)]).increment()
     }
 
     /// Records one finished request.

@@ -17,12 +17,16 @@ public struct ServeOptions: Sendable {
     public var retryAfterSeconds: Int
     /// The event rules; their plausibility window refuses events dated too far ahead of the server clock.
     public var eventRules: EventRules
+    /// Sheds requests that wait too long to be handled (`nil`: shed by the in-flight count only).
+    public var queueDelay: QueueDelayShedder?
 
     /// Options.
     public init(
         tokens: Set<String> = [], readAuth: Bool = false, maxBodyBytes: Int = 1 << 20, maxEventsPerRequest: Int = 1000,
-        maxInFlight: Int = 512, retryAfterSeconds: Int = 1, eventRules: EventRules = .standard
+        maxInFlight: Int = 512, retryAfterSeconds: Int = 1, eventRules: EventRules = .standard,
+        queueDelay: QueueDelayShedder? = nil
     ) {
+        self.queueDelay = queueDelay
         self.eventRules = eventRules
         self.tokens = tokens
         self.readAuth = readAuth

@@ -24,7 +24,7 @@ import Yams
         let paths = try #require(spec["paths"] as? [String: Any])
         var documented = Set<String>()
         for (path, value) in paths {
-            for method in (value as? [String: Any] ?? [:]).keys where ["get", "post", "put", "delete", "patch"].contains(method) {
+            for method in (value as? [String: Any] ?? [:]).keys where ["get", "head", "post", "put", "delete", "patch"].contains(method) {
                 documented.insert("\(method.uppercased()) \(path)")
             }
         }

@@ -345,13 +345,13 @@ import Testing
         let fixture = try ServeFixture.get()
         let server = try ServerUnderTest(bundle: fixture.bundlePath, logDir: try ServeFixture.scratch("methods"))
         defer { try? server.close() }
-        #expect(EncoreServer.methods(forPath: "/v1/users/u 1/state") == ["GET"])
+        #expect(EncoreServer.methods(forPath: "/v1/users/u 1/state") == ["GET", "HEAD"])
         #expect(EncoreServer.methods(forPath: "/v1/events") == ["POST"])
         #expect(EncoreServer.methods(forPath: "/v1/users//state").isEmpty)
         try await server.app.test(.router) { client in
             let post = try await client.post("/health", body: "")
             #expect(post.status == .methodNotAllowed && post.errorCode == "method_not_allowed")
-            #expect(post.headers[.allow] == "GET")
+            #expect(post.headers[.allow] == "GET, HEAD")
             let get = try await client.execute(uri: "/v1/events", method: .get) { $0 }
             #expect(get.status == .methodNotAllowed && get.headers[.allow] == "POST")
             let unknown = try await client.get("/v1/nothing")
