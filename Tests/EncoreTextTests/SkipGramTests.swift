@@ -50,7 +50,7 @@ func plantedRecall(_ m: SkipGramModel, groups: Int, size: Int) -> Double {
 struct SkipGramTests {
     @Test("a planted corpus puts the planted pairs together (one thread, deterministic; two threads)")
     func planted() throws {
-        let (names, seqs) = plantedCorpus(groups: 30, size: 5, noise: 200, sequences: 1500, seed: 9)
+        let (names, seqs) = plantedCorpus(groups: 30, size: 5, noise: 200, sequences: 1000, seed: 9)
         let options = SkipGramOptions(dimensions: 32, window: 5, negative: 5, minCount: 2, epochs: 5, seed: 3, threads: 1)
         let a = try SkipGramModel.train(sequences: seqs, names: names, options: options)
         let b = try SkipGramModel.train(sequences: seqs, names: names, options: options)
