@@ -4,13 +4,13 @@ import Foundation
 /// How the written-about world is composed: what share of a document's words come from where.
 public struct SyntheticTextConfig: Sendable, Equatable {
     /// The share of words from the genre's own vocabulary.
-    public var genreShare: Double = 0.12
+    public var genreShare: Double = 0.06
     /// The share from the vocabulary of the genre's family (shared with sibling genres).
-    public var familyShare: Double = 0.08
+    public var familyShare: Double = 0.06
     /// The share from other genres' vocabularies (writers compare, quote influences, get it wrong).
-    public var otherGenreShare: Double = 0.10
+    public var otherGenreShare: Double = 0.12
     /// The share from the artist's own recurring words (names, places, nicknames, invented words).
-    public var artistShare: Double = 0.10
+    public var artistShare: Double = 0.05
     /// The probability that a word is misspelled (a letter dropped, doubled or swapped).
     public var misspelling: Double = 0.04
     /// The probability that an artist has a bio.
