@@ -60,12 +60,17 @@ let package = Package(
         .target(
             name: "EncoreAudio", dependencies: ["EncoreCore", "CSndFile", "CSoxr", "CKissFFT", "CEbur128", "CBLAS"],
             swiftSettings: swift6),
+        // Text and sequence vectors: tokenizer, TF-IDF/BM25, randomized truncated SVD (LSA), skip-gram (beside Audio).
+        .target(
+            name: "EncoreText", dependencies: ["EncoreCore", "EncoreData", "CBLAS", "CLAPACKE"], swiftSettings: swift6),
         .target(
             name: "EncorePlaylists", dependencies: ["EncoreCore", "EncoreData", "EncoreFactorization", "EncoreIndex"],
             swiftSettings: swift6),
         .target(
             name: "EncoreStorage",
-            dependencies: ["EncoreCore", "EncoreData", "EncoreFactorization", "EncoreIndex", "EncorePlaylists", "CHDF5"],
+            dependencies: [
+                "EncoreCore", "EncoreData", "EncoreFactorization", "EncoreIndex", "EncorePlaylists", "EncoreText", "CHDF5",
+            ],
             swiftSettings: swift6),
         .target(
             name: "EncoreEventLog",
@@ -101,6 +106,7 @@ let package = Package(
             dependencies: [
                 "EncoreCore", "EncoreData", "EncoreFactorization", "EncoreIndex", "EncorePlaylists", "EncoreStorage",
                 "EncoreEventLog", "EncoreServing", "EncoreEvaluation", "EncoreSynth", "EncoreWeekly", "EncoreAudio",
+                "EncoreText",
             ],
             swiftSettings: swift6),
         .executableTarget(
@@ -190,6 +196,9 @@ let package = Package(
             swiftSettings: swift6),
         .testTarget(
             name: "EncoreAudioTests", dependencies: ["EncoreCore", "EncoreAudio", "EncoreTestSupport"],
+            swiftSettings: swift6),
+        .testTarget(
+            name: "EncoreTextTests", dependencies: ["EncoreCore", "EncoreData", "EncoreText", "EncoreStorage"],
             swiftSettings: swift6),
         .testTarget(
             name: "EncoreSynthTests",

@@ -12,4 +12,5 @@
 @_exported import EncoreEvaluation
 @_exported import EncoreAudio
 @_exported import EncoreSynth
+@_exported import EncoreText
 @_exported import EncoreWeekly

@@ -21,6 +21,9 @@ struct GenerateCommand: ParsableCommand {
               truth_users.tsv   user, tastes (genre:weight;...), favourite_artists,
                                 target_tracks, distinct_tracks
               truth_tracks.tsv  item, genre, popularity, new_release
+              texts.tsv         id, kind (bio|review|tags), text: what is written about
+                                artists and tracks (genre, artist and filler words,
+                                noise; many tracks have none)
               world.json        configuration, time window and counts (written last)
             Timestamps are Unix seconds (UTC). The files depend only on the preset,
             the seed and the overrides, never on --threads.
@@ -137,7 +140,9 @@ struct GenerateCommand: ParsableCommand {
                 return
             }
             world = try SyntheticWorld.generate(config, threads: threads) { progress.report($0) }
-            files = try world.write(to: output, threads: threads) { progress.report($0) }
+            // texts.tsv first, so world.json stays the last file written.
+            let texts = try world.writeTexts(to: output)
+            files = [texts] + (try world.write(to: output, threads: threads) { progress.report($0) })
         } catch {
             FileHandle.standardError.write(Data("encore-train generate: error: \(error)\n".utf8))
             throw ExitCode.failure

@@ -1,0 +1,151 @@
+import EncoreCore
+import Foundation
+import Testing
+
+@testable import EncoreText
+
+/// A documents x terms matrix with `topics` planted topics (each a block of terms) and noise, so its spectrum decays.
+func topicMatrix(documents: Int, terms: Int, topics: Int, seed: UInt64) -> CSRMatrix {
+    var rng = SplitMix64(seed: seed)
+    var rows: [Int32] = [], cols: [Int32] = [], vals: [Float] = []
+    let block = terms / topics
+    for d in 0..<documents {
+        let topic = d % topics
+        for _ in 0..<12 {
+            let t = rng.nextFloat() < 0.85 ? topic * block + Int(rng.next() % UInt64(block)) : Int(rng.next() % UInt64(terms))
+            rows.append(Int32(d)); cols.append(Int32(t)); vals.append(1 + rng.nextFloat())
+        }
+    }
+    return try! CSRMatrix(rows: documents, cols: terms, rowIndices: rows, colIndices: cols, values: vals)
+}
+
+/// `m * v` for a dense vector.
+func times(_ m: CSRMatrix, _ v: [Float]) -> [Double] {
+    (0..<m.rows).map { r in
+        zip(m.columns(ofRow: r), m.values(ofRow: r)).reduce(0.0) { $0 + Double($1.1) * Double(v[Int($1.0)]) }
+    }
+}
+
+@Suite("Text: truncated SVD")
+struct SVDTests {
+    @Test("the exact decomposition: orthonormal components, ||A v_i|| = s_i, descending, signs fixed")
+    func exactProperties() throws {
+        let a = topicMatrix(documents: 40, terms: 30, topics: 4, seed: 3)
+        let svd = try TruncatedSVD.exact(a, rank: 6)
+        #expect(svd.rank == 6 && svd.components.rows == 6 && svd.components.cols == 30)
+        for i in 0..<6 {
+            let v = svd.components.row(i)
+            for j in 0..<6 {
+                let dot = zip(v, svd.components.row(j)).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
+                #expect(abs(dot - (i == j ? 1 : 0)) < 1e-4)
+            }
+            let av = times(a, v)
+            let norm = av.reduce(0) { $0 + $1 * $1 }.squareRoot()
+            #expect(abs(norm - Double(svd.singularValues[i])) < 1e-3 * Double(svd.singularValues[0]))
+            if i > 0 { #expect(svd.singularValues[i] <= svd.singularValues[i - 1]) }
+            let big = v.indices.max { abs(v[$0]) < abs(v[$1]) }!
+            #expect(v[big] > 0)
+        }
+    }
+
+    @Test("randomized SVD matches the exact one: singular values and subspace", arguments: [(120, 50), (40, 150)])
+    func randomizedVsExact(shape: (Int, Int)) throws {
+        let a = topicMatrix(documents: shape.0, terms: shape.1, topics: 5, seed: 11)
+        let k = 5
+        let exact = try TruncatedSVD.exact(a, rank: k)
+        let approx = try TruncatedSVD.randomized(a, rank: k, oversamples: 10, powerIterations: 5, seed: 7, threads: 2)
+        for i in 0..<k {
+            #expect(abs(approx.singularValues[i] - exact.singularValues[i]) <= 1e-3 * exact.singularValues[i], "s\(i)")
+        }
+        // Every randomized component lies in the exact subspace: its projection there keeps its length
+        // (the cosine of the largest principal angle is at least 0.999).
+        for i in 0..<k {
+            let v = approx.components.row(i)
+            var projected = 0.0
+            for j in 0..<k {
+                let d = zip(v, exact.components.row(j)).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
+                projected += d * d
+            }
+            #expect(projected.squareRoot() > 0.999, "component \(i)")
+        }
+        // Same seed, same result; the sign convention makes components comparable with the exact ones.
+        let again = try TruncatedSVD.randomized(a, rank: k, seed: 7, threads: 1)
+        for i in 0..<k {
+            let d = zip(again.components.row(i), exact.components.row(i)).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
+            #expect(d > 0.99, "component \(i) agrees with the exact one in sign")
+        }
+    }
+
+    @Test("a rank above min(documents, terms) and bad parameters are clear errors")
+    func errors() {
+        let a = topicMatrix(documents: 10, terms: 30, topics: 2, seed: 1)
+        #expect(throws: TextError.invalidParameter("11 dimensions exceed min(documents 10, terms 30) = 10")) {
+            _ = try TruncatedSVD.randomized(a, rank: 11)
+        }
+        #expect(throws: TextError.invalidParameter("the number of dimensions must be positive, got 0")) {
+            _ = try TruncatedSVD.exact(a, rank: 0)
+        }
+        #expect(throws: TextError.invalidParameter("power iterations must be >= 0, got -1")) {
+            _ = try TruncatedSVD.randomized(a, rank: 2, powerIterations: -1)
+        }
+    }
+
+    @Test("the sparse x dense product equals a dense loop")
+    func sparseProduct() {
+        let a = topicMatrix(documents: 33, terms: 20, topics: 2, seed: 5)
+        var rng = SplitMix64(seed: 2)
+        let x = (0..<(20 * 3)).map { _ in rng.nextFloat() - 0.5 }
+        var y: [Float] = []
+        SparseProducts.multiply(a, x, columns: 3, into: &y, threads: 3)
+        for c in 0..<3 {
+            let col = (0..<20).map { x[$0 * 3 + c] }
+            let want = times(a, col)
+            for r in 0..<33 { #expect(abs(Double(y[r * 3 + c]) - want[r]) < 1e-5) }
+        }
+    }
+}
+
+@Suite("Text: LSA, fold-in and ids")
+struct LSATests {
+    static let corpus = [
+        "guitar riff distortion amplifier rock drums", "rock guitar solo loud drums riff",
+        "distortion amplifier guitar rock anthem", "saxophone trumpet swing jazz improvisation",
+        "jazz piano trio swing improvisation bass", "trumpet bebop jazz saxophone solo",
+        "violin orchestra symphony cello", "symphony orchestra conductor violin concerto",
+        "cello concerto orchestra strings symphony", "rock drums loud amplifier",
+    ]
+
+    @Test("a training document folds in to its own vector; a new document lands near its topic")
+    func foldIn() throws {
+        let options = LSAOptions(dimensions: 3, algorithm: .randomized, seed: 4)
+        let (model, vectors, _) = try LSAModel.fit(Self.corpus, options: options, threads: 2)
+        #expect(vectors.rows == Self.corpus.count && vectors.cols == 3)
+        let again = model.foldIn(Self.corpus)
+        for i in 0..<vectors.storage.count { #expect(abs(again.storage[i] - vectors.storage[i]) < 1e-6) }
+        for n in vectors.rowNorms() { #expect(abs(n - 1) < 1e-5) }
+        let fresh = model.foldIn(["a jazz saxophone swing record", "no known words"])
+        func cos(_ a: [Float], _ b: [Float]) -> Float { zip(a, b).reduce(0) { $0 + $1.0 * $1.1 } }
+        let jazz = cos(fresh.row(0), vectors.row(3)), rock = cos(fresh.row(0), vectors.row(0)),
+            classical = cos(fresh.row(0), vectors.row(6))
+        #expect(jazz > 0.9 && jazz > rock && jazz > classical)
+        #expect(fresh.row(1).allSatisfy { $0 == 0 })
+    }
+
+    @Test("documents with one id combine into one vector; a track without text inherits its artist's, marked")
+    func combineAndInherit() throws {
+        var m = Matrix(rows: 4, cols: 2)
+        m.setRow(0, [1, 0]); m.setRow(1, [0, 1]); m.setRow(2, [0.6, 0.8]); m.setRow(3, [0, 0])
+        let v = try IDVectors.combining(documentIDs: ["t1", "t1", "a1", "t9"], vectors: m)
+        #expect(v.ids == ["t1", "a1"])  // t9 has no term: left out
+        let h = Float(0.5).squareRoot()
+        #expect(abs(v.vectors[0, 0] - h) < 1e-6 && abs(v.vectors[0, 1] - h) < 1e-6)
+        #expect(v.vectors.row(1) == [0.6, 0.8])
+        let w = v.inheriting(trackArtists: [("t1", "a1"), ("t2", "a1"), ("t3", "a7"), ("t2", "a1")])
+        #expect(w.ids == ["t1", "a1", "t2"])
+        #expect(w.inherited == [false, false, true])
+        #expect(w.vectors.row(2) == [0.6, 0.8])
+        #expect(throws: TextError.invalidParameter("3 document ids but 4 vectors")) {
+            _ = try IDVectors.combining(documentIDs: ["a", "b", "c"], vectors: m)
+        }
+    }
+}
