@@ -58,12 +58,18 @@ let package = Package(
         .target(
             name: "EncoreAudio", dependencies: ["EncoreCore", "CSndFile", "CSoxr", "CKissFFT", "CEbur128", "CBLAS"],
             swiftSettings: swift6),
+        // The audio embedding CNN: layers (im2col + sgemm), losses, AdamW, training and inference over log-mel
+        // arrays in memory. Beside Audio; its files (features in, model out) are read and written by Storage.
+        .target(name: "EncoreAudioModel", dependencies: ["EncoreCore", "CBLAS"], swiftSettings: swift6),
         .target(
             name: "EncorePlaylists", dependencies: ["EncoreCore", "EncoreData", "EncoreFactorization", "EncoreIndex"],
             swiftSettings: swift6),
         .target(
             name: "EncoreStorage",
-            dependencies: ["EncoreCore", "EncoreData", "EncoreFactorization", "EncoreIndex", "EncorePlaylists", "CHDF5"],
+            dependencies: [
+                "EncoreCore", "EncoreData", "EncoreFactorization", "EncoreIndex", "EncorePlaylists", "EncoreAudioModel",
+                "CHDF5",
+            ],
             swiftSettings: swift6),
         .target(
             name: "EncoreEventLog",
@@ -99,6 +105,7 @@ let package = Package(
             dependencies: [
                 "EncoreCore", "EncoreData", "EncoreFactorization", "EncoreIndex", "EncorePlaylists", "EncoreStorage",
                 "EncoreEventLog", "EncoreServing", "EncoreEvaluation", "EncoreSynth", "EncoreWeekly", "EncoreAudio",
+                "EncoreAudioModel",
             ],
             swiftSettings: swift6),
         .executableTarget(
@@ -180,6 +187,10 @@ let package = Package(
             swiftSettings: swift6),
         .testTarget(
             name: "EncoreAudioTests", dependencies: ["EncoreCore", "EncoreAudio", "EncoreTestSupport"],
+            swiftSettings: swift6),
+        .testTarget(
+            name: "EncoreAudioModelTests",
+            dependencies: ["EncoreCore", "EncoreAudioModel", "EncoreStorage", "EncoreTestSupport"],
             swiftSettings: swift6),
         .testTarget(
             name: "EncoreSynthTests",
