@@ -395,7 +395,7 @@ public final class AudioModelTrainer {
         let c = set.bands
         let length = set.frames(of: track)
         let base = set.offsets[track]
-        let start = length > frames ? Int(rng.next() % UInt64(length - frames + 1)) : Int(rng.next() % UInt64(length))
+        let start = length >= frames ? Int(rng.next() % UInt64(length - frames + 1)) : Int(rng.next() % UInt64(length))
         set.data.withUnsafeBufferPointer { d in
             if length >= frames {
                 (out).update(from: d.baseAddress! + (base + start) * c, count: frames * c)

@@ -32,7 +32,8 @@ public enum AudioModelFiles {
 
     /// Reads the log-mel features of `analyze --log-mel`: `/tracks/ids` (strings), `/logmel/data` (frames x bands,
     /// float32 dB) and `/logmel/offsets` (int64, tracks + 1). Frames per second come from the `sample_rate` and
-    /// `hop_length` attributes of `/logmel` (or the root) when present, else 22050 / 512.
+    /// `hop_length` attributes of `/logmel` or the root (as `analyze` writes them) when present and positive, else
+    /// 22050 / 512.
     ///
     /// - Throws: ``AudioModelError/invalidInput(path:reason:)`` for a missing file, a file without log-mel features,
     ///   shapes that disagree, or NaN and infinite values (naming the track and frame).
@@ -52,7 +53,10 @@ public enum AudioModelFiles {
                 throw AudioModelError.invalidInput(path: path, reason: "/logmel/data must be 2-D (frames x bands), found shape \(data.shape)")
             }
             let offsets = try file.read(Int64.self, at: "/logmel/offsets").values.map { Int($0) }
-            let fps = (number(file, "sample_rate") ?? 22_050) / (number(file, "hop_length") ?? 512)
+            // analyze writes sample_rate 0 when it kept each file's own rate; librosa's default is assumed then.
+            let rate = number(file, "sample_rate").flatMap { $0 > 0 ? $0 : nil } ?? 22_050
+            let hop = number(file, "hop_length").flatMap { $0 > 0 ? $0 : nil } ?? 512
+            let fps = rate / hop
             set = LogMelSet(ids: ids, data: data.values, offsets: offsets, bands: data.shape[1], framesPerSecond: fps,
                             source: path)
         } catch let e as BundleError {
