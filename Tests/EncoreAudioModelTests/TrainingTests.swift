@@ -80,14 +80,14 @@ struct TrainingTests {
 
     /// With 8 tracks (16 crops) at temperature 0.5 NT-Xent cannot go below about 0.88 (partners at cosine 1, the
     /// other classes at -1/7, a simplex); it starts near log(15) = 2.7.
-    @Test("contrastive training overfits a tiny set: NT-Xent falls below half of the first epoch's")
+    @Test("contrastive training overfits a tiny set: NT-Xent ends within 0.1 of its floor 0.88 and below 60% of the first epoch's")
     func overfitContrastive() throws {
         let set = makeTinySet()
         let trainer = try AudioModelTrainer(model: try AudioEmbeddingModel(configuration: tinyConfiguration), set: set,
                                             targets: nil, options: tinyOptions(.contrastive))
         let snapshot = try trainer.run()
         let first = snapshot.history.first!.trainLoss, last = snapshot.history.last!.trainLoss
-        #expect(last < 0.5 * first, "first \(first), last \(last)")
+        #expect(last < 0.98 && last < 0.6 * first, "first \(first), last \(last)")
     }
 
     @Test("the same seed and thread count give bit-identical weights; another seed does not")
@@ -123,7 +123,8 @@ struct TrainingTests {
         try AudioModelFiles.write(snapshot, to: dir + "/m.h5")
         let loaded = try AudioModelFiles.read(from: dir + "/m.h5")
         #expect(loaded.configuration == config)
-        #expect(loaded.history == snapshot.history)
+        #expect(loaded.history.map(\.trainLoss) == snapshot.history.map(\.trainLoss))
+        #expect(loaded.history.map(\.epoch) == [1, 2] && loaded.history.allSatisfy { $0.validationLoss.isNaN })
         #expect(loaded.featureMean == snapshot.featureMean && loaded.featureStd == snapshot.featureStd)
         #expect(loaded.objective == .both && loaded.cropFrames == 20)
         let original = try snapshot.makeModel()
@@ -197,7 +198,8 @@ struct TrainingTests {
         let one = LogMelSet(ids: ["t2"], data: Array(set.data[(set.offsets[2] * 8)..<(set.offsets[3] * 8)]),
                             offsets: [0, set.frames(of: 2)], bands: 8, framesPerSecond: 43)
         let alone = try snapshot.makeModel().embed(one, windowFrames: 20)
-        #expect(alone.embeddings == Array(e.embeddings[16..<24]))
+        // Equal up to sgemm's batch-size-dependent blocking.
+        #expect(zip(alone.embeddings, e.embeddings[16..<24]).allSatisfy { abs($0 - $1) < 1e-5 })
     }
 }
 

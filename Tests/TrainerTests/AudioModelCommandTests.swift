@@ -42,10 +42,10 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: dir) }
         try Self.writeFeatures(to: "\(dir)/f.h5")
         // Plays of t0..t5 only: t6 and t7 have no CF vector and train only the contrastive head.
-        var plays = "user\titem\tweight\n"
-        for u in 0..<12 { for i in 0..<6 where (u + i) % 3 != 0 { plays += "u\(u)\tt\(i)\t\(1 + (u * i) % 4)\n" } }
-        try plays.write(toFile: "\(dir)/plays.tsv", atomically: true, encoding: .utf8)
-        var fit = try EncoreTrain.parseAsRoot(["fit", "--input", "\(dir)/plays.tsv", "--output", "\(dir)/b.h5",
+        var plays = "user\titem\tweight\ttimestamp\n"
+        for u in 0..<12 { for i in 0..<6 where (u + i) % 3 != 0 { plays += "u\(u)\tt\(i)\t\(1 + (u * i) % 4)\t\(1_700_000_000 + u * 100 + i)\n" } }
+        try plays.write(toFile: "\(dir)/listens.tsv", atomically: true, encoding: .utf8)
+        var fit = try EncoreTrain.parseAsRoot(["fit", "--input", "\(dir)/listens.tsv", "--output", "\(dir)/b.h5",
                                                "--factors", "4", "--iterations", "3"])
         try fit.run()
         var train = try EncoreTrain.parseAsRoot(["train-audio", "--features", "\(dir)/f.h5", "--output", "\(dir)/m.h5",
