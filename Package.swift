@@ -63,13 +63,17 @@ let package = Package(
         // Text and sequence vectors: tokenizer, TF-IDF/BM25, randomized truncated SVD (LSA), skip-gram (beside Audio).
         .target(
             name: "EncoreText", dependencies: ["EncoreCore", "EncoreData", "CBLAS", "CLAPACKE"], swiftSettings: swift6),
+        // The audio embedding CNN: layers (im2col + sgemm), losses, AdamW, training and inference over log-mel
+        // arrays in memory. Beside Audio; its files (features in, model out) are read and written by Storage.
+        .target(name: "EncoreAudioModel", dependencies: ["EncoreCore", "CBLAS"], swiftSettings: swift6),
         .target(
             name: "EncorePlaylists", dependencies: ["EncoreCore", "EncoreData", "EncoreFactorization", "EncoreIndex"],
             swiftSettings: swift6),
         .target(
             name: "EncoreStorage",
             dependencies: [
-                "EncoreCore", "EncoreData", "EncoreFactorization", "EncoreIndex", "EncorePlaylists", "EncoreText", "CHDF5",
+                "EncoreCore", "EncoreData", "EncoreFactorization", "EncoreIndex", "EncorePlaylists", "EncoreText",
+                "EncoreAudioModel", "CHDF5",
             ],
             swiftSettings: swift6),
         .target(
@@ -106,7 +110,7 @@ let package = Package(
             dependencies: [
                 "EncoreCore", "EncoreData", "EncoreFactorization", "EncoreIndex", "EncorePlaylists", "EncoreStorage",
                 "EncoreEventLog", "EncoreServing", "EncoreEvaluation", "EncoreSynth", "EncoreWeekly", "EncoreAudio",
-                "EncoreText",
+                "EncoreText", "EncoreAudioModel",
             ],
             swiftSettings: swift6),
         .executableTarget(
@@ -199,6 +203,10 @@ let package = Package(
             swiftSettings: swift6),
         .testTarget(
             name: "EncoreTextTests", dependencies: ["EncoreCore", "EncoreData", "EncoreText", "EncoreStorage"],
+            swiftSettings: swift6),
+        .testTarget(
+            name: "EncoreAudioModelTests",
+            dependencies: ["EncoreCore", "EncoreAudioModel", "EncoreStorage", "EncoreTestSupport"],
             swiftSettings: swift6),
         .testTarget(
             name: "EncoreSynthTests",

@@ -11,6 +11,7 @@
 @_exported import EncoreServing
 @_exported import EncoreEvaluation
 @_exported import EncoreAudio
+@_exported import EncoreAudioModel
 @_exported import EncoreSynth
 @_exported import EncoreText
 @_exported import EncoreWeekly
