@@ -218,13 +218,19 @@ public struct AudioDecoder: ~Copyable {
     /// - Throws: ``AudioError/corrupt(path:reason:)`` when the file ends early or holds non-finite samples,
     ///   ``AudioError/empty(path:reason:)`` when the excerpt is silent.
     public mutating func nextBlock() throws(AudioError) -> [Float]? {
+        try nextBlock(native: nil)
+    }
+
+    /// The next block of mono samples at ``sampleRate``, or `nil` after the last one; `native` first sees the
+    /// same frames as read from the file (interleaved, at ``nativeSampleRate``, before mixdown and resampling).
+    public mutating func nextBlock(native: ((UnsafeBufferPointer<Float>) -> Void)?) throws(AudioError) -> [Float]? {
         while !done {
-            if let block = try step(), !block.isEmpty { return block }
+            if let block = try step(native), !block.isEmpty { return block }
         }
         return nil
     }
 
-    private mutating func step() throws(AudioError) -> [Float]? {
+    private mutating func step(_ native: ((UnsafeBufferPointer<Float>) -> Void)?) throws(AudioError) -> [Float]? {
         guard let handle else { done = true; return nil }
         let channels = self.channels
         let blockFrames = interleaved.count / channels
@@ -238,6 +244,9 @@ public struct AudioDecoder: ~Copyable {
             }
             framesLeft -= got
             framesRead += got
+            if let native {
+                interleaved.withUnsafeBufferPointer { native(UnsafeBufferPointer(rebasing: $0[0..<(got * channels)])) }
+            }
             var mono = [Float](repeating: 0, count: got)
             var finite = true
             var peak = self.peak
