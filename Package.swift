@@ -63,8 +63,12 @@ let package = Package(
             swiftSettings: swift6),
         .target(
             name: "EncoreStorage",
-            dependencies: ["EncoreCore", "EncoreData", "EncoreFactorization", "EncoreIndex", "EncorePlaylists", "CHDF5"],
+            dependencies: [
+                "EncoreCore", "EncoreData", "EncoreFactorization", "EncoreIndex", "EncorePlaylists", "CHDF5",
+            ],
             swiftSettings: swift6),
+        // Batch audio analysis into a features file (above Storage, which writes the file; beside the serving path).
+        .target(name: "EncoreAnalysis", dependencies: ["EncoreCore", "EncoreAudio", "EncoreStorage"], swiftSettings: swift6),
         .target(
             name: "EncoreEventLog",
             dependencies: [
@@ -99,6 +103,7 @@ let package = Package(
             dependencies: [
                 "EncoreCore", "EncoreData", "EncoreFactorization", "EncoreIndex", "EncorePlaylists", "EncoreStorage",
                 "EncoreEventLog", "EncoreServing", "EncoreEvaluation", "EncoreSynth", "EncoreWeekly", "EncoreAudio",
+                "EncoreAnalysis",
             ],
             swiftSettings: swift6),
         .executableTarget(
@@ -179,7 +184,8 @@ let package = Package(
             dependencies: ["EncoreCore", "EncoreData", "EncoreFactorization", "EncorePlaylists", "EncoreEvaluation", "EncoreSynth"],
             swiftSettings: swift6),
         .testTarget(
-            name: "EncoreAudioTests", dependencies: ["EncoreCore", "EncoreAudio", "EncoreTestSupport"],
+            name: "EncoreAudioTests",
+            dependencies: ["EncoreCore", "EncoreAudio", "EncoreStorage", "EncoreAnalysis", "EncoreTestSupport"],
             swiftSettings: swift6),
         .testTarget(
             name: "EncoreSynthTests",

@@ -11,5 +11,6 @@
 @_exported import EncoreServing
 @_exported import EncoreEvaluation
 @_exported import EncoreAudio
+@_exported import EncoreAnalysis
 @_exported import EncoreSynth
 @_exported import EncoreWeekly

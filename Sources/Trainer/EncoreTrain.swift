@@ -7,6 +7,6 @@ struct EncoreTrain: ParsableCommand {
         commandName: "encore-train",
         abstract: "Encore's batch job: generate data, fit models, evaluate them, and recommend.",
         subcommands: [GenerateCommand.self, SplitCommand.self, FitCommand.self, EvaluateCommand.self, RecommendCommand.self, WeeklyCommand.self, ExportCommand.self, EventsCommand.self,
-                      AnnBenchCommand.self]
+                      AnnBenchCommand.self, AnalyzeCommand.self]
     )
 }
