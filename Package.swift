@@ -76,6 +76,8 @@ let package = Package(
                 "EncoreAudioModel", "CHDF5",
             ],
             swiftSettings: swift6),
+        // Batch audio analysis into a features file (above Storage, which writes the file; beside the serving path).
+        .target(name: "EncoreAnalysis", dependencies: ["EncoreCore", "EncoreAudio", "EncoreStorage"], swiftSettings: swift6),
         .target(
             name: "EncoreEventLog",
             dependencies: [
@@ -110,7 +112,7 @@ let package = Package(
             dependencies: [
                 "EncoreCore", "EncoreData", "EncoreFactorization", "EncoreIndex", "EncorePlaylists", "EncoreStorage",
                 "EncoreEventLog", "EncoreServing", "EncoreEvaluation", "EncoreSynth", "EncoreWeekly", "EncoreAudio",
-                "EncoreText", "EncoreAudioModel",
+                "EncoreText", "EncoreAudioModel", "EncoreAnalysis",
             ],
             swiftSettings: swift6),
         .executableTarget(
@@ -199,7 +201,8 @@ let package = Package(
             dependencies: ["EncoreCore", "EncoreData", "EncoreFactorization", "EncorePlaylists", "EncoreEvaluation", "EncoreSynth"],
             swiftSettings: swift6),
         .testTarget(
-            name: "EncoreAudioTests", dependencies: ["EncoreCore", "EncoreAudio", "EncoreTestSupport"],
+            name: "EncoreAudioTests",
+            dependencies: ["EncoreCore", "EncoreAudio", "EncoreStorage", "EncoreAnalysis", "EncoreTestSupport"],
             swiftSettings: swift6),
         .testTarget(
             name: "EncoreTextTests", dependencies: ["EncoreCore", "EncoreData", "EncoreText", "EncoreStorage"],

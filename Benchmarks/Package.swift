@@ -29,5 +29,11 @@ let package = Package(
             path: "Benchmarks/CoreBenchmarks",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "package-benchmark")]
         ),
+        // The audio front-end's side of Benchmarks/compare_audio.py (a plain executable, timed by the script).
+        .executableTarget(
+            name: "AudioBench",
+            dependencies: [.product(name: "RecCore", package: "Encore")],
+            path: "Benchmarks/AudioBench"
+        ),
     ]
 )

@@ -23,3 +23,5 @@ static inline hid_t encore_H5E_DEFAULT(void) { return H5E_DEFAULT; }
 static inline hid_t encore_H5P_DEFAULT(void) { return H5P_DEFAULT; }
 static inline hid_t encore_H5S_ALL(void) { return H5S_ALL; }
 static inline hid_t encore_H5P_ATTRIBUTE_CREATE(void) { return H5P_ATTRIBUTE_CREATE; }
+/* H5S_UNLIMITED is ((hsize_t)(-1)): a cast macro Swift does not import. */
+static inline hsize_t encore_H5S_UNLIMITED(void) { return H5S_UNLIMITED; }

@@ -812,3 +812,76 @@ struct HDF5File: ~Copyable {
 
 @available(*, unavailable, message: "an open HDF5 file belongs to one operation; do not share it across tasks")
 extension HDF5File: Sendable {}
+
+// MARK: Datasets that grow by rows
+
+extension HDF5File {
+    /// Creates an empty 2-D dataset of `T` at `object` with `cols` columns that ``appendRows(_:cols:at:)`` extends
+    /// (chunked, unlimited rows; replaces any object there).
+    func createGrowable<T: HDF5Scalar>(_ type: T.Type, cols: Int, at object: String,
+                                       chunkRows: Int = 1_024) throws(BundleError) {
+        guard cols > 0 else { throw .invalidData(path: path, object: object, reason: "a growable dataset needs columns") }
+        if exists(object) { try delete(object) }
+        HDF5Library.silence()
+        let dims: [hsize_t] = [0, hsize_t(cols)]
+        let maxDims: [hsize_t] = [encore_H5S_UNLIMITED(), hsize_t(cols)]
+        let sid = H5Screate_simple(2, dims, maxDims)
+        guard sid >= 0 else {
+            throw .hdf5(path: path, object: object, operation: "create a growable dataspace", detail: HDF5Library.takeErrorMessage())
+        }
+        let space = HDF5Handle(sid, closer: H5Sclose)
+        let dcpl = H5Pcreate(encore_H5P_DATASET_CREATE())
+        guard dcpl >= 0 else {
+            throw .hdf5(path: path, object: object, operation: "create a dataset creation list", detail: HDF5Library.takeErrorMessage())
+        }
+        let creation = HDF5Handle(dcpl, closer: H5Pclose)
+        let chunk: [hsize_t] = [hsize_t(max(1, chunkRows)), hsize_t(cols)]
+        guard H5Pset_chunk(dcpl, 2, chunk) >= 0 else {
+            throw .hdf5(path: path, object: object, operation: "set chunking", detail: HDF5Library.takeErrorMessage())
+        }
+        try checkPath(object)
+        let lcpl = try linkCreation(object)
+        let did = H5Dcreate2(id, object, T.hdf5MemoryType, space.id, lcpl.id, creation.id, encore_H5P_DEFAULT())
+        guard did >= 0 else {
+            throw .hdf5(path: path, object: object, operation: "create the dataset", detail: HDF5Library.takeErrorMessage())
+        }
+        _ = HDF5Handle(did, closer: H5Dclose)
+    }
+
+    /// Appends `values` (row-major, a multiple of `cols`) as new rows of the growable dataset at `object`.
+    func appendRows<T: HDF5Scalar>(_ values: [T], cols: Int, at object: String) throws(BundleError) {
+        guard cols > 0, values.count % cols == 0 else {
+            throw .shapeMismatch(path: path, object: object, reason: "\(values.count) values are not whole rows of \(cols)")
+        }
+        guard !values.isEmpty else { return }
+        let shape = try self.shape(of: object)
+        guard shape.count == 2, shape[1] == cols else {
+            throw .shapeMismatch(path: path, object: object, reason: "shape \(shape) does not have \(cols) columns")
+        }
+        HDF5Library.silence()
+        let did = H5Dopen2(id, object, encore_H5P_DEFAULT())
+        guard did >= 0 else {
+            throw .hdf5(path: path, object: object, operation: "open the dataset", detail: HDF5Library.takeErrorMessage())
+        }
+        let dataset = HDF5Handle(did, closer: H5Dclose)
+        let rows = values.count / cols
+        let newDims: [hsize_t] = [hsize_t(shape[0] + rows), hsize_t(cols)]
+        guard H5Dset_extent(dataset.id, newDims) >= 0 else {
+            throw .hdf5(path: path, object: object, operation: "extend to \(shape[0] + rows) rows", detail: HDF5Library.takeErrorMessage())
+        }
+        let fileSpace = HDF5Handle(H5Dget_space(dataset.id), closer: H5Sclose)
+        let start: [hsize_t] = [hsize_t(shape[0]), 0], count: [hsize_t] = [hsize_t(rows), hsize_t(cols)]
+        let memSpace = HDF5Handle(H5Screate_simple(2, count, nil), closer: H5Sclose)
+        guard fileSpace.id >= 0, memSpace.id >= 0,
+              H5Sselect_hyperslab(fileSpace.id, H5S_SELECT_SET, start, nil, count, nil) >= 0
+        else {
+            throw .hdf5(path: path, object: object, operation: "select rows", detail: HDF5Library.takeErrorMessage())
+        }
+        let status = values.withUnsafeBytes { raw in
+            H5Dwrite(dataset.id, T.hdf5MemoryType, memSpace.id, fileSpace.id, encore_H5P_DEFAULT(), raw.baseAddress)
+        }
+        guard status >= 0 else {
+            throw .hdf5(path: path, object: object, operation: "write \(rows) rows", detail: HDF5Library.takeErrorMessage())
+        }
+    }
+}

@@ -12,6 +12,7 @@
 @_exported import EncoreEvaluation
 @_exported import EncoreAudio
 @_exported import EncoreAudioModel
+@_exported import EncoreAnalysis
 @_exported import EncoreSynth
 @_exported import EncoreText
 @_exported import EncoreWeekly

@@ -1,0 +1,184 @@
+internal import CKissFFT
+import EncoreCore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Short-time Fourier transform settings, with librosa 0.11's defaults: a periodic Hann window of `nFFT` samples,
+/// a hop of `hopLength` samples, and centered frames (the signal padded with `nFFT / 2` zeros on both sides).
+///
+/// A signal of `n` samples has `1 + n / hopLength` frames; frame `t` is centered on sample `t * hopLength`.
+public struct STFT: Sendable, Equatable {
+    /// FFT size and window length, in samples (even).
+    public let nFFT: Int
+    /// Samples between the centers of consecutive frames.
+    public let hopLength: Int
+
+    /// Settings for an `nFFT`-point transform every `hopLength` samples.
+    public init(nFFT: Int = 2048, hopLength: Int = 512) throws(AudioError) {
+        guard nFFT >= 4, nFFT % 2 == 0, nFFT <= 1 << 20 else {
+            throw .invalidParameter(name: "n_fft", reason: "\(nFFT) is not an even size in 4...1048576")
+        }
+        guard hopLength >= 1, hopLength <= nFFT else {
+            throw .invalidParameter(name: "hop length", reason: "\(hopLength) is not in 1...\(nFFT)")
+        }
+        self.nFFT = nFFT
+        self.hopLength = hopLength
+    }
+
+    /// Frequency bins per frame (`nFFT / 2 + 1`, from 0 Hz to the Nyquist frequency).
+    public var bins: Int { nFFT / 2 + 1 }
+
+    /// The number of centered frames of a signal of `samples` samples (librosa: `1 + n // hop_length`).
+    public func frameCount(samples: Int) -> Int { 1 + max(0, samples) / hopLength }
+
+    /// The center frequency of each bin in Hz at `sampleRate` (librosa's `fft_frequencies`).
+    public func binFrequencies(sampleRate: Double) -> [Double] {
+        (0..<bins).map { Double($0) * sampleRate / Double(nFFT) }
+    }
+
+    /// The periodic Hann window of `nFFT` samples: `0.5 - 0.5 cos(2 pi k / nFFT)`.
+    public var window: [Float] {
+        (0..<nFFT).map { Float(0.5 - 0.5 * cos(2 * Double.pi * Double($0) / Double(nFFT))) }
+    }
+
+    /// The power spectrogram `|X|^2` of a whole signal: frames x bins, row-major.
+    public func powerSpectrogram(_ samples: [Float]) -> Matrix {
+        var out = Matrix(rows: 0, cols: bins)
+        var stream = SpectrogramStream(stft: self)
+        let consume: (UnsafeBufferPointer<Float>, Int) -> Void = { power, frames in
+            let start = out.rows
+            out.grow(toRows: start + frames)
+            out.storage.withUnsafeMutableBufferPointer { o in
+                _ = UnsafeMutableBufferPointer(rebasing: o[(start * self.bins)...]).initialize(from: power)
+            }
+        }
+        samples.withUnsafeBufferPointer { stream.append($0, consume) }
+        stream.finish(consume)
+        return out
+    }
+}
+
+/// A KissFFT real-input plan; not shared between threads.
+final class RealFFT {
+    let n: Int
+    private let config: kiss_fftr_cfg
+
+    init(n: Int) {
+        self.n = n
+        // kiss_fftr_alloc fails only when out of memory; STFT validated the size.
+        guard let config = kiss_fftr_alloc(Int32(n), 0, nil, nil) else {
+            preconditionFailure("KissFFT could not allocate a \(n)-point plan")
+        }
+        self.config = config
+    }
+
+    /// The `n / 2 + 1` complex bins of `input` (`n` real samples), interleaved re, im into `output`.
+    func forward(_ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>) {
+        output.withMemoryRebound(to: kiss_fft_cpx.self, capacity: n / 2 + 1) { bins in
+            kiss_fftr(config, input, bins)
+        }
+    }
+
+    deinit { free(UnsafeMutableRawPointer(config)) }
+}
+
+/// Centered STFT frames of a signal that arrives in blocks: the power spectra are handed out in batches
+/// (frames x bins, row-major), so a long signal is never held whole.
+///
+/// Call ``append(_:_:)`` with each block, then ``finish(_:)`` once; together they hand out exactly
+/// `stft.frameCount(samples:)` frames, the same values as ``STFT/powerSpectrogram(_:)``.
+public struct SpectrogramStream: ~Copyable {
+    /// The transform settings.
+    public let stft: STFT
+    /// Frames per batch handed to the consumer (the last batch may be shorter).
+    public let batchFrames: Int
+    private let fft: RealFFT
+    private let window: [Float]
+    /// Padded samples not yet consumed by a frame; `pending[readPosition]` starts the next frame.
+    private var pending: [Float]
+    private var readPosition = 0
+    private var batchPower: [Float]
+    private var batchCount = 0
+    private var frameInput: [Float]
+    private var spectrum: [Float]
+    /// Frames handed out so far.
+    public private(set) var framesEmitted = 0
+    /// Samples appended so far (without the padding).
+    public private(set) var samplesSeen = 0
+    private var finished = false
+
+    /// A stream over `stft`'s frames, handing out `batchFrames` frames at a time.
+    public init(stft: STFT, batchFrames: Int = 128) {
+        self.stft = stft
+        self.batchFrames = max(1, batchFrames)
+        self.fft = RealFFT(n: stft.nFFT)
+        self.window = stft.window
+        self.pending = [Float](repeating: 0, count: stft.nFFT / 2)
+        self.pending.reserveCapacity(stft.nFFT * 4)
+        self.batchPower = [Float](repeating: 0, count: self.batchFrames * stft.bins)
+        self.frameInput = [Float](repeating: 0, count: stft.nFFT)
+        self.spectrum = [Float](repeating: 0, count: 2 * stft.bins)
+    }
+
+    /// Adds `samples` to the signal; `consume(power, frames)` is called for each full batch.
+    public mutating func append(_ samples: UnsafeBufferPointer<Float>,
+                                _ consume: (UnsafeBufferPointer<Float>, Int) -> Void) {
+        guard !finished else { return }
+        samplesSeen += samples.count
+        pending.append(contentsOf: samples)
+        drain(consume)
+    }
+
+    /// Ends the signal (pads `nFFT / 2` zeros) and hands out the remaining frames.
+    public mutating func finish(_ consume: (UnsafeBufferPointer<Float>, Int) -> Void) {
+        guard !finished else { return }
+        finished = true
+        pending.append(contentsOf: repeatElement(0, count: stft.nFFT / 2))
+        drain(consume)
+        flush(consume)
+    }
+
+    private mutating func drain(_ consume: (UnsafeBufferPointer<Float>, Int) -> Void) {
+        let n = stft.nFFT, bins = stft.bins, hop = stft.hopLength
+        while pending.count - readPosition >= n {
+            pending.withUnsafeBufferPointer { p in
+                window.withUnsafeBufferPointer { w in
+                    frameInput.withUnsafeMutableBufferPointer { f in
+                        for i in 0..<n { f[i] = p[readPosition + i] * w[i] }
+                    }
+                }
+            }
+            frameInput.withUnsafeBufferPointer { f in
+                spectrum.withUnsafeMutableBufferPointer { s in fft.forward(f.baseAddress!, s.baseAddress!) }
+            }
+            let row = batchCount * bins
+            spectrum.withUnsafeBufferPointer { s in
+                batchPower.withUnsafeMutableBufferPointer { b in
+                    for k in 0..<bins {
+                        let re = s[2 * k], im = s[2 * k + 1]
+                        b[row + k] = re * re + im * im
+                    }
+                }
+            }
+            batchCount += 1
+            framesEmitted += 1
+            readPosition += hop
+            if batchCount == batchFrames { flush(consume) }
+        }
+        // Drop consumed samples once they outweigh what is kept.
+        if readPosition > 0, readPosition >= pending.count / 2 {
+            pending.removeSubrange(0..<min(readPosition, pending.count))
+            readPosition = 0
+        }
+    }
+
+    private mutating func flush(_ consume: (UnsafeBufferPointer<Float>, Int) -> Void) {
+        guard batchCount > 0 else { return }
+        let count = batchCount
+        batchPower.withUnsafeBufferPointer { b in
+            consume(UnsafeBufferPointer(rebasing: b[0..<(count * stft.bins)]), count)
+        }
+        batchCount = 0
+    }
+}
