@@ -66,6 +66,8 @@ public struct AudioDecoder: ~Copyable {
     private var peak: Float = 0
     private var interleaved: [Float]
     private var flushed = false
+    /// Whether the header's length is an estimate (MP3).
+    private let approximateLength: Bool
     private var done = false
 
     /// Opens `path` and positions it at `options.offset`.
@@ -169,6 +171,7 @@ public struct AudioDecoder: ~Copyable {
         self.sampleRate = outputRate
         self.framesLeft = min(wanted, frames - start)
         self.framesExpected = min(wanted, frames - start)
+        self.approximateLength = (Int(info.format) & SF_FORMAT_TYPEMASK) == SF_FORMAT_MPEG
         self.interleaved = [Float](repeating: 0, count: max(256, options.blockFrames) * channels)
     }
 
@@ -237,6 +240,12 @@ public struct AudioDecoder: ~Copyable {
         if framesLeft > 0 {
             let want = min(framesLeft, blockFrames)
             let got = Int(interleaved.withUnsafeMutableBufferPointer { sf_readf_float(handle, $0.baseAddress, sf_count_t(want)) })
+            if got <= 0, sf_error(handle) == 0, approximateLength,
+               framesExpected - framesRead <= max(framesExpected / 100, 2 * nativeSampleRate) {
+                // MP3 lengths are estimates (encoder delay and padding): a short end is the real end.
+                framesLeft = 0
+                return []
+            }
             if got <= 0 {
                 let code = sf_error(handle)
                 let reason = code != 0 ? String(cString: sf_strerror(handle)) + "; " : ""

@@ -104,7 +104,7 @@ struct LoadSheddingMiddleware<Context: RequestContext>: RouterMiddleware {
 /// `target` is always admitted and marks the queue as draining; once no request has waited less than `target` for
 /// a whole `interval` (a standing queue), every request that waited `target` or more is shed, and any request that
 /// waited a whole `interval` is shed at once. Shedding drains the queue, so the first request to wait less than
-/// `target` ends it.
+/// `target` ends it. After an interval with no request at all, the interval starts when the next request arrived.
 public final class QueueDelayShedder: Sendable {
     /// The wait that counts as queueing.
     public let target: Duration
@@ -112,8 +112,8 @@ public final class QueueDelayShedder: Sendable {
     public let interval: Duration
     private let targetNanoseconds: UInt64
     private let intervalNanoseconds: UInt64
-    /// When a request last waited less than `target` (monotonic nanoseconds).
-    private let lastShort: Locked<UInt64>
+    /// When a request last waited less than `target`, and when any request was last handled (monotonic nanoseconds).
+    private let state: Locked<(lastShort: UInt64, lastSeen: UInt64)>
 
     /// A shedder; `target` and `interval` must be positive.
     public init(target: Duration, interval: Duration) {
@@ -121,7 +121,8 @@ public final class QueueDelayShedder: Sendable {
         self.interval = interval
         targetNanoseconds = Self.nanoseconds(target)
         intervalNanoseconds = max(Self.nanoseconds(interval), 1)
-        lastShort = Locked(monotonicNanoseconds())
+        let now = monotonicNanoseconds()
+        state = Locked((lastShort: now, lastSeen: now))
     }
 
     /// `target` in milliseconds, for messages.
@@ -137,13 +138,21 @@ public final class QueueDelayShedder: Sendable {
 
     /// Whether a request that waited `waited` nanoseconds, handled at `now`, is served.
     func admit(waited: UInt64, now: UInt64) -> Bool {
-        if waited < targetNanoseconds {
-            lastShort.withLock { $0 = max($0, now) }
-            return true
+        state.withLock { state in
+            // After an idle stretch (no request for an interval) the queue started when this request arrived: an
+            // idle server's first burst is not a standing queue.
+            if now >= state.lastSeen, now - state.lastSeen >= intervalNanoseconds {
+                state.lastShort = max(state.lastShort, now >= waited ? now - waited : 0)
+            }
+            state.lastSeen = max(state.lastSeen, now)
+            if waited < targetNanoseconds {
+                state.lastShort = max(state.lastShort, now)
+                return true
+            }
+            if waited >= intervalNanoseconds { return false }
+            let since = state.lastShort
+            return now < since || now - since < intervalNanoseconds
         }
-        if waited >= intervalNanoseconds { return false }
-        let since = lastShort.withLock { $0 }
-        return now < since || now - since < intervalNanoseconds
     }
 }
 

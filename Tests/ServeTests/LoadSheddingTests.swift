@@ -67,6 +67,11 @@ import Testing
         #expect(shedder.admit(waited: 20 * ms, now: t0 + 161 * ms))
         // A request that waited a whole interval is shed even right after a short one.
         #expect(!shedder.admit(waited: 100 * ms, now: t0 + 162 * ms))
+        // After an idle second, a burst whose first requests wait above the target is not a standing queue yet:
+        // its interval starts when its first request arrived.
+        #expect(shedder.admit(waited: 20 * ms, now: t0 + 1_200 * ms))
+        #expect(shedder.admit(waited: 30 * ms, now: t0 + 1_250 * ms))
+        #expect(!shedder.admit(waited: 30 * ms, now: t0 + 1_290 * ms))
     }
 
     @Test func cpuBoundRequestsAreShedWhenTheyQueueAndServedWhenTheQueueDrains() async throws {
