@@ -47,8 +47,8 @@ function request()
     return wrk.format("GET", "/v1/users/" .. u .. "/recommendations?k=10")
 end
 
-local counts = {}
-local shed_without_retry_after = 0
+counts = {}   -- global: done() reads it through thread:get
+shed_without_retry_after = 0
 
 function response(status, headers, body)
     counts[status] = (counts[status] or 0) + 1
