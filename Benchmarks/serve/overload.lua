@@ -4,48 +4,9 @@
 -- shed, at most 1 % of the admitted ones lie above the overall quantile 1 - 0.01 (1 - s), so that quantile bounds
 -- the admitted p99 from above (exact when no request is shed).
 --   wrk -t2 -c256 -d20s -s overload.lua http://127.0.0.1:8080 -- users.txt 8000 2   (file, total rate, wrk's -t)
-local ffi = require("ffi")
-ffi.cdef[[
-typedef struct { long tv_sec; long tv_nsec; } encore_timespec;
-int clock_gettime(int clk_id, encore_timespec *tp);
-]]
-local ts = ffi.new("encore_timespec")
-local function now_ms()
-    ffi.C.clock_gettime(1, ts)
-    return tonumber(ts.tv_sec) * 1000 + tonumber(ts.tv_nsec) / 1e6
-end
-local users = {}
-local delay_ms = 0
-local next_slot = nil
-
-function init(args)
-    local path = args[1] or "users.txt"
-    for line in io.lines(path) do
-        if #line > 0 then users[#users + 1] = line end
-    end
-    local rate = tonumber(args[2] or "0")        -- requests per second, all connections together
-    local threads = tonumber(args[3] or "1")      -- must equal wrk's -t
-    if rate > 0 then delay_ms = 1000 * threads / rate end
-    math.randomseed(os.time() + tonumber(tostring({}):sub(8), 16) % 100000)
-end
-
-function delay()
-    if delay_ms <= 0 then return 0 end
-    local t = now_ms()
-    if next_slot == nil then
-        -- a random phase so the threads do not fire in lockstep
-        next_slot = t + delay_ms * math.random()
-    else
-        next_slot = next_slot + delay_ms
-    end
-    if next_slot < t then return 0 end
-    return next_slot - t
-end
-
-function request()
-    local u = users[math.random(#users)]
-    return wrk.format("GET", "/v1/users/" .. u .. "/recommendations?k=10")
-end
+-- The pacing, the user file and request() are users.lua's, loaded from this script's own directory.
+local here = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"
+dofile(here .. "users.lua")
 
 counts = {}   -- global: done() reads it through thread:get
 shed_without_retry_after = 0
