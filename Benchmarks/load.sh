@@ -20,6 +20,7 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 HERE="$ROOT/Benchmarks/serve"
+. "$HERE/common.sh"
 BIN=""; WORK="${TMPDIR:-/tmp}/encore-load"; RATES="500 1000 2000 3000 4000 5000 6000 8000 10000 12000"; STEP=10
 DURATION=20; CONN=256; PORT=18284; KNEE=""
 while [ $# -gt 0 ]; do
@@ -32,9 +33,7 @@ while [ $# -gt 0 ]; do
 done
 command -v wrk >/dev/null || { echo "wrk is needed: apt-get install -y wrk" >&2; exit 1; }
 if [ -z "$BIN" ]; then
-    (cd "$ROOT" && swift build -c release --scratch-path .build-release --product encore-serve >&2 \
-        && swift build -c release --scratch-path .build-release --product encore-train >&2)
-    BIN="$(cd "$ROOT" && swift build -c release --scratch-path .build-release --show-bin-path)"
+    BIN="$(release_bin "$ROOT")"
 fi
 SAMPLE="$ROOT/data/sample"; [ -f "$SAMPLE/plays.tsv" ] || SAMPLE=/work/main/data/sample
 mkdir -p "$WORK"
@@ -49,11 +48,7 @@ start_server() {  # extra flags...
     "$BIN/encore-serve" --bundle "$WORK/bundle.h5" --log-dir "$WORK/log-$(date +%s%N)" --port "$PORT" --token load \
         --poll-seconds 0 --fsync never "$@" >>"$WORK/server.log" 2>&1 &
     SERVER=$!
-    for _ in $(seq 1 600); do
-        curl -fsS "http://127.0.0.1:$PORT/ready" >/dev/null 2>&1 && break
-        kill -0 $SERVER 2>/dev/null || { echo "server died; see $WORK/server.log" >&2; exit 1; }
-        sleep 0.25
-    done
+    wait_ready "$PORT" $SERVER "$WORK/server.log"
     wrk -t2 -c8 -d3s -s "$HERE/overload.lua" "http://127.0.0.1:$PORT" -- "$WORK/users.txt" 0 2 >/dev/null  # warm-up
 }
 stop_server() { kill -TERM $SERVER; wait $SERVER || true; SERVER=""; }

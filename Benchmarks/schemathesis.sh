@@ -14,6 +14,7 @@
 # schemathesis comes from Benchmarks/.venv (made and filled when missing: python3 -m venv; pip install schemathesis).
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+. "$ROOT/Benchmarks/serve/common.sh"
 BIN=""; WORK="${TMPDIR:-/tmp}/encore-schemathesis"; EXAMPLES=50; SEED=1; PORT=18283; MAXTIME=""
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -43,11 +44,7 @@ TOKEN=schemathesis-token
     --max-event-ahead-seconds 300000000000 >"$WORK/server.log" 2>&1 &
 SERVER=$!
 trap 'kill -9 $SERVER 2>/dev/null || true' EXIT
-for _ in $(seq 1 600); do
-    curl -fsS "http://127.0.0.1:$PORT/ready" >/dev/null 2>&1 && break
-    kill -0 $SERVER 2>/dev/null || { echo "server died; see $WORK/server.log" >&2; exit 1; }
-    sleep 0.25
-done
+wait_ready "$PORT" $SERVER "$WORK/server.log"
 START=$(date +%s)
 set +e
 "$VENV/bin/schemathesis" run "$ROOT/docs/openapi.yaml" --url "http://127.0.0.1:$PORT" \

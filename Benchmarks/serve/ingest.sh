@@ -11,6 +11,7 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 HERE="$ROOT/Benchmarks/serve"
+. "$HERE/common.sh"
 BIN=""; WORK="${TMPDIR:-/tmp}/encore-ingest-bench"; DURATION=10; PORT=18283; CONNS="1 32"; BUNDLE=""; PLAYS=""
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -41,11 +42,7 @@ for c in $CONNS; do
         --poll-seconds 0 --max-in-flight 0 $EXTRA >"$WORK/server-$c.log" 2>&1 &
     SERVER=$!
     trap 'kill -9 $SERVER 2>/dev/null || true' EXIT
-    for _ in $(seq 1 600); do
-        curl -fsS "http://127.0.0.1:$PORT/ready" >/dev/null 2>&1 && break
-        kill -0 $SERVER 2>/dev/null || { echo "server died; see $WORK/server-$c.log" >&2; exit 1; }
-        sleep 0.1
-    done
+    wait_ready "$PORT" $SERVER "$WORK/server-$c.log" 60
     echo "== $c connection(s), ${DURATION} s"
     wrk -t1 -c"$c" -d"${DURATION}s" --timeout 5s -s "$HERE/ingest.lua" "http://127.0.0.1:$PORT" -- \
         "$WORK/items.txt" bench "c$c" | grep -E "Requests/sec|Latency|requests in|Non-2xx"

@@ -11,6 +11,7 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 HERE="$ROOT/Benchmarks/serve"
+. "$HERE/common.sh"
 BIN=""; WORK="${TMPDIR:-/tmp}/encore-serve-bench"; PRESET=lastfm360k; RATE=2000; DURATION=30; CONN=40; PORT=18282; SAMPLES=300
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -22,9 +23,7 @@ while [ $# -gt 0 ]; do
 done
 command -v wrk >/dev/null || { echo "wrk is needed: apt-get install -y wrk" >&2; exit 1; }
 if [ -z "$BIN" ]; then
-    (cd "$ROOT" && swift build -c release --scratch-path .build-release --product encore-serve >&2 \
-        && swift build -c release --scratch-path .build-release --product encore-train >&2)
-    BIN="$(cd "$ROOT" && swift build -c release --scratch-path .build-release --show-bin-path)"
+    BIN="$(release_bin "$ROOT")"
 fi
 mkdir -p "$WORK"
 if [ ! -f "$WORK/bundle.h5.d/current.json" ]; then
@@ -42,11 +41,7 @@ LOG="$WORK/log-$(date +%s)"
     --poll-seconds 0 --max-in-flight 0 >"$WORK/server.log" 2>&1 &
 SERVER=$!
 trap 'kill -9 $SERVER 2>/dev/null || true' EXIT
-for _ in $(seq 1 1200); do
-    curl -fsS "http://127.0.0.1:$PORT/ready" >/dev/null 2>&1 && break
-    kill -0 $SERVER 2>/dev/null || { echo "server died; see $WORK/server.log" >&2; exit 1; }
-    sleep 0.25
-done
+wait_ready "$PORT" $SERVER "$WORK/server.log" 300
 curl -fsS "http://127.0.0.1:$PORT/ready"; echo
 echo "== warm-up (5 s, unpaced)"
 wrk -t2 -c8 -d5s -s "$HERE/users.lua" "http://127.0.0.1:$PORT" -- "$WORK/users.txt" 0 2 | tail -8
