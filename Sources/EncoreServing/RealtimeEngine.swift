@@ -40,11 +40,10 @@ public final class RealtimeEngine: Sendable {
             var tick: UInt64 = 0
 
             mutating func touch(_ user: String) -> UserRealtimeState? {
-                guard var e = users[user] else { return nil }
+                guard let i = users.index(forKey: user) else { return nil }
                 tick += 1
-                e.lastUsed = tick
-                users[user] = e
-                return e.state
+                users.values[i].lastUsed = tick
+                return users.values[i].state
             }
         }
 
@@ -76,9 +75,10 @@ public final class RealtimeEngine: Sendable {
             return h
         }
 
-        func shard(_ user: String) -> Locked<Shard> {
-            shards[Int(Self.hash(user) % UInt64(shards.count))]
-        }
+        func shard(_ user: String) -> Locked<Shard> { shard(hash: Self.hash(user)) }
+
+        /// The shard of the user whose ``hash(_:)`` is `h`.
+        func shard(hash h: UInt64) -> Locked<Shard> { shards[Int(h % UInt64(shards.count))] }
 
         /// The user's state when it is in memory (marking it used), else `nil`.
         func resident(_ user: String) -> UserRealtimeState? {
@@ -86,9 +86,9 @@ public final class RealtimeEngine: Sendable {
         }
 
         /// Whether the user's state was dropped and must be rebuilt from the log.
-        func wasEvicted(_ user: String) -> Bool {
-            let h = Self.hash(user)
-            return shard(user).withLock { $0.users[user] == nil && $0.evicted.contains(h) }
+        func wasEvicted(_ user: String, hash: UInt64? = nil) -> Bool {
+            let h = hash ?? Self.hash(user)
+            return shard(hash: h).withLock { $0.users[user] == nil && $0.evicted.contains(h) }
         }
 
         /// The user's state from the log records after the cut with a sequence below `before`, in log order.
@@ -115,7 +115,7 @@ public final class RealtimeEngine: Sendable {
         /// Puts a rebuilt state in memory (unless another rebuild did meanwhile) and returns the user's state.
         func install(_ user: String, _ state: UserRealtimeState) -> UserRealtimeState {
             let h = Self.hash(user)
-            return shard(user).withLock { s in
+            return shard(hash: h).withLock { s in
                 if let current = s.touch(user) { return current }
                 s.evicted.remove(h)
                 s.tick += 1
@@ -139,9 +139,9 @@ public final class RealtimeEngine: Sendable {
             let rules = EventRules.standard
             let (item, artist) = rules.lookUp(event.type, id: event.item, track: m.item, artist: m.artist)
             let user = event.user
-            let base: UserRealtimeState? = evicting && wasEvicted(user) ? rebuild(user, before: sequence) : nil
             let h = Self.hash(user)
-            shard(user).withLock { s in
+            let base: UserRealtimeState? = evicting && wasEvicted(user, hash: h) ? rebuild(user, before: sequence) : nil
+            shard(hash: h).withLock { s in
                 s.tick += 1
                 if s.users[user] == nil {
                     s.users[user] = Entry(state: base ?? UserRealtimeState(), lastUsed: s.tick)
