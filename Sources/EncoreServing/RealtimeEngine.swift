@@ -155,14 +155,19 @@ public final class RealtimeEngine: Sendable {
             }
         }
 
-        /// Drops the least recently used states of a shard past the bound.
+        /// Drops the least recently used states of a shard past the bound: one scan for a single excess user (an
+        /// event or a rebuild), one sort for many (the end of a replay).
         func trim(_ s: inout Shard) {
-            while s.users.count > perShardLimit {
-                guard let oldest = s.users.min(by: { $0.value.lastUsed < $1.value.lastUsed })?.key else { return }
-                s.users.removeValue(forKey: oldest)
-                s.evicted.insert(Self.hash(oldest))
-                counters.evictions.withLock { $0 += 1 }
+            let excess = s.users.count - perShardLimit
+            guard excess > 0 else { return }
+            let oldest: [String] = excess == 1
+                ? s.users.min(by: { $0.value.lastUsed < $1.value.lastUsed }).map { [$0.key] } ?? []
+                : s.users.sorted(by: { $0.value.lastUsed < $1.value.lastUsed }).prefix(excess).map(\.key)
+            for user in oldest {
+                s.users.removeValue(forKey: user)
+                s.evicted.insert(Self.hash(user))
             }
+            counters.evictions.withLock { $0 += oldest.count }
         }
 
         /// Trims every shard to the bound (after a replay).
