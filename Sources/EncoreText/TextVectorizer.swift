@@ -301,25 +301,26 @@ public struct TextVectorizer: Sendable {
                 guard hi > lo else { return }
                 var length = 0.0
                 if opts.weighting == .bm25 { for p in lo..<hi { length += Double(counts[p]) } }
-                var w = [Double](repeating: 0, count: hi - lo)
-                var sq = 0.0
-                for p in lo..<hi {
+                let norm = averageLength > 0 ? length / averageLength : 1
+                // The weight of entry p (computed twice rather than buffered: no allocation per row).
+                @inline(__always) func weight(_ p: Int) -> Double {
                     let tf = Double(counts[p])
                     let idf = self.idf[Int(cols[p])]
-                    var x: Double
                     switch opts.weighting {
                     case .tfidf:
-                        x = (opts.sublinearTF ? 1 + Foundation.log(tf) : tf) * idf
+                        return (opts.sublinearTF ? 1 + Foundation.log(tf) : tf) * idf
                     case .bm25:
                         let k1 = opts.bm25K1, b = opts.bm25B
-                        let norm = averageLength > 0 ? length / averageLength : 1
-                        x = idf * tf * (k1 + 1) / (tf + k1 * (1 - b + b * norm))
+                        return idf * tf * (k1 + 1) / (tf + k1 * (1 - b + b * norm))
                     }
-                    w[p - lo] = x
+                }
+                var sq = 0.0
+                for p in lo..<hi {
+                    let x = weight(p)
                     sq += x * x
                 }
                 let scale = opts.normalize && sq > 0 ? 1 / sq.squareRoot() : 1
-                for p in lo..<hi { o.value[p] = Float(w[p - lo] * scale) }
+                for p in lo..<hi { o.value[p] = Float(weight(p) * scale) }
             }
         }
         return values
