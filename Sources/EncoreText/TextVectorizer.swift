@@ -262,14 +262,9 @@ public struct TextVectorizer: Sendable {
                     tokenizer.forEachTerm(documents[d], scratch: &scratch) { t in
                         if let j = lookup.find(t) { ids.append(j) }
                     }
-                    ids.sort()
-                    var p = 0
-                    while p < ids.count {
-                        var q = p + 1
-                        while q < ids.count && ids[q] == ids[p] { q += 1 }
-                        cols.append(ids[p])
-                        counts.append(Int32(q - p))
-                        p = q
+                    Self.forEachDistinct(&ids) { id, k in
+                        cols.append(id)
+                        counts.append(k)
                     }
                     ptr.append(cols.count)
                 }
@@ -326,6 +321,19 @@ public struct TextVectorizer: Sendable {
         return values
     }
 
+    /// Sorts a document's term ids and calls `body` with each distinct id and its count, in increasing id order.
+    @inline(__always)
+    static func forEachDistinct(_ ids: inout [Int32], _ body: (Int32, Int32) -> Void) {
+        ids.sort()
+        var p = 0
+        while p < ids.count {
+            var q = p + 1
+            while q < ids.count && ids[q] == ids[p] { q += 1 }
+            body(ids[p], Int32(q - p))
+            p = q
+        }
+    }
+
     /// Tokenizes and counts `documents` in parallel chunks.
     static func count(_ documents: [String], tokenizer: Tokenizer, threads: Int,
                       progress: (@Sendable (Int) -> Void)?) -> [ChunkCounts] {
@@ -348,17 +356,11 @@ public struct TextVectorizer: Sendable {
                         if Int(id) == chunk.df.count { chunk.df.append(0); chunk.total.append(0) }
                         ids.append(id)
                     }
-                    ids.sort()
-                    var p = 0
-                    while p < ids.count {
-                        var q = p + 1
-                        while q < ids.count && ids[q] == ids[p] { q += 1 }
-                        let id = ids[p]
+                    Self.forEachDistinct(&ids) { id, k in
                         chunk.ids.append(id)
-                        chunk.counts.append(Int32(q - p))
+                        chunk.counts.append(k)
                         chunk.df[Int(id)] += 1
-                        chunk.total[Int(id)] += Int64(q - p)
-                        p = q
+                        chunk.total[Int(id)] += Int64(k)
                     }
                     chunk.rowPtr.append(chunk.ids.count)
                     if (d - lo) % 4096 == 4095, let progress { progress(done.add(4096) + 4096) }
