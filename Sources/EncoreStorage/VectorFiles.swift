@@ -85,8 +85,8 @@ public enum VectorFiles {
         try file.setAttribute("encore_version", string: Encore.version, on: "/")
         try file.setAttribute("kind", string: kind, on: "/")
         try file.setAttribute("created_at", string: Date().ISO8601Format(), on: "/")
-        for key in attributes.keys.sorted() {
-            switch attributes[key]! {
+        for (key, value) in attributes.sorted(by: { $0.key < $1.key }) {
+            switch value {
             case .int(let v): try file.setAttribute(key, scalar: v, on: "/")
             case .double(let v): try file.setAttribute(key, scalar: v, on: "/")
             case .string(let v): try file.setAttribute(key, string: v, on: "/")

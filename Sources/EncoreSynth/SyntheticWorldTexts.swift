@@ -133,11 +133,7 @@ extension SyntheticWorld {
             bytes.append(contentsOf: r.text.utf8); bytes.append(10)
         }
         let path = directory + "/texts.tsv"
-        do {
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        } catch {
-            throw .cannotCreateDirectory(path: directory, reason: error.localizedDescription)
-        }
+        try Self.makeDirectory(directory)
         do {
             try AtomicFile.write(bytes, to: path, as: FileError.self)
         } catch {

@@ -183,10 +183,8 @@ struct SkipGramTrainer: Sendable {
                 bounds[threads] = corpus.count
                 let fixedBounds = bounds
                 Parallel.forEach(threads, threads: threads) { t in
-                    let (n, k) = worker(thread: t, range: fixedBounds[t]..<fixedBounds[t + 1], syn0: p0.value,
-                                        syn1: p1.value, processed: processed, totalWords: totalWords,
-                                        progress: progress)
-                    _ = n
+                    let k = worker(thread: t, range: fixedBounds[t]..<fixedBounds[t + 1], syn0: p0.value,
+                                   syn1: p1.value, processed: processed, totalWords: totalWords, progress: progress)
                     _ = trained.add(k)
                 }
             }
@@ -197,9 +195,9 @@ struct SkipGramTrainer: Sendable {
         return (m, Double(trained.add(0)) / seconds)
     }
 
-    /// One thread's passes over its sequences; returns the tokens seen and the tokens trained (after subsampling).
+    /// One thread's passes over its sequences; returns the tokens trained (after subsampling).
     func worker(thread: Int, range: Range<Int>, syn0: UnsafeMutablePointer<Float>, syn1: UnsafeMutablePointer<Float>,
-                processed: AtomicCounter, totalWords: Int, progress: (@Sendable (Int, Int) -> Void)?) -> (Int, Int) {
+                processed: AtomicCounter, totalWords: Int, progress: (@Sendable (Int, Int) -> Void)?) -> Int {
         let dim = options.dimensions, window = options.window, negative = options.negative
         var next: UInt64 = options.seed &* 0x9E37_79B9_7F4A_7C15 &+ UInt64(thread) &+ 1
         @inline(__always) func random() -> UInt64 {
@@ -209,7 +207,7 @@ struct SkipGramTrainer: Sendable {
         let neu1e = UnsafeMutablePointer<Float>.allocate(capacity: dim)
         defer { neu1e.deallocate() }
         var sentence: [Int32] = []
-        var local = 0, seen = 0, trainedTokens = 0
+        var local = 0, trainedTokens = 0
         let alpha0 = options.alpha, minAlpha = options.minAlpha
         var alpha = alpha0
         let vocab = counts.count
@@ -227,7 +225,6 @@ struct SkipGramTrainer: Sendable {
                 local += s.count
                 if local >= 10_000 {
                     let done = processed.add(local) + local
-                    seen += local
                     local = 0
                     alpha = max(minAlpha, alpha0 - (alpha0 - minAlpha) * Float(done) / Float(max(1, totalWords)))
                     progress?(done, totalWords)
@@ -277,8 +274,8 @@ struct SkipGramTrainer: Sendable {
                 }
             }
         }
-        if local > 0 { _ = processed.add(local); seen += local }
-        return (seen, trainedTokens)
+        if local > 0 { _ = processed.add(local) }
+        return trainedTokens
     }
 }
 

@@ -262,14 +262,9 @@ public struct TextVectorizer: Sendable {
                     tokenizer.forEachTerm(documents[d], scratch: &scratch) { t in
                         if let j = lookup.find(t) { ids.append(j) }
                     }
-                    ids.sort()
-                    var p = 0
-                    while p < ids.count {
-                        var q = p + 1
-                        while q < ids.count && ids[q] == ids[p] { q += 1 }
-                        cols.append(ids[p])
-                        counts.append(Int32(q - p))
-                        p = q
+                    Self.forEachDistinct(&ids) { id, k in
+                        cols.append(id)
+                        counts.append(k)
                     }
                     ptr.append(cols.count)
                 }
@@ -301,28 +296,42 @@ public struct TextVectorizer: Sendable {
                 guard hi > lo else { return }
                 var length = 0.0
                 if opts.weighting == .bm25 { for p in lo..<hi { length += Double(counts[p]) } }
-                var w = [Double](repeating: 0, count: hi - lo)
-                var sq = 0.0
-                for p in lo..<hi {
+                let norm = averageLength > 0 ? length / averageLength : 1
+                // The weight of entry p (computed twice rather than buffered: no allocation per row).
+                @inline(__always) func weight(_ p: Int) -> Double {
                     let tf = Double(counts[p])
                     let idf = self.idf[Int(cols[p])]
-                    var x: Double
                     switch opts.weighting {
                     case .tfidf:
-                        x = (opts.sublinearTF ? 1 + Foundation.log(tf) : tf) * idf
+                        return (opts.sublinearTF ? 1 + Foundation.log(tf) : tf) * idf
                     case .bm25:
                         let k1 = opts.bm25K1, b = opts.bm25B
-                        let norm = averageLength > 0 ? length / averageLength : 1
-                        x = idf * tf * (k1 + 1) / (tf + k1 * (1 - b + b * norm))
+                        return idf * tf * (k1 + 1) / (tf + k1 * (1 - b + b * norm))
                     }
-                    w[p - lo] = x
+                }
+                var sq = 0.0
+                for p in lo..<hi {
+                    let x = weight(p)
                     sq += x * x
                 }
                 let scale = opts.normalize && sq > 0 ? 1 / sq.squareRoot() : 1
-                for p in lo..<hi { o.value[p] = Float(w[p - lo] * scale) }
+                for p in lo..<hi { o.value[p] = Float(weight(p) * scale) }
             }
         }
         return values
+    }
+
+    /// Sorts a document's term ids and calls `body` with each distinct id and its count, in increasing id order.
+    @inline(__always)
+    static func forEachDistinct(_ ids: inout [Int32], _ body: (Int32, Int32) -> Void) {
+        ids.sort()
+        var p = 0
+        while p < ids.count {
+            var q = p + 1
+            while q < ids.count && ids[q] == ids[p] { q += 1 }
+            body(ids[p], Int32(q - p))
+            p = q
+        }
     }
 
     /// Tokenizes and counts `documents` in parallel chunks.
@@ -347,17 +356,11 @@ public struct TextVectorizer: Sendable {
                         if Int(id) == chunk.df.count { chunk.df.append(0); chunk.total.append(0) }
                         ids.append(id)
                     }
-                    ids.sort()
-                    var p = 0
-                    while p < ids.count {
-                        var q = p + 1
-                        while q < ids.count && ids[q] == ids[p] { q += 1 }
-                        let id = ids[p]
+                    Self.forEachDistinct(&ids) { id, k in
                         chunk.ids.append(id)
-                        chunk.counts.append(Int32(q - p))
+                        chunk.counts.append(k)
                         chunk.df[Int(id)] += 1
-                        chunk.total[Int(id)] += Int64(q - p)
-                        p = q
+                        chunk.total[Int(id)] += Int64(k)
                     }
                     chunk.rowPtr.append(chunk.ids.count)
                     if (d - lo) % 4096 == 4095, let progress { progress(done.add(4096) + 4096) }

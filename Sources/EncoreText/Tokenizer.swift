@@ -109,24 +109,28 @@ struct TokenScratch {
         starts.append(0)
     }
 
-    /// Keeps the tokens for which `keep` is true.
+    /// Keeps the tokens for which `keep` is true, compacting `bytes` and `starts` in place (no allocation per document).
     mutating func filter(_ keep: (UnsafeBufferPointer<UInt8>) -> Bool) {
-        var write = 0
-        var newStarts = [0]
-        newStarts.reserveCapacity(starts.count)
+        var write = 0, kept = 0
         let n = tokenCount
         bytes.withUnsafeMutableBufferPointer { b in
-            for t in 0..<n {
-                let lo = starts[t], hi = starts[t + 1]
-                if keep(UnsafeBufferPointer(rebasing: b[lo..<hi])) {
-                    if write != lo { for i in lo..<hi { b[write + i - lo] = b[i] } }
-                    write += hi - lo
-                    newStarts.append(write)
+            starts.withUnsafeMutableBufferPointer { st in
+                // st[kept] is rewritten only after st[t + 1] (t + 1 >= kept) was read, so each bound is read intact.
+                var lo = st[0]
+                for t in 0..<n {
+                    let hi = st[t + 1]
+                    if keep(UnsafeBufferPointer(rebasing: b[lo..<hi])) {
+                        if write != lo { for i in lo..<hi { b[write + i - lo] = b[i] } }
+                        write += hi - lo
+                        kept += 1
+                        st[kept] = write
+                    }
+                    lo = hi
                 }
             }
         }
         bytes.removeSubrange(write...)
-        starts = newStarts
+        starts.removeSubrange((kept + 1)...)
     }
 }
 

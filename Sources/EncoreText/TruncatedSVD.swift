@@ -78,12 +78,7 @@ public struct TruncatedSVD: Sendable, Equatable {
         try orthonormalize(&q, rows: r, cols: l)
         // B = Q^T M = (M^T Q)^T; decompose C = M^T Q (c x l) = W S Z^T, so B = Z S W^T.
         SparseProducts.multiply(mt, q, columns: l, into: &z, threads: threads)
-        var s = [Float](repeating: 0, count: l)
-        var w = [Float](repeating: 0, count: c * l)
-        var vt = [Float](repeating: 0, count: l * l)
-        let info = LAPACKE_sgesdd(LAPACK_ROW_MAJOR, Int8(UInt8(ascii: "S")), Int32(c), Int32(l), &z, Int32(l), &s,
-                                  &w, Int32(l), &vt, Int32(l))
-        guard info == 0 else { throw .lapackFailure(routine: "sgesdd", info: info) }
+        let (s, w, vt) = try thinSVD(&z, rows: c, cols: l)
         progress?(steps - 1, steps)
         // A's right singular vectors: W when M = A; Q Z (M's left ones) when M = A^T.
         var comps = Matrix(rows: rank, cols: a.cols)
@@ -117,15 +112,22 @@ public struct TruncatedSVD: Sendable, Equatable {
         for row in 0..<n {
             for p in a.indptr[row]..<a.indptr[row + 1] { dense[row * d + Int(a.indices[p])] = a.values[p] }
         }
-        let mn = min(n, d)
-        var s = [Float](repeating: 0, count: mn)
-        var u = [Float](repeating: 0, count: n * mn)
-        var vt = [Float](repeating: 0, count: mn * d)
-        let info = LAPACKE_sgesdd(LAPACK_ROW_MAJOR, Int8(UInt8(ascii: "S")), Int32(n), Int32(d), &dense, Int32(d), &s,
-                                  &u, Int32(mn), &vt, Int32(d))
-        guard info == 0 else { throw .lapackFailure(routine: "sgesdd", info: info) }
+        let (s, _, vt) = try thinSVD(&dense, rows: n, cols: d)
         let comps = (try? Matrix(rows: rank, cols: d, storage: Array(vt.prefix(rank * d)))) ?? Matrix(rows: rank, cols: d)
         return TruncatedSVD(unchecked: Array(s.prefix(rank)), components: flipSigns(comps))
+    }
+
+    /// The thin SVD `A = U S V^T` of the `rows x cols` row-major `a` (destroyed) by LAPACK `sgesdd`: with
+    /// `k = min(rows, cols)`, `s` has `k` values (largest first), `u` is `rows x k` and `vt` is `k x cols`.
+    static func thinSVD(_ a: inout [Float], rows: Int, cols: Int) throws(TextError) -> (s: [Float], u: [Float], vt: [Float]) {
+        let k = min(rows, cols)
+        var s = [Float](repeating: 0, count: k)
+        var u = [Float](repeating: 0, count: rows * k)
+        var vt = [Float](repeating: 0, count: k * cols)
+        let info = LAPACKE_sgesdd(LAPACK_ROW_MAJOR, Int8(UInt8(ascii: "S")), Int32(rows), Int32(cols), &a, Int32(cols),
+                                  &s, &u, Int32(k), &vt, Int32(cols))
+        guard info == 0 else { throw .lapackFailure(routine: "sgesdd", info: info) }
+        return (s, u, vt)
     }
 
     /// Makes each row's entry of largest magnitude positive (scikit-learn's `svd_flip(u_based_decision=False)`).

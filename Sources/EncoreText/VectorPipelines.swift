@@ -46,24 +46,13 @@ public struct SequenceVectorsResult: Sendable {
         progress: (@Sendable (Int, Int) -> Void)? = nil
     ) throws(TextError) -> SequenceVectorsResult {
         var sequences = try SequenceCorpus.sessions(log, gapSeconds: sessionGapSeconds)
-        var names = log.itemIDs.ids
-        if !playlists.isEmpty {
-            var index: [String: Int32] = [:]
-            for (i, id) in names.enumerated() { index[id] = Int32(i) }
-            for p in playlists where p.count >= 2 {
-                sequences.append(p.map { id in
-                    if let i = index[id] { return i }
-                    let i = Int32(names.count)
-                    names.append(id)
-                    index[id] = i
-                    return i
-                })
-            }
-        }
+        // Playlist tracks the log never played get new indices after the log's items.
+        var items = log.itemIDs
+        for p in playlists where p.count >= 2 { sequences.append(p.map { items.intern($0) }) }
         guard !sequences.isEmpty else {
             throw .emptyCorpus("no session of two or more plays (\(log.count) plays) and no playlist")
         }
-        let model = try SkipGramModel.train(sequences: sequences, names: names, options: options, progress: progress)
+        let model = try SkipGramModel.train(sequences: sequences, names: items.ids, options: options, progress: progress)
         let vectors = try IDVectors(ids: model.tokens, vectors: model.vectors.rowNormalized())
         return SequenceVectorsResult(model: model, vectors: vectors, sequences: sequences.count)
     }

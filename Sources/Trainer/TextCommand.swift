@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Logging
 import RecCore
 
 extension TermWeighting: ExpressibleByArgument {}
@@ -110,16 +111,9 @@ struct TextCommand: ParsableCommand {
             let table = try TextCorpus.read(path: trackArtists, idColumn: "item", textColumn: "artist")
             artists = zip(table.ids, table.texts).map { (track: $0, artist: $1) }
         }
-        let reporters = Locked([String: ProgressReporter]())
+        let reporters = StageReporters(logger: logger)
         let result = try TextVectorsResult.fit(corpus, options: options, trackArtists: artists, threads: workers) {
-            stage, done, total in
-            let r = reporters.withLock { r in
-                if let found = r[stage] { return found }
-                let fresh = ProgressReporter(stage: stage, total: total, logger: logger)
-                r[stage] = fresh
-                return fresh
-            }
-            r.update(done)
+            stage, done, total in reporters.update(stage, done: done, total: total)
         }
         let inherited = result.vectors.inherited.filter { $0 }.count
         let attributes: [String: VectorFileAttribute] = [
@@ -215,19 +209,11 @@ struct SequencesCommand: ParsableCommand {
             playlistSequences = try TextCorpus.read(path: playlists, idColumn: "playlist", textColumn: "item").grouped()
         }
         let options = options()
-        let reporter = Locked<ProgressReporter?>(nil)
+        let reporters = StageReporters(logger: logger)
         let result = try SequenceVectorsResult.fit(
             log: log, sessionGapSeconds: Int64((sessionGapMinutes * 60).rounded()), playlists: playlistSequences,
             options: options
-        ) { done, total in
-            let r = reporter.withLock { r in
-                if let existing = r { return existing }
-                let fresh = ProgressReporter(stage: "skip-gram", total: total, logger: logger)
-                r = fresh
-                return fresh
-            }
-            r.update(done)
-        }
+        ) { done, total in reporters.update("skip-gram", done: done, total: total) }
         let attributes: [String: VectorFileAttribute] = [
             "events": .string(events), "sequences": .int(Int64(result.sequences)),
             "session_gap_minutes": .double(sessionGapMinutes), "dim": .int(Int64(dim)), "window": .int(Int64(window)),
@@ -240,5 +226,21 @@ struct SequencesCommand: ParsableCommand {
             "path": .string(output), "items": "\(result.vectors.ids.count)", "sequences": "\(result.sequences)",
             "tokens_per_second": .string(String(format: "%.0f", result.model.tokensPerSecond)),
         ])
+    }
+}
+
+/// Progress reporters made on each stage's first report, when its total is known (`text` and `sequences`).
+private struct StageReporters: Sendable {
+    let logger: Logger
+    let reporters = Locked([String: ProgressReporter]())
+
+    func update(_ stage: String, done: Int, total: Int) {
+        let r = reporters.withLock { r in
+            if let found = r[stage] { return found }
+            let fresh = ProgressReporter(stage: stage, total: total, logger: logger)
+            r[stage] = fresh
+            return fresh
+        }
+        r.update(done)
     }
 }

@@ -95,6 +95,20 @@ struct SkipGramTests {
         }
     }
 
+    @Test("playlists add sequences; their unplayed tracks get vectors; one-track playlists are left out")
+    func playlistSequences() throws {
+        var log = Interactions()
+        log.append(user: "u", item: "x", timestamp: 0)
+        log.append(user: "u", item: "y", timestamp: 60)
+        let r = try SequenceVectorsResult.fit(
+            log: log, sessionGapSeconds: 1800, playlists: [["y", "new"], ["solo"]],
+            options: SkipGramOptions(dimensions: 4, minCount: 1, epochs: 1, threads: 1))
+        #expect(r.sequences == 2)
+        // y twice; x (a log item) before new (a playlist item) among the ties.
+        #expect(r.model.tokens == ["y", "x", "new"] && r.model.counts == [2, 1, 1])
+        #expect(r.vectors.ids == ["y", "x", "new"])
+    }
+
     @Test("sessions split a user's plays where the gap exceeds the limit")
     func sessions() throws {
         var log = Interactions()
