@@ -94,7 +94,8 @@ public final class Conv1D: Layer {
         let outT = t - width + 1
         let k = width * c
         let rows = b * outT
-        columns = [Float](repeating: 0, count: rows * k)
+        // Every entry is overwritten below, so a buffer of the right size from the previous batch is reused.
+        if columns.count != rows * k { columns = [Float](repeating: 0, count: rows * k) }
         input.data.withUnsafeBufferPointer { x in
             columns.withUnsafeMutableBufferPointer { col in
                 for s in 0..<b {
