@@ -268,7 +268,7 @@ public struct AudioDecoder: ~Copyable {
                         for i in 0..<got {
                             var s: Float = 0
                             for c in 0..<channels { s += x[i * channels + c] }
-                            m[i] = channels == 2 ? s * 0.5 : s * scale
+                            m[i] = s * scale
                         }
                     }
                     for i in 0..<got {
@@ -325,14 +325,10 @@ public struct AudioDecoder: ~Copyable {
             if !last && consumed == 0 && produced == 0 { break }
         }
         if let failure { throw .corrupt(path: path, reason: "resampling failed: \(failure)") }
-        if !last {
-            let room = max(0, targetLength - samplesEmitted)
-            if out.count > room { out.removeLast(out.count - room) }
-            samplesEmitted += out.count
-        } else {
-            let room = max(0, targetLength - samplesEmitted)
-            if out.count > room { out.removeLast(out.count - room) }
-        }
+        let room = max(0, targetLength - samplesEmitted)
+        if out.count > room { out.removeLast(out.count - room) }
+        // The flushed tail is counted by the caller, after padding it to the target length.
+        if !last { samplesEmitted += out.count }
         return out
     }
 

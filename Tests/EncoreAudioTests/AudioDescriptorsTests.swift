@@ -132,23 +132,6 @@ struct AudioDescriptorsTests {
 
 @Suite("Features file")
 struct FeaturesFileTests {
-    static let python = ProcessInfo.processInfo.environment["ENCORE_PYTHON"] ?? "python3"
-    static let required = ProcessInfo.processInfo.environment["ENCORE_REQUIRE_H5PY"] == "1"
-    static let hasH5py: Bool = (try? runPython(["-c", "import h5py, numpy"]).status) == 0
-
-    static func runPython(_ arguments: [String]) throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = [python] + arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
-    }
-
     /// A folder of three good files (two formats, one in a subfolder) and two bad ones.
     static func collection() throws -> String {
         let dir = makeTemporaryDirectory("collection")
@@ -206,10 +189,10 @@ struct FeaturesFileTests {
     }
 
     @Test("h5py reads the features file with the issue's dataset names",
-          .enabled(if: FeaturesFileTests.required || FeaturesFileTests.hasH5py, "h5py is not importable; CI sets ENCORE_REQUIRE_H5PY=1"))
+          .enabled(if: TestPython.h5pyRequired || TestPython.hasH5py, "h5py is not importable; CI sets ENCORE_REQUIRE_H5PY=1"))
     func h5py() throws {
-        guard Self.hasH5py else {
-            Issue.record("ENCORE_REQUIRE_H5PY=1 but '\(Self.python)' cannot import h5py and numpy")
+        guard TestPython.hasH5py else {
+            Issue.record("ENCORE_REQUIRE_H5PY=1 but '\(TestPython.interpreter)' cannot import h5py and numpy")
             return
         }
         let dir = try Self.collection()
@@ -241,7 +224,7 @@ struct FeaturesFileTests {
             assert f.attrs["sample_rate"] == 22050 and f.attrs["format"] == "encore-audio-features"
             print("ok")
             """
-        let result = try Self.runPython(["-c", script, out])
+        let result = try TestPython.run(["-c", script, out])
         #expect(result.status == 0, "\(result.output)")
         #expect(result.output.contains("ok"))
     }
