@@ -22,6 +22,12 @@ struct GenerateCommand: ParsableCommand {
                                 target_tracks, distinct_tracks
               truth_tracks.tsv  item, genre, popularity, new_release
               world.json        configuration, time window and counts (written last)
+            With --audio, also the world's music (see docs/audio.md):
+              midi/<track>.mid  a Standard MIDI File composed from the track's traits
+              audio/<track>.flac the MIDI rendered with FluidSynth (mono, 22 050 Hz,
+                                30 s; .ogg with --audio-format ogg)
+              audio_truth.tsv   track, tempo, key (0-11, C = 0), mode (1 major,
+                                0 minor), instruments (written last)
             Timestamps are Unix seconds (UTC). The files depend only on the preset,
             the seed and the overrides, never on --threads.
 
@@ -74,6 +80,19 @@ struct GenerateCommand: ParsableCommand {
     @Option(help: "Worker threads (0 = every core). Does not change the output.")
     var threads: Int = 0
 
+    @Flag(help: "Also compose every track's music as MIDI and render it to audio (midi/, audio/, audio_truth.tsv).")
+    var audio = false
+
+    @Option(help: ArgumentHelp(
+        "With --audio, render an evenly spaced sample of this many tracks instead of all.", valueName: "n"))
+    var audioTracks: Int?
+
+    @Option(help: ArgumentHelp("With --audio, the audio format: flac or ogg (Vorbis).", valueName: "format"))
+    var audioFormat: String = "flac"
+
+    @Option(help: ArgumentHelp("With --audio, the General MIDI SoundFont.", valueName: "file"))
+    var soundFont: String = MusicRenderer.defaultSoundFont
+
     func validate() throws {
         guard SyntheticWorldPreset(rawValue: preset) != nil else {
             throw ValidationError(
@@ -85,6 +104,13 @@ struct GenerateCommand: ParsableCommand {
             throw ValidationError("--end-date '\(endDate)' is not YYYY-MM-DD or YYYY-MM-DDThh:mm:ssZ")
         }
         if output == nil && !printConfig { throw ValidationError("missing --output <dir>") }
+        guard audioFormat == "ogg" || audioFormat == "flac" else {
+            throw ValidationError("--audio-format '\(audioFormat)' is not ogg or flac")
+        }
+        if let audioTracks, audioTracks < 1 { throw ValidationError("--audio-tracks must be >= 1, got \(audioTracks)") }
+        if !audio && (audioTracks != nil || audioFormat != "flac") {
+            throw ValidationError("--audio-tracks and --audio-format need --audio")
+        }
         do { try makeConfig().validate() } catch { throw ValidationError(error.description) }
     }
 
@@ -127,6 +153,7 @@ struct GenerateCommand: ParsableCommand {
         let world: SyntheticWorld
         let files: [SyntheticWorld.WrittenFile]
         let output = self.output ?? ""
+        var audioSummary: String?
         do {
             let config = try makeConfig()
             if printConfig {
@@ -138,12 +165,22 @@ struct GenerateCommand: ParsableCommand {
             }
             world = try SyntheticWorld.generate(config, threads: threads) { progress.report($0) }
             files = try world.write(to: output, threads: threads) { progress.report($0) }
+            if audio {
+                let options = AudibleWorldOptions(
+                    tracks: audioTracks, format: AudioFileFormat(rawValue: audioFormat) ?? .flac,
+                    soundFont: soundFont, threads: threads)
+                let rendered = try world.writeAudio(to: output, options: options) { progress.report($0) }
+                audioSummary = "  audio      \(rendered.tracks.count) tracks of \(Int(options.seconds)) s "
+                    + "(\(Self.byteCount(rendered.audioBytes)) of \(audioFormat), \(Self.byteCount(rendered.midiBytes)) of MIDI) "
+                    + "in audio/, midi/ and audio_truth.tsv"
+            }
         } catch {
             FileHandle.standardError.write(Data("encore-train generate: error: \(error)\n".utf8))
             throw ExitCode.failure
         }
         print(Self.summary(world: world, files: files, preset: preset, directory: output,
                            seconds: Date().timeIntervalSince(started)))
+        if let audioSummary { print(audioSummary) }
     }
 
     static func summary(
