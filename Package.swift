@@ -97,7 +97,11 @@ let package = Package(
             name: "EncoreEvaluation",
             dependencies: ["EncoreCore", "EncoreData", "EncoreFactorization", "EncoreIndex", "EncorePlaylists"],
             swiftSettings: swift6),
-        .target(name: "EncoreSynth", dependencies: ["EncoreCore", "EncoreData", "EncorePlaylists"], swiftSettings: swift6),
+        // The synthetic world; its audible side composes MIDI and renders it with FluidSynth through EncoreAudio.
+        .target(
+            name: "EncoreSynth",
+            dependencies: ["EncoreCore", "EncoreData", "EncorePlaylists", "EncoreAudio", "CFluidSynth"],
+            swiftSettings: swift6),
         // The weekly job as a library type: above Evaluation (its offline evaluation), beside the serving path.
         .target(
             name: "EncoreWeekly",
@@ -213,7 +217,7 @@ let package = Package(
             swiftSettings: swift6),
         .testTarget(
             name: "EncoreSynthTests",
-            dependencies: ["EncoreCore", "EncoreData", "EncoreSynth"],
+            dependencies: ["EncoreCore", "EncoreData", "EncoreSynth", "EncoreAudio", "EncoreTestSupport"],
             swiftSettings: swift6),
         // The README's library example, compiled and run against the one product.
         .testTarget(name: "RecCoreTests", dependencies: ["RecCore"], swiftSettings: swift6),

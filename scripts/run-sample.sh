@@ -2,7 +2,7 @@
 # The main job on the sample data: set up, build, generate the small synthetic music world, run the weekly job
 # (fit, indexes, Discover Weekly and Daily Mix for every user, offline evaluation, bundle, report), show one
 # user's playlists and explained recommendations, and export the playlists as JSON Lines.
-# Output: data/sample/ (the generated world), out/sample.h5.d/ (the bundle and its HNSW indexes, published as one
+# Output: data/sample/ (the generated world, its MIDI, audio and audio_truth.tsv), out/sample.h5.d/ (the bundle and its HNSW indexes, published as one
 # unit; out/sample.h5 names it), out/sample-report/,
 # out/*.jsonl. Safe to run again (finished stages are reused from out/sample.h5.work/).
 set -euo pipefail
@@ -12,8 +12,10 @@ swift build -c release --product encore-train
 bin="$(swift build -c release --show-bin-path)/encore-train"
 
 mkdir -p data out
-if [ ! -f data/sample/world.json ]; then
-    "$bin" generate --preset sample --output data/sample --seed 42
+# The world and its music (reused when present; the world files are deterministic, so regenerating them with the
+# audio rewrites the same bytes).
+if [ ! -f data/sample/world.json ] || [ ! -f data/sample/audio_truth.tsv ]; then
+    "$bin" generate --preset sample --output data/sample --seed 42 --audio
 fi
 "$bin" weekly --events data/sample/plays.tsv --output out/sample.h5 --show-user u000448
 "$bin" recommend --bundle out/sample.h5 --user u000448 --count 5 --explain

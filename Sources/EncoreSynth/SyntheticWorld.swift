@@ -178,6 +178,8 @@ public struct SyntheticWorld: Sendable {
             case sorting
             /// Writing files (`completed` counts rows).
             case writing
+            /// Composing and rendering the world's music (`completed` counts tracks).
+            case audio
         }
         /// The current step.
         public var phase: Phase

@@ -25,6 +25,12 @@ struct GenerateCommand: ParsableCommand {
                                 artists and tracks (genre, artist and filler words,
                                 noise; many tracks have none)
               world.json        configuration, time window and counts (written last)
+            With --audio, also the world's music (see docs/audio.md):
+              midi/<track>.mid  a Standard MIDI File composed from the track's traits
+              audio/<track>.flac the MIDI rendered with FluidSynth (mono, 22 050 Hz,
+                                30 s; .ogg with --audio-format ogg)
+              audio_truth.tsv   track, tempo, key (0-11, C = 0), mode (1 major,
+                                0 minor), instruments (written last)
             Timestamps are Unix seconds (UTC). The files depend only on the preset,
             the seed and the overrides, never on --threads.
 
@@ -77,6 +83,19 @@ struct GenerateCommand: ParsableCommand {
     @Option(help: "Worker threads (0 = every core). Does not change the output.")
     var threads: Int = 0
 
+    @Flag(help: "Also compose every track's music as MIDI and render it to audio (midi/, audio/, audio_truth.tsv).")
+    var audio = false
+
+    @Option(help: ArgumentHelp(
+        "With --audio, render an evenly spaced sample of this many tracks instead of all.", valueName: "n"))
+    var audioTracks: Int?
+
+    @Option(help: ArgumentHelp("With --audio, the audio format: flac or ogg (Vorbis).", valueName: "format"))
+    var audioFormat: AudioFileFormat = .flac
+
+    @Option(help: ArgumentHelp("With --audio, the General MIDI SoundFont.", valueName: "file"))
+    var soundFont: String = MusicRenderer.defaultSoundFont
+
     func validate() throws {
         guard SyntheticWorldPreset(rawValue: preset) != nil else {
             throw ValidationError(
@@ -88,6 +107,13 @@ struct GenerateCommand: ParsableCommand {
             throw ValidationError("--end-date '\(endDate)' is not YYYY-MM-DD or YYYY-MM-DDThh:mm:ssZ")
         }
         if output == nil && !printConfig { throw ValidationError("missing --output <dir>") }
+        guard audioFormat == .ogg || audioFormat == .flac else {
+            throw ValidationError("--audio-format '\(audioFormat.rawValue)' is not ogg or flac")
+        }
+        if let audioTracks, audioTracks < 1 { throw ValidationError("--audio-tracks must be >= 1, got \(audioTracks)") }
+        if !audio && (audioTracks != nil || audioFormat != .flac) {
+            throw ValidationError("--audio-tracks and --audio-format need --audio")
+        }
         do { try makeConfig().validate() } catch { throw ValidationError(error.description) }
     }
 
@@ -130,6 +156,7 @@ struct GenerateCommand: ParsableCommand {
         let world: SyntheticWorld
         let files: [SyntheticWorld.WrittenFile]
         let output = self.output ?? ""
+        var audioSummary: String?
         do {
             let config = try makeConfig()
             if printConfig {
@@ -140,8 +167,15 @@ struct GenerateCommand: ParsableCommand {
                 return
             }
             world = try SyntheticWorld.generate(config, threads: threads) { progress.report($0) }
-            // texts.tsv first, so world.json stays the last file written.
+            // texts.tsv and the music first, so world.json stays the last file written.
             let texts = try world.writeTexts(to: output)
+            if audio {
+                let options = AudibleWorldOptions(tracks: audioTracks, format: audioFormat, soundFont: soundFont, threads: threads)
+                let rendered = try world.writeAudio(to: output, options: options) { progress.report($0) }
+                audioSummary = "  audio      \(rendered.tracks.count) tracks of \(Int(options.seconds)) s "
+                    + "(\(Self.byteCount(rendered.audioBytes)) of \(audioFormat.rawValue), \(Self.byteCount(rendered.midiBytes)) of MIDI) "
+                    + "in audio/, midi/ and audio_truth.tsv"
+            }
             files = [texts] + (try world.write(to: output, threads: threads) { progress.report($0) })
         } catch {
             FileHandle.standardError.write(Data("encore-train generate: error: \(error)\n".utf8))
@@ -149,6 +183,7 @@ struct GenerateCommand: ParsableCommand {
         }
         print(Self.summary(world: world, files: files, preset: preset, directory: output,
                            seconds: Date().timeIntervalSince(started)))
+        if let audioSummary { print(audioSummary) }
     }
 
     static func summary(
@@ -219,3 +254,5 @@ final class GenerateProgress: Sendable {
         }
     }
 }
+
+extension AudioFileFormat: ExpressibleByArgument {}
