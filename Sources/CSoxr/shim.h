@@ -2,6 +2,3 @@
 
 /* soxr's quality recipes are macros; librosa's default resampler is soxr_hq (SOXR_HQ). */
 static inline unsigned long encore_SOXR_HQ(void) { return SOXR_HQ; }
-static inline unsigned long encore_SOXR_VHQ(void) { return SOXR_VHQ; }
-static inline unsigned long encore_SOXR_MQ(void) { return SOXR_MQ; }
-static inline unsigned long encore_SOXR_LQ(void) { return SOXR_LQ; }

@@ -17,11 +17,6 @@ public enum AudioFileFormat: String, Sendable, CaseIterable {
     /// The usual file extension, without the dot.
     public var fileExtension: String { rawValue }
 
-    /// The format for a file extension (case-insensitive), or `nil` when Encore does not write it.
-    public init?(fileExtension: String) {
-        self.init(rawValue: fileExtension.lowercased())
-    }
-
     var sndfileFormat: Int32 {
         switch self {
         case .wav: return Int32(SF_FORMAT_WAV | SF_FORMAT_PCM_16)
