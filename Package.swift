@@ -194,7 +194,7 @@ let package = Package(
             swiftSettings: swift6),
         .testTarget(
             name: "EncoreStorageTests",
-            dependencies: ["EncoreCore", "EncoreData", "EncoreFactorization", "EncoreIndex", "EncorePlaylists", "EncoreStorage"],
+            dependencies: ["EncoreCore", "EncoreData", "EncoreFactorization", "EncoreIndex", "EncorePlaylists", "EncoreStorage", "EncoreTestSupport"],
             swiftSettings: swift6),
         .testTarget(
             name: "EncoreEventLogTests",
@@ -209,7 +209,7 @@ let package = Package(
             dependencies: ["EncoreCore", "EncoreAudio", "EncoreStorage", "EncoreAnalysis", "EncoreTestSupport"],
             swiftSettings: swift6),
         .testTarget(
-            name: "EncoreTextTests", dependencies: ["EncoreCore", "EncoreData", "EncoreText", "EncoreStorage"],
+            name: "EncoreTextTests", dependencies: ["EncoreCore", "EncoreData", "EncoreText", "EncoreStorage", "EncoreTestSupport"],
             swiftSettings: swift6),
         .testTarget(
             name: "EncoreAudioModelTests",

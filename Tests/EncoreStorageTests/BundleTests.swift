@@ -6,6 +6,7 @@ import Testing
 import Glibc
 @testable import EncoreCore
 import EncoreData
+import EncoreTestSupport
 @testable import EncoreFactorization
 @testable import EncorePlaylists
 @testable import EncoreStorage
@@ -114,29 +115,6 @@ private func recommend(_ bundle: ModelBundle, user u: Int, n: Int) -> [Int] {
 // MARK: - Python / h5py environment
 
 private enum PythonForBundles {
-    static let environment = ProcessInfo.processInfo.environment
-    /// `ENCORE_PYTHON`, else `python3` on the PATH.
-    static let interpreter = environment["ENCORE_PYTHON"] ?? "python3"
-    /// Set by CI: a missing h5py is then a failure instead of a skip.
-    static let required = environment["ENCORE_REQUIRE_H5PY"] == "1"
-    /// Whether the interpreter can import h5py and numpy.
-    static let hasH5py: Bool = (try? run(["-c", "import h5py, numpy"]).status) == 0
-    static var shouldRun: Bool { required || hasH5py }
-
-    /// Runs the interpreter with `arguments`; returns the exit status and the combined output.
-    static func run(_ arguments: [String]) throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = [interpreter] + arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
-    }
-
     /// Tests/python/check_bundle.py, found from this file's location.
     static var script: String {
         URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
@@ -603,13 +581,11 @@ struct BundleTests {
     // MARK: h5py
 
     @Test("h5py and numpy read the bundle: ids, shapes, factors, CSR, metrics, recommendations",
-          .enabled(if: PythonForBundles.shouldRun,
+          .enabled(if: TestPython.shouldRun,
                    "h5py is not importable (pip install h5py numpy, or set ENCORE_PYTHON); CI sets ENCORE_REQUIRE_H5PY=1"))
     func h5pyReadsBundle() throws {
-        guard PythonForBundles.hasH5py else {
-            let message = "ENCORE_REQUIRE_H5PY=1 but '\(PythonForBundles.interpreter)' cannot import h5py and numpy "
-                + "(pip install h5py numpy, or point ENCORE_PYTHON at an interpreter that can)"
-            Issue.record(Comment(rawValue: message))
+        if let missing = TestPython.h5pyMissing {
+            Issue.record(Comment(rawValue: missing))
             return
         }
         try withBundleTempDirectory { dir in
@@ -650,7 +626,7 @@ struct BundleTests {
             for (name, threshold) in [("contiguous.h5", 1 << 16), ("compressed.h5", 1)] {
                 let path = dir + "/" + name
                 try bundle.write(to: path, options: BundleWriteOptions(compressionThreshold: threshold))
-                let result = try PythonForBundles.run([PythonForBundles.script, path, json, "--recommend", userID])
+                let result = try TestPython.run([PythonForBundles.script, path, json, "--recommend", userID])
                 #expect(result.status == 0, "check_bundle.py failed on \(name):\n\(result.output)")
                 #expect(result.output.contains("OK"), "\(result.output)")
             }

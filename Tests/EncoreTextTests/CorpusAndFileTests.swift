@@ -1,5 +1,6 @@
 import EncoreCore
 import EncoreStorage
+import EncoreTestSupport
 import Foundation
 import Testing
 
@@ -81,10 +82,8 @@ struct CorpusAndFileTests {
         try VectorFiles.writeText(vectors, model: model, attributes: ["dimensions": .int(3), "weighting": .string("tfidf")], to: path)
         let back = try VectorFiles.readVectors(from: path)
         #expect(back.ids == ["t0", "t1", "t2", "t3", "t4", "t9"] && back.vectors == vectors.vectors)
-        let python = ProcessInfo.processInfo.environment["ENCORE_PYTHON"]
-        let required = ProcessInfo.processInfo.environment["ENCORE_REQUIRE_H5PY"] == "1"
-        guard let python else {
-            if required { Issue.record("ENCORE_REQUIRE_H5PY=1 but ENCORE_PYTHON is not set") }
+        if let missing = TestPython.h5pyMissing {
+            if TestPython.h5pyRequired { Issue.record(Comment(rawValue: missing)) }
             return
         }
         let script = """
@@ -98,15 +97,8 @@ struct CorpusAndFileTests {
                   f["svd/components"].shape == (3, len(terms)), f["svd/singular_values"].shape,
                   bool(np.allclose(np.linalg.norm(v, axis=1), 1, atol=1e-5)), terms[:2])
             """
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: python)
-        process.arguments = ["-c", script, path]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        try process.run()
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 0)
-        #expect(output == "['t0', 't1', 't2', 't3', 't4', 't9'] (6, 3) float32 [0, 0, 0, 0, 0, 1] 3 tfidf text True True (3,) True ['amplifier', 'anthem']\n")
+        let result = try TestPython.run(["-c", script, path])
+        #expect(result.status == 0)
+        #expect(result.output == "['t0', 't1', 't2', 't3', 't4', 't9'] (6, 3) float32 [0, 0, 0, 0, 0, 1] 3 tfidf text True True (3,) True ['amplifier', 'anthem']\n")
     }
 }

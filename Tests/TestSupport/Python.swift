@@ -8,6 +8,13 @@ public enum TestPython {
     public static let h5pyRequired = ProcessInfo.processInfo.environment["ENCORE_REQUIRE_H5PY"] == "1"
     /// Whether the interpreter can import h5py and numpy.
     public static let hasH5py: Bool = (try? run(["-c", "import h5py, numpy"]).status) == 0
+    /// Whether an h5py check should run: h5py is there, or CI requires it (and ``h5pyMissing`` fails the test).
+    public static var shouldRun: Bool { h5pyRequired || hasH5py }
+    /// The failure to record when h5py is required but cannot be imported, else `nil`.
+    public static var h5pyMissing: String? {
+        hasH5py ? nil : "ENCORE_REQUIRE_H5PY=1 but '\(interpreter)' cannot import h5py and numpy "
+            + "(pip install h5py numpy, or point ENCORE_PYTHON at an interpreter that can)"
+    }
 
     /// Runs the interpreter with `arguments`; returns the exit status and the combined output.
     public static func run(_ arguments: [String]) throws -> (status: Int32, output: String) {
