@@ -90,7 +90,7 @@ import Testing
         logger.logLevel = .error
         let app = Application(router: router, server: .encore(limits: ConnectionLimits(), metrics: metrics),
                               configuration: .init(address: .hostname("127.0.0.1", port: 0)), logger: logger)
-        try await app.test(.live) { client in
+        try await onServerThreads { try await app.test(.live) { client in
             let port = try #require(client.port)
             // 64 requests at once: about 1.6 s of work for the cores, so most wait far longer than the interval.
             let burst = try await concurrently(64) { _ -> RawSocket.Response? in
@@ -115,7 +115,7 @@ import Testing
                 }
             }
             #expect(recovered)
-        }
+        } }
         #expect(String(decoding: metrics.render(engine: nil), as: UTF8.self).contains(#"encore_http_requests_shed_total{reason="queue_delay"}"#))
     }
 }

@@ -137,9 +137,59 @@ final class RawSocket: @unchecked Sendable {
     }
 }
 
+/// Threads of their own for live servers under test. The test runner's other tests run synchronous work (child
+/// processes waited for, seconds of CPU) on the cooperative pool, which has one thread per core: a server whose
+/// handlers queued behind them could not answer for longer than any client timeout. Tasks started in
+/// ``onServerThreads(_:)`` and their child tasks (Hummingbird handles each connection in a child task) run here.
+final class ServerThreads: TaskExecutor, @unchecked Sendable {
+    /// The pool every live server in these tests shares.
+    static let shared = ServerThreads(threads: 4)
+
+    private let condition = NSCondition()
+    private var jobs: [UnownedJob] = []
+
+    init(threads: Int) {
+        for i in 0..<threads {
+            let thread = Thread { [unowned self] in self.work() }
+            thread.name = "server-test-\(i)"
+            thread.start()
+        }
+    }
+
+    func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        condition.lock()
+        jobs.append(job)
+        condition.signal()
+        condition.unlock()
+    }
+
+    private func work() {
+        while true {
+            condition.lock()
+            while jobs.isEmpty { condition.wait() }
+            let job = jobs.removeFirst()
+            condition.unlock()
+            job.runSynchronously(on: asUnownedTaskExecutor())
+        }
+    }
+}
+
+/// Runs `body` (and the tasks it starts in task groups) on ``ServerThreads/shared`` instead of the cooperative pool.
+func onServerThreads<T: Sendable>(_ body: () async throws -> T) async throws -> T {
+    try await withTaskExecutorPreference(ServerThreads.shared, operation: body)
+}
+
 /// Runs the application `make` builds (it must listen on 127.0.0.1, port 0, and call the closure it is given from
-/// its `onServerRunning`) with no other client, calls `body` with its port, then shuts it down gracefully.
+/// its `onServerRunning`) with no other client, on ``ServerThreads``, calls `body` with its port, then shuts it
+/// down gracefully.
 func withLiveServer<App: ApplicationProtocol>(
+    _ make: (@escaping @Sendable (any Channel) async -> Void) -> App, _ body: @escaping @Sendable (Int) async throws -> Void
+) async throws {
+    try await onServerThreads { try await runLiveServer(make, body) }
+}
+
+private func runLiveServer<App: ApplicationProtocol>(
     _ make: (@escaping @Sendable (any Channel) async -> Void) -> App, _ body: @escaping @Sendable (Int) async throws -> Void
 ) async throws {
     let (ports, continuation) = AsyncStream<Int>.makeStream()

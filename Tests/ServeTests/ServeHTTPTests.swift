@@ -34,7 +34,7 @@ import Testing
         let server = try ServerUnderTest(bundle: fixture.bundlePath, logDir: try ServeFixture.scratch("chunked"),
                                          options: ServeOptions(maxBodyBytes: 2048))
         defer { try? server.close() }
-        try await server.app.test(.live) { client in
+        try await onServerThreads { try await server.app.test(.live) { client in
             let port = try #require(client.port)
             let response = try await blocking { () -> RawSocket.Response? in
                 let s = try RawSocket(port: port)
@@ -47,6 +47,6 @@ import Testing
             #expect(response?.status == 413)
             #expect(response?.body.contains(#""code":"body_too_large""#) == true, "\(response?.body ?? "no response")")
             #expect(response?.body.contains("the body is larger than 2048 bytes") == true)
-        }
+        } }
     }
 }
