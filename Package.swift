@@ -161,7 +161,7 @@ let package = Package(
         .testTarget(
             name: "ServeTests",
             dependencies: [
-                "ServeKit", "RecCore",
+                "ServeKit", "RecCore", "EncoreTestSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -198,7 +198,7 @@ let package = Package(
             swiftSettings: swift6),
         .testTarget(
             name: "EncoreEventLogTests",
-            dependencies: ["EncoreCore", "EncoreData", "EncoreEventLog"],
+            dependencies: ["EncoreCore", "EncoreData", "EncoreEventLog", "EncoreTestSupport"],
             swiftSettings: swift6),
         .testTarget(
             name: "EncoreEvaluationTests",

@@ -6,6 +6,7 @@ import Glibc
 @testable import EncoreCore
 @testable import EncoreData
 @testable import EncoreEventLog
+import EncoreTestSupport
 #endif
 
 private func consistencyEvent(_ k: Int) -> UserEvent {
@@ -116,20 +117,4 @@ struct EventLogConsistencyTests {
             try log.close()
         }
     }
-}
-
-/// Runs `body(k)` for k in 0..<n on n threads of their own, started together.
-private func onThreads(_ n: Int, _ body: @escaping @Sendable (Int) -> Void) {
-    let group = DispatchGroup()
-    let start = DispatchSemaphore(value: 0)
-    for k in 0..<n {
-        group.enter()
-        Thread.detachNewThread {
-            start.wait()
-            body(k)
-            group.leave()
-        }
-    }
-    for _ in 0..<n { start.signal() }
-    group.wait()
 }

@@ -4,6 +4,7 @@ import RecCore
 import Testing
 @testable import EncoreEventLog
 @testable import EncoreServing
+import EncoreTestSupport
 
 /// The server's event log against the bundle's `event_log_through`, and group commit across concurrent ingests.
 @Suite("Event log and bundle consistency")
@@ -102,20 +103,4 @@ struct LogConsistencyServeTests {
         let e = #expect(throws: ServingError.self) { _ = try engine.ingest([event]) }
         #expect(e?.description.contains("restart to recover from the log") == true)
     }
-}
-
-/// Runs `body(k)` for k in 0..<n on n threads of their own, started together.
-private func onThreads(_ n: Int, _ body: @escaping @Sendable (Int) -> Void) {
-    let group = DispatchGroup()
-    let start = DispatchSemaphore(value: 0)
-    for k in 0..<n {
-        group.enter()
-        Thread.detachNewThread {
-            start.wait()
-            body(k)
-            group.leave()
-        }
-    }
-    for _ in 0..<n { start.signal() }
-    group.wait()
 }
