@@ -8,4 +8,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 swift build --build-tests >&2
 ENCORE_FUZZ_COUNT="${1:-3000}" swift test --skip-build --filter "fuzzedCorruptionsNeverTakeTheServerDown" 2>&1 \
-    | grep -E "bundle fuzz|✘|passed|failed"
+    | grep -E -A2 "bundle fuzz|✘|passed|failed"  # -A2: an expectation's comment follows its line

@@ -42,6 +42,14 @@ struct UnitCorruptor {
     /// manifest to it, recording the damaged file's real checksum and size when `updateChecksum` is set (so the
     /// reader really parses the bytes) or the good ones otherwise. Returns a description of what was done.
     @discardableResult
+    /// `n` distinct positions in `0..<bound` (fewer when `bound` is smaller).
+    static func distinctPositions(_ n: Int, below bound: Int, _ rng: inout SplitMix) -> [Int] {
+        var seen = Set<Int>()
+        while seen.count < min(n, bound) { seen.insert(Int(rng.next() % UInt64(bound))) }
+        return seen.sorted()
+    }
+
+    @discardableResult
     func corrupt(role: String, damage: Damage, seed: UInt64, updateChecksum: Bool) throws -> String {
         let bad = "v-00000099"
         let fm = FileManager.default
@@ -59,29 +67,33 @@ struct UnitCorruptor {
             var bytes = Array(try Data(contentsOf: URL(fileURLWithPath: full)))
             switch damage {
             case .bitFlips:
+                // Distinct bytes, so no flip undoes another.
                 let n = 1 + Int(rng.next() % 8)
-                for _ in 0..<n {
-                    let at = Int(rng.next() % UInt64(bytes.count))
+                for at in Self.distinctPositions(n, below: bytes.count, &rng) {
                     bytes[at] ^= UInt8(1) << UInt8(rng.next() % 8)
                 }
                 what = "\(n) bit flips"
             case .headerFlips:
                 let n = 1 + Int(rng.next() % 4)
-                for _ in 0..<n {
-                    let at = Int(rng.next() % UInt64(min(8192, bytes.count)))
+                for at in Self.distinctPositions(n, below: min(8192, bytes.count), &rng) {
                     bytes[at] ^= UInt8(1 + rng.next() % 255)
                 }
                 what = "\(n) bytes changed in the first 8 KiB"
             case .truncation:
                 let keep = Int(rng.next() % UInt64(bytes.count))
-                bytes = Array(bytes.prefix(keep))
                 what = "truncated to \(keep) of \(bytes.count) bytes"
+                bytes = Array(bytes.prefix(keep))
             case .zeroedPage:
-                let pages = max(1, bytes.count / 4096)
-                let page = Int(rng.next() % UInt64(pages))
+                // The first page from a random one on that is not all zeros already (zeroing a zero page changes
+                // nothing, and an unchanged file rightly loads under its old checksum).
+                let pages = max(1, (bytes.count + 4095) / 4096)
+                let start = Int(rng.next() % UInt64(pages))
+                let page = (0..<pages).lazy.map { (start + $0) % pages }
+                    .first { p in bytes[(p * 4096)..<min(bytes.count, p * 4096 + 4096)].contains { $0 != 0 } } ?? start
                 for at in (page * 4096)..<min(bytes.count, page * 4096 + 4096) { bytes[at] = 0 }
                 what = "page \(page) zeroed"
             }
+            #expect(bytes != Array(try Data(contentsOf: URL(fileURLWithPath: full))), "\(what) left \(path) unchanged")
             try Data(bytes).write(to: URL(fileURLWithPath: full))
             if updateChecksum {
                 let digest = try #require(try PublishedModel.digest(ofFile: full))
