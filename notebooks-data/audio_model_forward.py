@@ -22,10 +22,11 @@ def load_model(path):
     with h5py.File(path, "r") as f:
         if f.attrs.get("encore_audio_model_format") != 1:
             raise ValueError(f"{path}: not an Encore audio model file of format version 1")
-        config = {k: (v.item() if np.ndim(v) == 0 else [int(x) for x in v]) for k, v in f["config"].attrs.items()}
-        for key in ("objective",):
-            if isinstance(config.get(key), bytes):
-                config[key] = config[key].decode()
+        config = {}
+        for k, v in f["config"].attrs.items():
+            if isinstance(v, bytes):
+                v = v.decode()
+            config[k] = v if isinstance(v, str) else (v.item() if np.ndim(v) == 0 else [int(x) for x in v])
         weights = {}
         f["weights"].visititems(lambda name, obj: weights.__setitem__(name, obj[()]) if isinstance(obj, h5py.Dataset) else None)
         return {
