@@ -104,25 +104,28 @@ def embed_tracks(model, logmel, offsets, batch=64):
     return unit(sums), (unit(cf_sums) if factors else None)
 
 
-def embed_file(model_path, features_path):
-    """Track ids, embeddings and CF predictions of every track of a features file (analyze --log-mel)."""
+def embed_file(model_path, features_path, limit=None):
+    """Track ids, embeddings and CF predictions of every track of a features file (analyze --log-mel), or of its
+    first `limit` tracks."""
     model = load_model(model_path)
     with h5py.File(features_path, "r") as f:
         ids = [s.decode() if isinstance(s, bytes) else s for s in f["tracks/ids"][()]]
-        logmel = f["logmel/data"][()]
         offsets = f["logmel/offsets"][()]
+        if limit is not None:
+            ids, offsets = ids[:limit], offsets[:limit + 1]
+        logmel = f["logmel/data"][: int(offsets[-1])]
     e, cf = embed_tracks(model, logmel, offsets)
     return ids, e, cf
 
 
-def check(model_path, features_path, embeddings_path, tolerance=1e-4):
+def check(model_path, features_path, embeddings_path, tolerance=1e-4, limit=None):
     """The largest absolute differences between this module's embeddings (and CF predictions) and those of
-    `encore-train embed`; raises AssertionError above `tolerance`."""
-    ids, e, cf = embed_file(model_path, features_path)
+    `encore-train embed` (over the first `limit` tracks, or all); raises AssertionError above `tolerance`."""
+    ids, e, cf = embed_file(model_path, features_path, limit)
     with h5py.File(embeddings_path, "r") as f:
-        encore_ids = list(f["tracks/ids"].asstr()[()])
-        encore_e = f["embeddings"][()]
-        encore_cf = f["cf_predicted"][()] if "cf_predicted" in f else None
+        encore_ids = list(f["tracks/ids"].asstr()[()])[: len(ids)]
+        encore_e = f["embeddings"][: len(ids)]
+        encore_cf = f["cf_predicted"][: len(ids)] if "cf_predicted" in f else None
     assert ids == encore_ids, "the track ids differ"
     diff = float(np.abs(e - encore_e).max())
     cf_diff = float(np.abs(cf - encore_cf).max()) if cf is not None else 0.0
