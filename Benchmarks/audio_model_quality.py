@@ -257,7 +257,7 @@ def world(args):
     print(f"\nSame-artist precision@5 over {len(ids)} tracks ({len(set(labels))} artists; chance "
           f"{chance_precision(labels):.3f}):")
     print(f"  contrastive CNN embeddings   {precision_at(con, labels):.3f}")
-    print(f"  CF-head CNN embeddings       {precision_at(unit(cf_pred), labels):.3f}")
+    print(f"  CNN CF-head predictions      {precision_at(unit(cf_pred), labels):.3f}")
     print(f"  MFCC statistics              {precision_at(stats, labels):.3f}")
 
 
