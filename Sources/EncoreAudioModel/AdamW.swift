@@ -70,7 +70,11 @@ public final class AdamW {
     /// The global Euclidean norm of the gradients.
     public static func gradientNorm(_ parameters: [Parameter]) -> Double {
         var sq = 0.0
-        for p in parameters { for g in p.grad { sq += Double(g) * Double(g) } }
+        for p in parameters {
+            p.grad.withUnsafeBufferPointer { g in
+                for v in g { sq += Double(v) * Double(v) }
+            }
+        }
         return sq.squareRoot()
     }
 
@@ -86,14 +90,19 @@ public final class AdamW {
         let c2 = 1 - Float(Foundation.pow(Double(beta2), Double(step)))
         for (pi, p) in parameters.enumerated() {
             let decay: Float = p.decays ? 1 - learningRate * weightDecay : 1
+            let (beta1, beta2, epsilon) = (self.beta1, self.beta2, self.epsilon)
             firstMoments[pi].withUnsafeMutableBufferPointer { m in
                 secondMoments[pi].withUnsafeMutableBufferPointer { v in
-                    for i in 0..<p.value.count {
-                        let g = p.grad[i] * scale
-                        m[i] = beta1 * m[i] + (1 - beta1) * g
-                        v[i] = beta2 * v[i] + (1 - beta2) * g * g
-                        let mh = m[i] / c1, vh = v[i] / c2
-                        p.value[i] = p.value[i] * decay - learningRate * mh / (vh.squareRoot() + epsilon)
+                    p.grad.withUnsafeBufferPointer { gp in
+                        p.value.withUnsafeMutableBufferPointer { w in
+                            for i in 0..<w.count {
+                                let g = gp[i] * scale
+                                m[i] = beta1 * m[i] + (1 - beta1) * g
+                                v[i] = beta2 * v[i] + (1 - beta2) * g * g
+                                let mh = m[i] / c1, vh = v[i] / c2
+                                w[i] = w[i] * decay - learningRate * mh / (vh.squareRoot() + epsilon)
+                            }
+                        }
                     }
                 }
             }

@@ -150,9 +150,16 @@ public final class AudioEmbeddingModel {
         }
         var x = input
         let c = configuration.bands
-        for i in 0..<x.count {
-            let j = i % c
-            x.data[i] = (x.data[i] - featureMean[j]) / featureStd[j]
+        let rows = x.count / c
+        x.data.withUnsafeMutableBufferPointer { d in
+            featureMean.withUnsafeBufferPointer { m in
+                featureStd.withUnsafeBufferPointer { s in
+                    for r in 0..<rows {
+                        let row = d.baseAddress! + r * c
+                        for j in 0..<c { row[j] = (row[j] - m[j]) / s[j] }
+                    }
+                }
+            }
         }
         for layer in trunk { x = layer.forward(x, training: training) }
         let e = embeddingNorm.forward(embeddingHead.forward(x, training: training), training: training)

@@ -24,7 +24,7 @@ public final class Parameter {
 
     /// Sets the gradient to zero.
     public func zeroGrad() {
-        for i in grad.indices { grad[i] = 0 }
+        grad.withUnsafeMutableBufferPointer { $0.update(repeating: 0) }
     }
 }
 
@@ -71,6 +71,8 @@ public final class Conv1D: Layer {
     /// it then returns zeros and skips one `sgemm`).
     public var computesInputGradient = true
     private var columns: [Float] = []
+    /// The columns' gradient of the last backward pass, kept so the next batch of the same size reuses it.
+    private var gradColumns: [Float] = []
     private var inputShape: [Int] = []
 
     /// A convolution with He-normal weights and zero bias.
@@ -108,7 +110,7 @@ public final class Conv1D: Layer {
         inputShape = input.shape
         var out = Tensor(zeros: [b, outT, outChannels])
         out.data.withUnsafeMutableBufferPointer { y in
-            for r in 0..<rows { (y.baseAddress! + r * outChannels).update(from: bias.value, count: outChannels) }
+            Self.broadcastRows(bias.value, rows: rows, width: outChannels, into: y.baseAddress!)
             columns.withUnsafeBufferPointer { col in
                 weight.value.withUnsafeBufferPointer { w in
                     GEMM.run(transA: false, transB: true, m: rows, n: outChannels, k: k,
@@ -124,7 +126,8 @@ public final class Conv1D: Layer {
         let outT = t - width + 1
         let k = width * c
         let rows = b * outT
-        var gradColumns = [Float](repeating: 0, count: computesInputGradient ? rows * k : 0)
+        // Every entry is overwritten by the sgemm below (beta 0), so a buffer of the right size is reused.
+        if computesInputGradient && gradColumns.count != rows * k { gradColumns = [Float](repeating: 0, count: rows * k) }
         gradOutput.data.withUnsafeBufferPointer { dy in
             columns.withUnsafeBufferPointer { col in
                 weight.grad.withUnsafeMutableBufferPointer { dw in
@@ -140,9 +143,7 @@ public final class Conv1D: Layer {
                 }
               }
             }
-            for r in 0..<rows {
-                for o in 0..<outChannels { bias.grad[o] += dy[r * outChannels + o] }
-            }
+            bias.grad.withUnsafeMutableBufferPointer { db in Self.addRows(dy.baseAddress!, rows: rows, width: outChannels, into: db.baseAddress!) }
         }
         var gradInput = Tensor(zeros: inputShape)
         guard computesInputGradient else { return gradInput }
@@ -156,6 +157,21 @@ public final class Conv1D: Layer {
             }
         }
         return gradInput
+    }
+
+    /// `sums[j] += sum over r of x[r * width + j]` (a bias gradient).
+    static func addRows(_ x: UnsafePointer<Float>, rows: Int, width: Int, into sums: UnsafeMutablePointer<Float>) {
+        for r in 0..<rows {
+            let row = x + r * width
+            for j in 0..<width { sums[j] += row[j] }
+        }
+    }
+
+    /// Copies `bias` into every row of `y` (`rows x width`).
+    static func broadcastRows(_ bias: [Float], rows: Int, width: Int, into y: UnsafeMutablePointer<Float>) {
+        bias.withUnsafeBufferPointer { b in
+            for r in 0..<rows { (y + r * width).update(from: b.baseAddress!, count: width) }
+        }
     }
 }
 
@@ -187,7 +203,7 @@ public final class Dense: Layer {
         self.input = input
         var out = Tensor(zeros: [n, outFeatures])
         out.data.withUnsafeMutableBufferPointer { y in
-            for r in 0..<n { (y.baseAddress! + r * outFeatures).update(from: bias.value, count: outFeatures) }
+            Conv1D.broadcastRows(bias.value, rows: n, width: outFeatures, into: y.baseAddress!)
             input.data.withUnsafeBufferPointer { x in
                 weight.value.withUnsafeBufferPointer { w in
                     GEMM.run(transA: false, transB: true, m: n, n: outFeatures, k: inFeatures,
@@ -214,9 +230,7 @@ public final class Dense: Layer {
                              dy.baseAddress!, w.baseAddress!, beta: 0, dx.baseAddress!)
                 }
             }
-            for r in 0..<n {
-                for o in 0..<outFeatures { bias.grad[o] += dy[r * outFeatures + o] }
-            }
+            bias.grad.withUnsafeMutableBufferPointer { db in Conv1D.addRows(dy.baseAddress!, rows: n, width: outFeatures, into: db.baseAddress!) }
         }
         return gradInput
     }
@@ -225,21 +239,28 @@ public final class Dense: Layer {
 /// `max(0, x)` elementwise.
 public final class ReLU: Layer {
     public let name: String
-    private var mask: [Bool] = []
+    /// The last output (shares its storage with the returned tensor); positive entries are where gradient flows.
+    private var output = Tensor(zeros: [0])
 
     /// A ReLU named `name`.
     public init(name: String) { self.name = name }
 
     public func forward(_ input: Tensor, training: Bool) -> Tensor {
         var out = input
-        mask = input.data.map { $0 > 0 }
-        for i in out.data.indices where !mask[i] { out.data[i] = 0 }
+        out.data.withUnsafeMutableBufferPointer { y in
+            for i in 0..<y.count { y[i] = y[i] > 0 ? y[i] : 0 }
+        }
+        output = out
         return out
     }
 
     public func backward(_ gradOutput: Tensor) -> Tensor {
         var g = gradOutput
-        for i in g.data.indices where !mask[i] { g.data[i] = 0 }
+        output.data.withUnsafeBufferPointer { y in
+            g.data.withUnsafeMutableBufferPointer { d in
+                for i in 0..<d.count { d[i] = y[i] > 0 ? d[i] : 0 }
+            }
+        }
         return g
     }
 }
@@ -260,7 +281,10 @@ public final class BatchNorm: Layer {
     let beta: Parameter
     let runningMean: Parameter
     let runningVar: Parameter
-    private var normalized: [Float] = []
+    /// The last input and the mean and inverse deviation it was normalized with (backward recomputes the
+    /// normalized values from them rather than keeping a second copy).
+    private var input = Tensor(zeros: [0])
+    private var usedMean: [Float] = []
     private var invStd: [Float] = []
     private var wasTraining = true
 
@@ -287,17 +311,27 @@ public final class BatchNorm: Layer {
         var mean = [Double](repeating: 0, count: c)
         var variance = [Double](repeating: 0, count: c)
         if training {
-            for r in 0..<rows { for j in 0..<c { mean[j] += Double(input.data[r * c + j]) } }
-            for j in 0..<c { mean[j] /= Double(rows) }
-            for r in 0..<rows {
-                for j in 0..<c {
-                    let d = Double(input.data[r * c + j]) - mean[j]
-                    variance[j] += d * d
+            // One pass for the sums and the sums of squares, accumulated in Double per channel.
+            var sq = [Double](repeating: 0, count: c)
+            input.data.withUnsafeBufferPointer { x in
+                mean.withUnsafeMutableBufferPointer { s in
+                    sq.withUnsafeMutableBufferPointer { q in
+                        for r in 0..<rows {
+                            let row = x.baseAddress! + r * c
+                            for j in 0..<c {
+                                let v = Double(row[j])
+                                s[j] += v
+                                q[j] += v * v
+                            }
+                        }
+                    }
                 }
             }
+            let n = Double(rows)
             for j in 0..<c {
-                variance[j] /= Double(rows)
-                let unbiased = rows > 1 ? variance[j] * Double(rows) / Double(rows - 1) : variance[j]
+                mean[j] /= n
+                variance[j] = max(0, sq[j] / n - mean[j] * mean[j])
+                let unbiased = rows > 1 ? variance[j] * n / (n - 1) : variance[j]
                 runningMean.value[j] = (1 - momentum) * runningMean.value[j] + momentum * Float(mean[j])
                 runningVar.value[j] = (1 - momentum) * runningVar.value[j] + momentum * Float(unbiased)
             }
@@ -308,15 +342,22 @@ public final class BatchNorm: Layer {
             }
         }
         wasTraining = training
+        self.input = input
         invStd = variance.map { Float(1 / ($0 + Double(epsilon)).squareRoot()) }
-        let m = mean.map { Float($0) }
-        normalized = [Float](repeating: 0, count: input.count)
-        var out = Tensor(zeros: input.shape)
-        for r in 0..<rows {
-            for j in 0..<c {
-                let xh = (input.data[r * c + j] - m[j]) * invStd[j]
-                normalized[r * c + j] = xh
-                out.data[r * c + j] = gamma.value[j] * xh + beta.value[j]
+        usedMean = mean.map { Float($0) }
+        var out = input
+        out.data.withUnsafeMutableBufferPointer { y in
+            usedMean.withUnsafeBufferPointer { m in
+                invStd.withUnsafeBufferPointer { s in
+                    gamma.value.withUnsafeBufferPointer { g in
+                        beta.value.withUnsafeBufferPointer { b in
+                            for r in 0..<rows {
+                                let row = y.baseAddress! + r * c
+                                for j in 0..<c { row[j] = g[j] * ((row[j] - m[j]) * s[j]) + b[j] }
+                            }
+                        }
+                    }
+                }
             }
         }
         return out
@@ -327,31 +368,55 @@ public final class BatchNorm: Layer {
         let rows = gradOutput.count / c
         var sumDy = [Double](repeating: 0, count: c)
         var sumDyXh = [Double](repeating: 0, count: c)
-        for r in 0..<rows {
-            for j in 0..<c {
-                let dy = Double(gradOutput.data[r * c + j])
-                sumDy[j] += dy
-                sumDyXh[j] += dy * Double(normalized[r * c + j])
+        input.data.withUnsafeBufferPointer { x in
+            gradOutput.data.withUnsafeBufferPointer { dy in
+                usedMean.withUnsafeBufferPointer { m in
+                    invStd.withUnsafeBufferPointer { s in
+                        sumDy.withUnsafeMutableBufferPointer { sd in
+                            sumDyXh.withUnsafeMutableBufferPointer { sx in
+                                for r in 0..<rows {
+                                    let xr = x.baseAddress! + r * c, gr = dy.baseAddress! + r * c
+                                    for j in 0..<c {
+                                        let g = Double(gr[j])
+                                        sd[j] += g
+                                        sx[j] += g * Double((xr[j] - m[j]) * s[j])
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
             }
         }
         for j in 0..<c {
             beta.grad[j] += Float(sumDy[j])
             gamma.grad[j] += Float(sumDyXh[j])
         }
-        var gradInput = Tensor(zeros: gradOutput.shape)
-        if wasTraining {
-            // dx = gamma * invStd / m * (m * dy - sum(dy) - xhat * sum(dy * xhat))
-            let m = Double(rows)
-            for r in 0..<rows {
-                for j in 0..<c {
-                    let i = r * c + j
-                    let v = m * Double(gradOutput.data[i]) - sumDy[j] - Double(normalized[i]) * sumDyXh[j]
-                    gradInput.data[i] = Float(Double(gamma.value[j] * invStd[j]) / m * v)
+        var gradInput = gradOutput
+        // dx = gamma * invStd / m * (m * dy - sum(dy) - xhat * sum(dy * xhat)) in training mode (batch statistics),
+        // gamma * invStd * dy in evaluation mode (running statistics are constants).
+        let scale = (0..<c).map { gamma.value[$0] * invStd[$0] }
+        let meanDy = (0..<c).map { wasTraining ? Float(sumDy[$0] / Double(rows)) : 0 }
+        let meanDyXh = (0..<c).map { wasTraining ? Float(sumDyXh[$0] / Double(rows)) : 0 }
+        input.data.withUnsafeBufferPointer { x in
+            gradInput.data.withUnsafeMutableBufferPointer { dx in
+                usedMean.withUnsafeBufferPointer { mu in
+                    invStd.withUnsafeBufferPointer { s in
+                        scale.withUnsafeBufferPointer { k in
+                            meanDy.withUnsafeBufferPointer { md in
+                                meanDyXh.withUnsafeBufferPointer { mx in
+                                    for r in 0..<rows {
+                                        let xr = x.baseAddress! + r * c, gr = dx.baseAddress! + r * c
+                                        for j in 0..<c {
+                                            let xh = (xr[j] - mu[j]) * s[j]
+                                            gr[j] = k[j] * (gr[j] - md[j] - xh * mx[j])
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
                 }
-            }
-        } else {
-            for r in 0..<rows {
-                for j in 0..<c { gradInput.data[r * c + j] = gradOutput.data[r * c + j] * gamma.value[j] * invStd[j] }
             }
         }
         return gradInput
@@ -364,11 +429,13 @@ public final class MaxPool1D: Layer {
     public let name: String
     /// The window (and stride), in frames.
     public let size: Int
-    private var argmax: [Int32] = []
+    /// For each output, the offset (0..<size) of the frame its maximum came from.
+    private var argmax: [UInt8] = []
     private var inputShape: [Int] = []
 
     /// A pooling layer over `size` frames.
     public init(name: String, size: Int) {
+        precondition(size >= 1 && size <= 255, "pooling size \(size) is outside 1...255")
         self.name = name
         self.size = size
     }
@@ -378,19 +445,28 @@ public final class MaxPool1D: Layer {
         let outT = t / size
         inputShape = input.shape
         var out = Tensor(zeros: [b, outT, c])
-        argmax = [Int32](repeating: 0, count: out.count)
-        for s in 0..<b {
-            for j in 0..<outT {
-                for ch in 0..<c {
-                    var best = -Float.infinity
-                    var at = 0
-                    for u in 0..<size {
-                        let i = (s * t + j * size + u) * c + ch
-                        if input.data[i] > best { best = input.data[i]; at = i }
+        if argmax.count != out.count { argmax = [UInt8](repeating: 0, count: out.count) }
+        let size = self.size
+        input.data.withUnsafeBufferPointer { x in
+            out.data.withUnsafeMutableBufferPointer { y in
+                argmax.withUnsafeMutableBufferPointer { am in
+                    for s in 0..<b {
+                        for j in 0..<outT {
+                            let o = (s * outT + j) * c
+                            let first = x.baseAddress! + (s * t + j * size) * c
+                            for ch in 0..<c {
+                                y[o + ch] = first[ch]
+                                am[o + ch] = 0
+                            }
+                            for u in 1..<max(1, size) {
+                                let row = first + u * c
+                                for ch in 0..<c where row[ch] > y[o + ch] {
+                                    y[o + ch] = row[ch]
+                                    am[o + ch] = UInt8(u)
+                                }
+                            }
+                        }
                     }
-                    let o = (s * outT + j) * c + ch
-                    out.data[o] = best
-                    argmax[o] = Int32(at)
                 }
             }
         }
@@ -398,8 +474,22 @@ public final class MaxPool1D: Layer {
     }
 
     public func backward(_ gradOutput: Tensor) -> Tensor {
+        let (b, t, c) = (inputShape[0], inputShape[1], inputShape[2])
+        let outT = t / size
         var gradInput = Tensor(zeros: inputShape)
-        for o in 0..<gradOutput.count { gradInput.data[Int(argmax[o])] += gradOutput.data[o] }
+        gradOutput.data.withUnsafeBufferPointer { dy in
+            gradInput.data.withUnsafeMutableBufferPointer { dx in
+                argmax.withUnsafeBufferPointer { am in
+                    for s in 0..<b {
+                        for j in 0..<outT {
+                            let o = (s * outT + j) * c
+                            let first = dx.baseAddress! + (s * t + j * size) * c
+                            for ch in 0..<c { first[Int(am[o + ch]) * c + ch] = dy[o + ch] }
+                        }
+                    }
+                }
+            }
+        }
         return gradInput
     }
 }
@@ -411,6 +501,7 @@ public final class GlobalTemporalPool: Layer {
     /// Added under the square root of the L2 pooling.
     public let epsilon: Float = 1e-6
     private var input = Tensor(zeros: [0])
+    /// For each example and channel, the frame of the maximum.
     private var argmax: [Int32] = []
     private var rms: [Float] = []
 
@@ -423,24 +514,44 @@ public final class GlobalTemporalPool: Layer {
         var out = Tensor(zeros: [b, 3 * c])
         argmax = [Int32](repeating: 0, count: b * c)
         rms = [Float](repeating: 0, count: b * c)
-        for s in 0..<b {
-            for ch in 0..<c {
-                var sum = 0.0, sq = 0.0
-                var best = -Float.infinity
-                var at = 0
-                for j in 0..<t {
-                    let i = (s * t + j) * c + ch
-                    let v = input.data[i]
-                    sum += Double(v)
-                    sq += Double(v) * Double(v)
-                    if v > best { best = v; at = i }
+        var sum = [Double](repeating: 0, count: c), sq = [Double](repeating: 0, count: c)
+        input.data.withUnsafeBufferPointer { x in
+            out.data.withUnsafeMutableBufferPointer { y in
+                argmax.withUnsafeMutableBufferPointer { am in
+                    rms.withUnsafeMutableBufferPointer { rm in
+                        sum.withUnsafeMutableBufferPointer { su in
+                            sq.withUnsafeMutableBufferPointer { q in
+                                for s in 0..<b {
+                                    let mx = y.baseAddress! + s * 3 * c + c
+                                    let ams = am.baseAddress! + s * c
+                                    for ch in 0..<c {
+                                        su[ch] = 0
+                                        q[ch] = 0
+                                        mx[ch] = -Float.infinity
+                                    }
+                                    for j in 0..<t {
+                                        let row = x.baseAddress! + (s * t + j) * c
+                                        for ch in 0..<c {
+                                            let v = row[ch]
+                                            su[ch] += Double(v)
+                                            q[ch] += Double(v) * Double(v)
+                                            if v > mx[ch] {
+                                                mx[ch] = v
+                                                ams[ch] = Int32(j)
+                                            }
+                                        }
+                                    }
+                                    for ch in 0..<c {
+                                        let r = Float((q[ch] / Double(t) + Double(epsilon)).squareRoot())
+                                        y[s * 3 * c + ch] = Float(su[ch] / Double(t))
+                                        y[s * 3 * c + 2 * c + ch] = r
+                                        rm[s * c + ch] = r
+                                    }
+                                }
+                            }
+                        }
+                    }
                 }
-                let r = Float((sq / Double(t) + Double(epsilon)).squareRoot())
-                out.data[s * 3 * c + ch] = Float(sum / Double(t))
-                out.data[s * 3 * c + c + ch] = best
-                out.data[s * 3 * c + 2 * c + ch] = r
-                argmax[s * c + ch] = Int32(at)
-                rms[s * c + ch] = r
             }
         }
         return out
@@ -449,15 +560,30 @@ public final class GlobalTemporalPool: Layer {
     public func backward(_ gradOutput: Tensor) -> Tensor {
         let (b, t, c) = (input.shape[0], input.shape[1], input.shape[2])
         var gradInput = Tensor(zeros: input.shape)
-        for s in 0..<b {
-            for ch in 0..<c {
-                let gMean = gradOutput.data[s * 3 * c + ch] / Float(t)
-                let gRMS = gradOutput.data[s * 3 * c + 2 * c + ch] / (Float(t) * rms[s * c + ch])
-                for j in 0..<t {
-                    let i = (s * t + j) * c + ch
-                    gradInput.data[i] = gMean + gRMS * input.data[i]
+        let gMean = UnsafeMutablePointer<Float>.allocate(capacity: c)
+        let gRMS = UnsafeMutablePointer<Float>.allocate(capacity: c)
+        defer {
+            gMean.deallocate()
+            gRMS.deallocate()
+        }
+        let argmax = self.argmax, rms = self.rms
+        input.data.withUnsafeBufferPointer { x in
+            gradOutput.data.withUnsafeBufferPointer { dy in
+                gradInput.data.withUnsafeMutableBufferPointer { dx in
+                    for s in 0..<b {
+                        for ch in 0..<c {
+                            gMean[ch] = dy[s * 3 * c + ch] / Float(t)
+                            gRMS[ch] = dy[s * 3 * c + 2 * c + ch] / (Float(t) * rms[s * c + ch])
+                        }
+                        for j in 0..<t {
+                            let xr = x.baseAddress! + (s * t + j) * c, gr = dx.baseAddress! + (s * t + j) * c
+                            for ch in 0..<c { gr[ch] = gMean[ch] + gRMS[ch] * xr[ch] }
+                        }
+                        for ch in 0..<c {
+                            dx[(s * t + Int(argmax[s * c + ch])) * c + ch] += dy[s * 3 * c + c + ch]
+                        }
+                    }
                 }
-                gradInput.data[Int(argmax[s * c + ch])] += gradOutput.data[s * 3 * c + c + ch]
             }
         }
         return gradInput

@@ -95,13 +95,19 @@ public struct AudioFeatures: Sendable {
     public var logMelOffsets: [Int64]?
     /// The inputs that failed, with their reasons.
     public var errors: [(id: String, reason: String)]
+    /// The sample rate the log-mel frames were computed at (`sample_rate` on `/logmel` or the root), when stored
+    /// and positive.
+    public var sampleRate: Double?
+    /// The hop between log-mel frames in samples (`hop_length` on `/logmel` or the root), when stored and positive.
+    public var hopLength: Double?
 
-    /// Reads the file at `path`.
+    /// Reads the file at `path`. `/tracks/ids` is required; `/descriptors`, `/errors` and the log-mel datasets are
+    /// read when present (a file written by another tool may hold the log-mel alone).
     public static func read(path: String) throws(BundleError) -> AudioFeatures {
         var file = try HDF5File.open(at: path)
         let ids = try file.readStrings(at: "/tracks/ids").values
         var descriptors: [String: [Float]] = [:]
-        for name in try file.children(of: "/descriptors") {
+        for name in file.exists("/descriptors") ? try file.children(of: "/descriptors") : [] {
             let values = try file.read(Float.self, at: "/descriptors/" + name).values
             guard values.count == ids.count else {
                 throw .shapeMismatch(path: path, object: "/descriptors/" + name, reason: "\(values.count) values for \(ids.count) tracks")
@@ -113,10 +119,32 @@ public struct AudioFeatures: Sendable {
             logMel = try file.readMatrix(at: "/logmel/data")
             offsets = try file.read(Int64.self, at: "/logmel/offsets").values
         }
-        let errorIDs = try file.readStrings(at: "/errors/ids").values
-        let reasons = try file.readStrings(at: "/errors/reasons").values
+        var errorIDs: [String] = [], reasons: [String] = []
+        if file.exists("/errors/ids") {
+            errorIDs = try file.readStrings(at: "/errors/ids").values
+            reasons = try file.readStrings(at: "/errors/reasons").values
+        }
+        let rate = positiveNumber(file, "sample_rate"), hop = positiveNumber(file, "hop_length")
         try file.close()
         return AudioFeatures(ids: ids, descriptors: descriptors, logMel: logMel, logMelOffsets: offsets,
-                             errors: Array(zip(errorIDs, reasons)).map { (id: $0.0, reason: $0.1) })
+                             errors: Array(zip(errorIDs, reasons)).map { (id: $0.0, reason: $0.1) },
+                             sampleRate: rate, hopLength: hop)
+    }
+
+    /// A positive numeric attribute of `/logmel` or the root, whatever its numeric type (analyze writes int64;
+    /// 0 means "not fixed").
+    private static func positiveNumber(_ file: borrowing HDF5File, _ name: String) -> Double? {
+        for object in ["/logmel", "/"] where file.exists(object) && file.hasAttribute(name, on: object) {
+            var value: Double?
+            if let v = try? file.scalarAttribute(Int64.self, name, on: object) {
+                value = Double(v)
+            } else if let v = try? file.scalarAttribute(Double.self, name, on: object) {
+                value = v
+            } else if let v = try? file.scalarAttribute(Int32.self, name, on: object) {
+                value = Double(v)
+            }
+            if let value, value > 0 { return value }
+        }
+        return nil
     }
 }

@@ -38,46 +38,26 @@ public enum AudioModelFiles {
     /// - Throws: ``AudioModelError/invalidInput(path:reason:)`` for a missing file, a file without log-mel features,
     ///   shapes that disagree, or NaN and infinite values (naming the track and frame).
     public static func readLogMel(from path: String) throws(AudioModelError) -> LogMelSet {
-        let file = try checkedOpen(path)
-        guard file.exists("/logmel/data"), file.exists("/logmel/offsets") else {
-            throw .invalidInput(path: path, reason: "the file has no log-mel features (/logmel/data and /logmel/offsets); write them with `encore-train analyze --log-mel`")
-        }
-        guard file.exists("/tracks/ids") else {
-            throw .invalidInput(path: path, reason: "/tracks/ids is missing")
-        }
-        let set: LogMelSet
         do {
-            let ids = try file.readStrings(at: "/tracks/ids").values
-            let data = try file.read(Float.self, at: "/logmel/data")
-            guard data.shape.count == 2 else {
-                throw AudioModelError.invalidInput(path: path, reason: "/logmel/data must be 2-D (frames x bands), found shape \(data.shape)")
+            let file = try checkedOpen(path)
+            guard file.exists("/logmel/data"), file.exists("/logmel/offsets") else {
+                throw AudioModelError.invalidInput(path: path, reason: "the file has no log-mel features (/logmel/data and /logmel/offsets); write them with `encore-train analyze --log-mel`")
             }
-            let offsets = try file.read(Int64.self, at: "/logmel/offsets").values.map { Int($0) }
-            // analyze writes sample_rate 0 when it kept each file's own rate; librosa's default is assumed then.
-            let rate = number(file, "sample_rate").flatMap { $0 > 0 ? $0 : nil } ?? 22_050
-            let hop = number(file, "hop_length").flatMap { $0 > 0 ? $0 : nil } ?? 512
-            let fps = rate / hop
-            set = LogMelSet(ids: ids, data: data.values, offsets: offsets, bands: data.shape[1], framesPerSecond: fps,
-                            source: path)
-        } catch let e as BundleError {
-            throw wrap(e)
-        } catch let e as AudioModelError {
-            throw e
-        } catch {
-            throw .invalidInput(path: path, reason: "\(error)")
+            guard file.exists("/tracks/ids") else {
+                throw AudioModelError.invalidInput(path: path, reason: "/tracks/ids is missing")
+            }
         }
+        let features: AudioFeatures
+        do { features = try AudioFeatures.read(path: path) } catch { throw wrap(error) }
+        guard let logMel = features.logMel, let offsets = features.logMelOffsets else {
+            throw .invalidInput(path: path, reason: "the file has no log-mel features (/logmel/data and /logmel/offsets)")
+        }
+        // analyze writes sample_rate 0 when it kept each file's own rate; librosa's default is assumed then.
+        let fps = (features.sampleRate ?? 22_050) / (features.hopLength ?? 512)
+        let set = LogMelSet(ids: features.ids, data: logMel.storage, offsets: offsets.map { Int($0) }, bands: logMel.cols,
+                            framesPerSecond: fps, source: path)
         try set.validate()
         return set
-    }
-
-    /// A numeric attribute of `/logmel` or the root, whatever its numeric type.
-    private static func number(_ file: borrowing HDF5File, _ name: String) -> Double? {
-        for object in ["/logmel", "/"] where file.hasAttribute(name, on: object) {
-            if let v = try? file.scalarAttribute(Int64.self, name, on: object) { return Double(v) }
-            if let v = try? file.scalarAttribute(Double.self, name, on: object) { return v }
-            if let v = try? file.scalarAttribute(Int32.self, name, on: object) { return Double(v) }
-        }
-        return nil
     }
 
     // MARK: CF targets
@@ -223,32 +203,18 @@ public enum AudioModelFiles {
     ///
     /// - Throws: ``AudioModelError/incompatibleModel(path:reason:)`` for a file of another version or shape.
     public static func read(from path: String) throws(AudioModelError) -> AudioModelSnapshot {
+        try readModel(from: path).snapshot
+    }
+
+    /// Reads a model file, checks it like ``read(from:)``, and returns the snapshot with the model built from it
+    /// (the checks load the weights into that model, so it is built once).
+    public static func readModel(from path: String) throws(AudioModelError)
+        -> (snapshot: AudioModelSnapshot, model: AudioEmbeddingModel) {
         let file = try checkedOpen(path)
         try checkHeader(file, kind: "model")
-        let configuration: AudioModelConfiguration
-        var snapshot: AudioModelSnapshot
-        do {
-            configuration = try readConfiguration(file)
-            guard let objective = AudioObjective(rawValue: try file.stringAttribute("objective", on: "/config")) else {
-                throw AudioModelError.incompatibleModel(path: path, reason: "/config@objective is not contrastive, cf or both")
-            }
-            snapshot = AudioModelSnapshot(
-                configuration: configuration, objective: objective,
-                cropFrames: Int(try file.scalarAttribute(Int64.self, "crop_frames", on: "/config")),
-                framesPerSecond: try file.scalarAttribute(Double.self, "frames_per_second", on: "/config"),
-                temperature: Float(try file.scalarAttribute(Double.self, "temperature", on: "/config")),
-                featureMean: try file.read(Float.self, at: "/normalization/mean").values,
-                featureStd: try file.read(Float.self, at: "/normalization/std").values,
-                weights: [:], history: try readHistory(file))
-        } catch let e as BundleError {
-            throw wrap(e)
-        } catch let e as AudioModelError {
-            throw e
-        } catch {
-            throw .invalidInput(path: path, reason: "\(error)")
-        }
+        var snapshot = try readSnapshotHeader(file)
         let model: AudioEmbeddingModel
-        do { model = try AudioEmbeddingModel(configuration: configuration) } catch {
+        do { model = try AudioEmbeddingModel(configuration: snapshot.configuration) } catch {
             throw .incompatibleModel(path: path, reason: "its configuration is invalid: \(error)")
         }
         let shapes = model.weightShapes()
@@ -261,7 +227,34 @@ public enum AudioModelFiles {
         }
         try model.load(weights: snapshot.weights, featureMean: snapshot.featureMean, featureStd: snapshot.featureStd,
                        source: path)
-        return snapshot
+        return (snapshot, model)
+    }
+
+    /// The configuration, training settings, normalization and history of a model file (weights empty).
+    private static func readSnapshotHeader(_ file: borrowing HDF5File) throws(AudioModelError) -> AudioModelSnapshot {
+        let configuration: AudioModelConfiguration
+        let objectiveName: String
+        let cropFrames: Int64
+        let framesPerSecond: Double, temperature: Double
+        let mean: [Float], std: [Float]
+        let history: [AudioEpochReport]
+        do {
+            configuration = try readConfiguration(file)
+            objectiveName = try file.stringAttribute("objective", on: "/config")
+            cropFrames = try file.scalarAttribute(Int64.self, "crop_frames", on: "/config")
+            framesPerSecond = try file.scalarAttribute(Double.self, "frames_per_second", on: "/config")
+            temperature = try file.scalarAttribute(Double.self, "temperature", on: "/config")
+            mean = try file.read(Float.self, at: "/normalization/mean").values
+            std = try file.read(Float.self, at: "/normalization/std").values
+            history = try readHistory(file)
+        } catch { throw wrap(error) }
+        guard let objective = AudioObjective(rawValue: objectiveName) else {
+            throw .incompatibleModel(path: file.path, reason: "/config@objective is not contrastive, cf or both")
+        }
+        return AudioModelSnapshot(
+            configuration: configuration, objective: objective, cropFrames: Int(cropFrames),
+            framesPerSecond: framesPerSecond, temperature: Float(temperature), featureMean: mean, featureStd: std,
+            weights: [:], history: history)
     }
 
     /// Writes a training checkpoint atomically: the current and best weights, the optimizer's moments, the history,

@@ -102,8 +102,7 @@ public enum AudioEmbeddingJob {
     /// Embeds every track of `featuresPath` with the model at `modelPath` and writes `outputPath`.
     public static func run(modelPath: String, featuresPath: String, outputPath: String,
                            threads: Int = 2) throws(AudioModelError) -> AudioEmbeddings {
-        let snapshot = try AudioModelFiles.read(from: modelPath)
-        let model = try snapshot.makeModel(source: modelPath)
+        let (snapshot, model) = try AudioModelFiles.readModel(from: modelPath)
         let set = try AudioModelFiles.readLogMel(from: featuresPath)
         guard set.bands == snapshot.configuration.bands else {
             throw .invalidInput(path: featuresPath, reason: "the features have \(set.bands) mel bands; the model at \(modelPath) expects \(snapshot.configuration.bands)")

@@ -201,6 +201,34 @@ struct TrainingTests {
         // Equal up to sgemm's batch-size-dependent blocking.
         #expect(zip(alone.embeddings, e.embeddings[16..<24]).allSatisfy { abs($0 - $1) < 1e-5 })
     }
+
+    @Test("the numpy forward pass of notebooks-data/audio_model_forward.py gives embed's embeddings (h5py)",
+          .enabled(if: TestPython.h5pyRequired || TestPython.hasH5py, "h5py is not importable; CI sets ENCORE_REQUIRE_H5PY=1"))
+    func numpyForward() throws {
+        guard TestPython.hasH5py else {
+            Issue.record("ENCORE_REQUIRE_H5PY=1 but '\(TestPython.interpreter)' cannot import h5py and numpy")
+            return
+        }
+        let dir = makeTemporaryDirectory("audio-numpy")
+        let set = makeTinySet(tracks: 5)
+        try writeFeatures(set, to: dir + "/f.h5")
+        var config = tinyConfiguration
+        config.cfFactors = 3
+        var rng = SplitMix64(seed: 11)
+        let targets = CFTargets(factors: 3, perTrack: (0..<5).map { _ in (0..<3).map { _ in Float(rng.nextGaussian()) } })
+        // A few epochs, so the running statistics, the standardization and the weights are not the initial ones.
+        var options = tinyOptions(.both)
+        options.epochs = 3
+        let trainer = try AudioModelTrainer(model: try AudioEmbeddingModel(configuration: config), set: set,
+                                            targets: targets, options: options)
+        try AudioModelFiles.write(try trainer.run(), to: dir + "/m.h5")
+        _ = try AudioEmbeddingJob.run(modelPath: dir + "/m.h5", featuresPath: dir + "/f.h5", outputPath: dir + "/e.h5")
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("notebooks-data/audio_model_forward.py").path
+        let result = try TestPython.run([script, dir + "/m.h5", dir + "/f.h5", dir + "/e.h5"])
+        #expect(result.status == 0, "\(result.output)")
+        #expect(result.output.contains("max |numpy - encore embed|"), "\(result.output)")
+    }
 }
 
 @Suite("AudioModel bad inputs")
