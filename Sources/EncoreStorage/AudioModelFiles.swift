@@ -69,9 +69,18 @@ public enum AudioModelFiles {
         do { bundle = try ModelBundle.read(from: bundlePath) } catch { throw wrap(error) }
         let factors = bundle.model.itemFactors
         let perTrack: [[Float]?] = set.ids.map { id in
-            bundle.itemIDs.index(of: id).map { factors.row(Int($0)) }
+            (bundle.itemIDs.index(of: id) ?? bundle.itemIDs.index(of: trackID(ofFeatureID: id))).map { factors.row(Int($0)) }
         }
         return CFTargets(factors: factors.cols, perTrack: perTrack)
+    }
+
+    /// The track id a features id names when it is not a bundle id itself: `analyze` over a folder names tracks by
+    /// their relative paths, so `audio/t0000042.flac` stands for the track `t0000042` (the file name without its
+    /// folder and extension).
+    public static func trackID(ofFeatureID id: String) -> String {
+        let name = id.split(separator: "/", omittingEmptySubsequences: false).last.map(String.init) ?? id
+        guard let dot = name.lastIndex(of: "."), dot != name.startIndex else { return name }
+        return String(name[..<dot])
     }
 
     // MARK: Model and checkpoint

@@ -70,6 +70,33 @@ import Testing
         #expect(try file.read(Float.self, at: "/cf_predicted").shape == [8, 4])
     }
 
+    @Test("CF targets match features ids by track id, else by file name without folder and extension")
+    func cfTargetsMatchFileNames() throws {
+        #expect(AudioModelFiles.trackID(ofFeatureID: "audio/t0000042.flac") == "t0000042")
+        #expect(AudioModelFiles.trackID(ofFeatureID: "a.b/c.d.ogg") == "c.d")
+        #expect(AudioModelFiles.trackID(ofFeatureID: ".hidden") == ".hidden")
+        #expect(AudioModelFiles.trackID(ofFeatureID: "plain") == "plain")
+        let dir = Self.directory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var plays = "user\titem\tweight\ttimestamp\n"
+        for u in 0..<6 { for i in 0..<3 { plays += "u\(u)\tt\(i)\t\(1 + (u + i) % 3)\t\(1_700_000_000 + u * 10 + i)\n" } }
+        try plays.write(toFile: "\(dir)/listens.tsv", atomically: true, encoding: .utf8)
+        var fit = try EncoreTrain.parseAsRoot(["fit", "--input", "\(dir)/listens.tsv", "--output", "\(dir)/b.h5",
+                                               "--factors", "3", "--iterations", "2"])
+        try fit.run()
+        let ids = ["audio/t0.flac", "t1", "deep/er/t2.ogg", "t9.flac"]
+        let set = LogMelSet(ids: ids, data: [Float](repeating: 0, count: 8 * 2), offsets: [0, 2, 4, 6, 8], bands: 2, framesPerSecond: 43)
+        let targets = try AudioModelFiles.cfTargets(bundlePath: "\(dir)/b.h5", for: set)
+        #expect(targets.hasTarget == [true, true, true, false])
+        let bundle = try ModelBundle.read(from: "\(dir)/b.h5")
+        for (k, track) in ["t0", "t1", "t2"].enumerated() {
+            let row = bundle.model.itemFactors.row(Int(try #require(bundle.itemIDs.index(of: track))))
+            let norm = row.reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot()
+            let got = Array(targets.vectors[(k * 3)..<(k * 3 + 3)])
+            #expect(zip(got, row).allSatisfy { abs(Double($0) - Double($1) / norm) < 1e-6 }, "\(track): \(got) vs \(row)")
+        }
+    }
+
     @Test("train-audio refuses cf without --bundle and a features file without log-mel, naming them")
     func refusals() throws {
         let dir = Self.directory()
