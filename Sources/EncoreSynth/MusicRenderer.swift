@@ -27,11 +27,23 @@ public struct MusicRenderer: Sendable {
     /// The most voices sounding at once; beyond it FluidSynth stops the least important (released notes first,
     /// drums last). Rendering time grows with it.
     public let polyphony: Int
+    /// How FluidSynth interpolates between a sample's points when it plays it at another pitch.
+    public let interpolation: Interpolation
+
+    /// FluidSynth's sample interpolation methods.
+    public enum Interpolation: Int32, Sendable, CaseIterable {
+        /// Straight lines between neighbouring points: the cheapest that keeps notes clean.
+        case linear = 1
+        /// A fourth-order polynomial (FluidSynth's default): less aliasing of high partials, slower.
+        case fourthOrder = 4
+        /// A seventh-order polynomial: FluidSynth's best and slowest.
+        case seventhOrder = 7
+    }
 
     /// Checks that the SoundFont is a readable file; loading it as a SoundFont happens in ``makeSynthesizer()``.
     public init(
         soundFont: String = MusicRenderer.defaultSoundFont, sampleRate: Int = 22_050, gain: Double = 0.6,
-        polyphony: Int = 20
+        polyphony: Int = 20, interpolation: Interpolation = .linear
     ) throws(AudioError) {
         guard polyphony >= 1, polyphony <= 1_024 else {
             throw .invalidParameter(name: "polyphony", reason: "\(polyphony) is not in 1...1024")
@@ -56,6 +68,7 @@ public struct MusicRenderer: Sendable {
         self.sampleRate = sampleRate
         self.gain = gain
         self.polyphony = polyphony
+        self.interpolation = interpolation
         MusicRenderer.silenceLibraryLog
     }
 
@@ -162,6 +175,7 @@ public struct MusicRenderer: Sendable {
             guard fluid_synth_add_sfont(synth, soundFont) != FLUID_FAILED else {
                 throw .invalidParameter(name: "synthesizer", reason: "FluidSynth could not add the loaded SoundFont")
             }
+            _ = fluid_synth_set_interp_method(synth, -1, renderer.interpolation.rawValue)
             var stereo = [Float](repeating: 0, count: 2 * rendered)
             var done = 0
             var failed = false
