@@ -66,9 +66,13 @@ public struct AudioDecoder: ~Copyable {
     private var peak: Float = 0
     private var interleaved: [Float]
     private var flushed = false
-    /// Whether the header's length is an estimate (MP3).
-    private let approximateLength: Bool
+    /// How many frames short of the header's length the stream may end and still be whole: an MP3's length is an
+    /// estimate (encoder delay and padding), and libsndfile reads an Ogg stream's length from its last granule
+    /// position, which can exceed the decodable frames by part of a block.
+    private let shortfallAllowed: Int
     private var done = false
+    /// The largest Vorbis block (8192 frames), above Opus's largest packet (5760 frames at 48 kHz).
+    static let oggShortfall = 8_192
 
     /// Opens `path` and positions it at `options.offset`.
     public init(path: String, options: DecodeOptions = DecodeOptions()) throws(AudioError) {
@@ -171,7 +175,11 @@ public struct AudioDecoder: ~Copyable {
         self.sampleRate = outputRate
         self.framesLeft = min(wanted, frames - start)
         self.framesExpected = min(wanted, frames - start)
-        self.approximateLength = (Int(info.format) & SF_FORMAT_TYPEMASK) == SF_FORMAT_MPEG
+        switch Int(info.format) & SF_FORMAT_TYPEMASK {
+        case SF_FORMAT_MPEG: self.shortfallAllowed = max(min(wanted, frames - start) / 100, 2 * nativeRate)
+        case SF_FORMAT_OGG: self.shortfallAllowed = Self.oggShortfall
+        default: self.shortfallAllowed = 0
+        }
         self.interleaved = [Float](repeating: 0, count: max(256, options.blockFrames) * channels)
     }
 
@@ -240,9 +248,8 @@ public struct AudioDecoder: ~Copyable {
         if framesLeft > 0 {
             let want = min(framesLeft, blockFrames)
             let got = Int(interleaved.withUnsafeMutableBufferPointer { sf_readf_float(handle, $0.baseAddress, sf_count_t(want)) })
-            if got <= 0, sf_error(handle) == 0, approximateLength,
-               framesExpected - framesRead <= max(framesExpected / 100, 2 * nativeSampleRate) {
-                // MP3 lengths are estimates (encoder delay and padding): a short end is the real end.
+            if got <= 0, sf_error(handle) == 0, framesExpected - framesRead <= shortfallAllowed {
+                // An MP3's or an Ogg stream's length is approximate: a slightly short end is the real end.
                 framesLeft = 0
                 return []
             }

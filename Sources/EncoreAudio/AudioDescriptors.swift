@@ -213,7 +213,21 @@ extension AudioAnalyzer {
         var analyzer = try AudioAnalyzer(sampleRate: Double(decoder.sampleRate), options: options)
         let meter = try LoudnessMeter(sampleRate: decoder.nativeSampleRate, channels: decoder.channels)
         // The meter sees the file's own channels at its own rate (BS.1770 weighs channels, and mixdown changes loudness).
-        while let block = try decoder.nextBlock(native: { try? meter.add($0) }) { analyzer.append(block) }
+        // A meter that fails (libebur128 out of memory) fails the file: a NaN loudness would look like silence.
+        var meterError: AudioError?
+        let measure: (UnsafeBufferPointer<Float>) -> Void = { block in
+            guard meterError == nil else { return }
+            do throws(AudioError) { try meter.add(block) } catch { meterError = error }
+        }
+        while let block = try decoder.nextBlock(native: measure) {
+            if let meterError {
+                throw .file(FileError(path: path, operation: "measure the loudness", reason: meterError.description))
+            }
+            analyzer.append(block)
+        }
+        if let meterError {
+            throw .file(FileError(path: path, operation: "measure the loudness", reason: meterError.description))
+        }
         return analyzer.finish(loudnessLUFS: meter.integratedLoudness())
     }
 }

@@ -172,20 +172,80 @@ public enum OnsetDetector {
     }
 }
 
-/// Key and mode from a mean chroma vector: the Pearson correlation with the 24 rotations of the Krumhansl-Kessler
-/// major and minor profiles; the best one names the key (its tonic, C = 0) and the mode, its correlation is the
-/// strength (-1...1).
+/// The major and minor key profiles a chroma vector is compared with.
+public enum KeyProfile: String, Sendable, CaseIterable {
+    /// Krumhansl and Kessler's probe-tone ratings (1982).
+    case krumhanslKessler
+    /// Temperley's profiles ("What's key for key?", 1999), as Essentia's `Key` (`profileType: temperley`).
+    case temperley
+
+    /// The major profile, from the tonic up.
+    public var major: [Double] {
+        switch self {
+        case .krumhanslKessler: return [6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88]
+        case .temperley: return [5.0, 2.0, 3.5, 2.0, 4.5, 4.0, 2.0, 4.5, 2.0, 3.5, 1.5, 4.0]
+        }
+    }
+
+    /// The minor profile, from the tonic up.
+    public var minor: [Double] {
+        switch self {
+        case .krumhanslKessler: return [6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17]
+        case .temperley: return [5.0, 2.0, 3.5, 4.5, 2.0, 4.0, 2.0, 4.5, 3.5, 2.0, 1.5, 4.0]
+        }
+    }
+}
+
+/// Key and mode from a mean chroma vector: the Pearson correlation with the 24 rotations of a major and a minor
+/// profile; the best one names the key (its tonic, C = 0) and the mode, its correlation is the strength (-1...1).
+///
+/// A chroma vector measured on audio holds each note's overtones as well as the note: the third harmonic sounds a
+/// twelfth above (a fifth, in pitch classes), which pulls a bare profile match towards the key a fifth up. As
+/// Essentia's `Key` (Gómez, "Tonal description of music audio signals", 2006), each profile degree is spread over
+/// the pitch classes of its first `harmonics` harmonics, harmonic `h` weighted `slope^(h-1)` (a harmonic between two
+/// pitch classes is split between them with weights `cos^2` of its distance), so the profile is compared with what
+/// the notes of the key sound like.
 public enum KeyEstimator {
     /// Krumhansl-Kessler's major profile, from the tonic up.
-    public static let majorProfile: [Double] = [6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88]
+    public static let majorProfile = KeyProfile.krumhanslKessler.major
     /// Krumhansl-Kessler's minor profile, from the tonic up.
-    public static let minorProfile: [Double] = [6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17]
+    public static let minorProfile = KeyProfile.krumhanslKessler.minor
+
+    /// How much of a note each pitch class (relative to the note) receives from its first `harmonics` harmonics.
+    public static func harmonicKernel(harmonics: Int, slope: Double) -> [Double] {
+        var kernel = [Double](repeating: 0, count: 12)
+        var weight = 1.0
+        for h in 1...max(1, harmonics) {
+            let index = 12 * log2(Double(h))
+            let below = index.rounded(.down), above = index.rounded(.up)
+            if below < above {
+                kernel[Int(below) % 12] += pow(cos(0.5 * Double.pi * (index - below)), 2) * weight
+                kernel[Int(above) % 12] += pow(cos(0.5 * Double.pi * (above - index)), 2) * weight
+            } else {
+                kernel[Int(below) % 12] += weight
+            }
+            weight *= slope
+        }
+        return kernel
+    }
+
+    /// `profile` with each degree spread over its harmonics (circular convolution with ``harmonicKernel(harmonics:slope:)``).
+    public static func withHarmonics(_ profile: [Double], harmonics: Int, slope: Double) -> [Double] {
+        let kernel = harmonicKernel(harmonics: harmonics, slope: slope)
+        return (0..<12).map { i in (0..<12).reduce(0.0) { $0 + profile[$1] * kernel[((i - $1) % 12 + 12) % 12] } }
+    }
 
     /// The key (0-11, C = 0), mode (1 major, 0 minor) and strength of a 12-class chroma vector starting at C.
-    public static func estimate(_ chroma: [Double]) -> (key: Int, mode: Int, strength: Double) {
+    /// The defaults are Essentia's `Key` with Temperley's profiles (4 harmonics, slope 0.6); `harmonics: 1` compares
+    /// with the bare profile.
+    public static func estimate(
+        _ chroma: [Double], profile: KeyProfile = .temperley, harmonics: Int = 4, slope: Double = 0.6
+    ) -> (key: Int, mode: Int, strength: Double) {
         guard chroma.count == 12 else { return (0, 1, 0) }
+        let major = withHarmonics(profile.major, harmonics: harmonics, slope: slope)
+        let minor = withHarmonics(profile.minor, harmonics: harmonics, slope: slope)
         var best = (key: 0, mode: 1, strength: -Double.infinity)
-        for (mode, profile) in [(1, majorProfile), (0, minorProfile)] {
+        for (mode, profile) in [(1, major), (0, minor)] {
             for tonic in 0..<12 {
                 let rotated = (0..<12).map { profile[(($0 - tonic) % 12 + 12) % 12] }
                 let r = pearson(chroma, rotated)

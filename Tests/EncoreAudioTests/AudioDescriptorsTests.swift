@@ -88,12 +88,29 @@ struct AudioDescriptorsTests {
         #expect(d.keyStrength > 0.5 && d.keyStrength <= 1)
     }
 
-    @Test("Krumhansl-Kessler: a profile itself is its own key with strength 1")
+    @Test("a profile itself is its own key with strength 1 (bare Krumhansl-Kessler; Temperley with harmonics)")
     func profiles() {
         let rotated = (0..<12).map { KeyEstimator.minorProfile[(($0 - 5) % 12 + 12) % 12] }
-        let r = KeyEstimator.estimate(rotated)
+        let r = KeyEstimator.estimate(rotated, profile: .krumhanslKessler, harmonics: 1)
         #expect(r.key == 5 && r.mode == 0)
         #expect(abs(r.strength - 1) < 1e-12)
+        let spread = KeyEstimator.withHarmonics(KeyProfile.temperley.major, harmonics: 4, slope: 0.6)
+        let t = KeyEstimator.estimate((0..<12).map { spread[(($0 - 10) % 12 + 12) % 12] })
+        #expect(t.key == 10 && t.mode == 1)
+        #expect(abs(t.strength - 1) < 1e-12)
+    }
+
+    @Test("the harmonic kernel by hand: harmonics 1, 2, 4 on the note, 3 a twelfth up (19.02 semitones)")
+    func harmonicKernel() {
+        let k = KeyEstimator.harmonicKernel(harmonics: 4, slope: 0.6)
+        // 1 + 0.6 + 0.216 on the note; 0.36 split between 7 and 8 semitones as cos^2 of the distances.
+        let third = 12 * log2(3.0) - 19
+        #expect(abs(k[0] - 1.816) < 1e-12)
+        #expect(abs(k[7] - 0.36 * pow(cos(0.5 * Double.pi * third), 2)) < 1e-12)
+        #expect(abs(k[8] - 0.36 * pow(sin(0.5 * Double.pi * third), 2)) < 1e-12)
+        #expect(abs(k[7] - 0.35966) < 1e-5)
+        #expect(k.enumerated().allSatisfy { [0, 7, 8].contains($0.offset) || $0.element == 0 })
+        #expect(KeyEstimator.harmonicKernel(harmonics: 1, slope: 0.6) == [1] + [Double](repeating: 0, count: 11))
     }
 
     @Test("energy is the RMS (A / sqrt 2 for a sine); duration, centroid and zero crossings of a tone")
