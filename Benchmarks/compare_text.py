@@ -10,6 +10,9 @@ Sequences: a synthetic world (`encore-train generate --preset sample`); sessions
 `encore-train sequences` against gensim's Word2Vec(sg=1) with the same parameters and 2 workers: words per second
 and neighbour quality (share of an item's 10 nearest neighbours by the same artist / of the same genre).
 
+A second data set (`--corpus changelogs`): the Debian changelog entries of the installed packages
+(/usr/share/doc/*/changelog.Debian.gz, one document per release entry); `--world-seed`/`--preset` pick another world.
+
 Also: how often a simple classifier (logistic regression on TF-IDF) recovers the generator's genre from texts.tsv.
 
 Usage: Benchmarks/.venv/bin/python Benchmarks/compare_text.py --encore .build/release/encore-train
@@ -17,6 +20,8 @@ Usage: Benchmarks/.venv/bin/python Benchmarks/compare_text.py --encore .build/re
 import argparse
 import csv
 import glob
+import gzip
+import re
 import json
 import os
 import statistics
@@ -53,6 +58,26 @@ def extract_debian(path):
         for d in docs:
             w.writerow(d)
     return len(docs), files[0]
+
+
+ENTRY = re.compile(r"\n(?=[a-z0-9][a-z0-9.+-]+ \([^)]*\) [^;\n]*; urgency=)")
+
+
+def extract_changelogs(path):
+    """One document per entry of every installed package's changelog.Debian.gz (ids package/version)."""
+    docs = []
+    files = sorted(glob.glob("/usr/share/doc/*/changelog.Debian.gz"))
+    for name in files:
+        text = gzip.open(name, "rt", encoding="utf-8", errors="replace").read()
+        package = name.split("/")[-2]
+        for k, entry in enumerate(p for p in ENTRY.split(text) if p.strip()):
+            docs.append((f"{package}/{k}", entry.strip("\n")))
+    with open(path, "w", encoding="utf-8", newline="") as f:
+        w = csv.writer(f, delimiter="\t", quotechar='"', quoting=csv.QUOTE_MINIMAL, lineterminator="\n")
+        w.writerow(["id", "text"])
+        for d in docs:
+            w.writerow(d)
+    return len(docs), f"{len(files)} files /usr/share/doc/*/changelog.Debian.gz"
 
 
 def read_tsv(path):
@@ -125,21 +150,31 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--skip-text", action="store_true")
     ap.add_argument("--skip-sequences", action="store_true")
+    ap.add_argument("--corpus", choices=["debian", "changelogs"], default="debian")
+    ap.add_argument("--preset", default="sample")
+    ap.add_argument("--world-seed", type=int, default=42)
+    ap.add_argument("--skip-genre", action="store_true")
     args = ap.parse_args()
     os.makedirs(args.workdir, exist_ok=True)
-    result = {"load_before": os.getloadavg()}
+    result = {"load_before": os.getloadavg(), "loads": []}
 
     if not args.skip_text:
-        corpus = os.path.join(args.workdir, "debian_descriptions.tsv")
-        n, source = extract_debian(corpus)
-        result["corpus"] = {"documents": n, "source": source}
-        print(f"corpus: {n} Debian package descriptions from {source}")
+        if args.corpus == "debian":
+            corpus = os.path.join(args.workdir, "debian_descriptions.tsv")
+            n, source = extract_debian(corpus)
+        else:
+            corpus = os.path.join(args.workdir, "debian_changelogs.tsv")
+            n, source = extract_changelogs(corpus)
+        result["corpus"] = {"name": args.corpus, "documents": n, "source": source, "bytes": os.path.getsize(corpus)}
+        print(f"corpus: {n} documents ({args.corpus}) from {source}")
         out = os.path.join(args.workdir, "T.h5")
         enc_times, sk_times = [], []
         for _ in range(args.repeats):
+            result["loads"].append(os.getloadavg())
             enc_times.append(encore_text(args.encore, corpus, out, 100, args.threads))
             t, vec, x, svd = sklearn_pipeline(corpus, 100)
             sk_times.append(t)
+            print(f"text: encore {enc_times[-1]:.2f} s, scikit-learn {t:.2f} s, load {os.getloadavg()}", flush=True)
         with h5py.File(out, "r") as f:
             terms = [s.decode() for s in f["vocabulary/terms"][:]]
             df = f["vocabulary/document_frequency"][:]
@@ -165,10 +200,10 @@ def main():
 
     if not args.skip_sequences:
         from gensim.models import Word2Vec
-        world = os.path.join(args.workdir, "world")
+        world = os.path.join(args.workdir, f"world-{args.preset}-{args.world_seed}")
         if not os.path.exists(os.path.join(world, "world.json")):
-            subprocess.run([args.encore, "generate", "--preset", "sample", "--output", world], check=True,
-                           capture_output=True)
+            subprocess.run([args.encore, "generate", "--preset", args.preset, "--seed", str(args.world_seed),
+                            "--output", world], check=True, capture_output=True)
         _, tracks = read_tsv(os.path.join(world, "tracks.tsv"))
         artist = {r[0]: r[1] for r in tracks}
         genre = {r[0]: r[3] for r in tracks}
@@ -177,6 +212,7 @@ def main():
         out = os.path.join(args.workdir, "S.h5")
         enc_rates, gs_rates, enc_wall = [], [], []
         for rep in range(args.repeats):
+            result["loads"].append(os.getloadavg())
             t0 = time.perf_counter()
             p = subprocess.run([args.encore, "sequences", "--events", os.path.join(world, "plays.tsv"), "--output", out,
                                 "--dim", "64", "--window", "5", "--negative", "5", "--min-count", "5", "--epochs", "5",
@@ -190,6 +226,8 @@ def main():
             t0 = time.perf_counter()
             effective, _raw = model.train(sessions, total_examples=model.corpus_count, epochs=model.epochs)
             gs_rates.append(effective / (time.perf_counter() - t0))
+            print(f"sequences: encore {enc_rates[-1]:.0f} words/s, gensim {gs_rates[-1]:.0f} words/s, "
+                  f"load {os.getloadavg()}", flush=True)
         with h5py.File(out, "r") as f:
             ids = [s.decode() for s in f["ids"][:]]
             ev = f["vectors"][:]
@@ -198,6 +236,7 @@ def main():
         eq = neighbour_quality(common, ev[[e_rows[i] for i in common]], artist, genre)
         gq = neighbour_quality(common, model.wv[common], artist, genre)
         result["sequences"] = {
+            "world": {"preset": args.preset, "seed": args.world_seed},
             "sessions": len(sessions), "items": len(common),
             "encore_words_per_second": enc_rates, "gensim_words_per_second": gs_rates,
             "encore_median": statistics.median(enc_rates), "gensim_median": statistics.median(gs_rates),
@@ -207,6 +246,7 @@ def main():
         }
         print(json.dumps(result["sequences"], indent=1))
 
+    if not args.skip_sequences and not args.skip_genre:
         # Genre from text alone: logistic regression on TF-IDF, per document and per id (documents combined).
         from sklearn.feature_extraction.text import TfidfVectorizer
         from sklearn.linear_model import LogisticRegression
@@ -232,7 +272,8 @@ def main():
         print(json.dumps(result["genre_from_text"], indent=1))
 
     result["load_after"] = os.getloadavg()
-    with open(os.path.join(args.workdir, "results.json"), "w") as f:
+    name = f"results-{args.corpus if not args.skip_text else 'no-text'}-{args.preset}-{args.world_seed}.json"
+    with open(os.path.join(args.workdir, name), "w") as f:
         json.dump(result, f, indent=1)
 
 
