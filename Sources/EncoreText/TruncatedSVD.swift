@@ -113,7 +113,10 @@ public struct TruncatedSVD: Sendable, Equatable {
             for p in a.indptr[row]..<a.indptr[row + 1] { dense[row * d + Int(a.indices[p])] = a.values[p] }
         }
         let (s, _, vt) = try thinSVD(&dense, rows: n, cols: d)
-        let comps = (try? Matrix(rows: rank, cols: d, storage: Array(vt.prefix(rank * d)))) ?? Matrix(rows: rank, cols: d)
+        let comps: Matrix
+        do { comps = try Matrix(rows: rank, cols: d, storage: Array(vt.prefix(rank * d))) } catch {
+            throw .internalError("the \(rank) x \(d) components of the exact SVD: \(error)")
+        }
         return TruncatedSVD(unchecked: Array(s.prefix(rank)), components: flipSigns(comps))
     }
 

@@ -120,15 +120,20 @@ struct LSATests {
         let options = LSAOptions(dimensions: 3, algorithm: .randomized, seed: 4)
         let (model, vectors, _) = try LSAModel.fit(Self.corpus, options: options, threads: 2)
         #expect(vectors.rows == Self.corpus.count && vectors.cols == 3)
-        let again = model.foldIn(Self.corpus)
+        let again = try model.foldIn(Self.corpus)
         for i in 0..<vectors.storage.count { #expect(abs(again.storage[i] - vectors.storage[i]) < 1e-6) }
         for n in vectors.rowNorms() { #expect(abs(n - 1) < 1e-5) }
-        let fresh = model.foldIn(["a jazz saxophone swing record", "no known words"])
+        let fresh = try model.foldIn(["a jazz saxophone swing record", "no known words"])
         func cos(_ a: [Float], _ b: [Float]) -> Float { zip(a, b).reduce(0) { $0 + $1.0 * $1.1 } }
         let jazz = cos(fresh.row(0), vectors.row(3)), rock = cos(fresh.row(0), vectors.row(0)),
             classical = cos(fresh.row(0), vectors.row(6))
         #expect(jazz > 0.9 && jazz > rock && jazz > classical)
         #expect(fresh.row(1).allSatisfy { $0 == 0 })
+        let terms = model.vectorizer.termCount
+        let other = CSRMatrix.empty(rows: 1, cols: terms + 1)
+        #expect(throws: TextError.invalidParameter("the matrix has \(terms + 1) terms, the model \(terms)")) {
+            _ = try model.vectors(of: other)
+        }
     }
 
     @Test("documents with one id combine into one vector; a track without text inherits its artist's, marked")
