@@ -8,7 +8,11 @@ singular values, and times the whole pipeline (read, tokenize, weight, SVD) of b
 
 Sequences: a synthetic world (`encore-train generate --preset sample`); sessions split at 30 minutes; Encore's
 `encore-train sequences` against gensim's Word2Vec(sg=1) with the same parameters and 2 workers: words per second
-and neighbour quality (share of an item's 10 nearest neighbours by the same artist / of the same genre).
+and neighbour quality (share of an item's 10 nearest neighbours by the same artist / of the same genre; medians over
+the repetitions).
+
+A second data set (`--corpus changelogs`): the Debian changelog entries of the installed packages
+(/usr/share/doc/*/changelog.Debian.gz, one document per release entry); `--world-seed`/`--preset` pick another world.
 
 Also: how often a simple classifier (logistic regression on TF-IDF) recovers the generator's genre from texts.tsv.
 
@@ -17,6 +21,8 @@ Usage: Benchmarks/.venv/bin/python Benchmarks/compare_text.py --encore .build/re
 import argparse
 import csv
 import glob
+import gzip
+import re
 import json
 import os
 import statistics
@@ -33,6 +39,10 @@ csv.field_size_limit(1 << 30)
 
 def extract_debian(path):
     files = sorted(glob.glob("/var/lib/apt/lists/*debian_dists_bookworm_main_i18n_Translation-en*"))
+    if not files and os.path.exists(path):
+        # A later plain `apt-get update` drops the index; the extraction made from it is kept.
+        with open(path, encoding="utf-8", newline="") as f:
+            return sum(1 for _ in csv.reader(f, delimiter="\t", quotechar='"')) - 1, f"{path} (extracted earlier)"
     if not files:
         sys.exit("no Translation-en index: run apt-get update -o Acquire::Languages=en")
     raw = subprocess.run(["/usr/lib/apt/apt-helper", "cat-file", files[0]], check=True, capture_output=True).stdout
@@ -53,6 +63,26 @@ def extract_debian(path):
         for d in docs:
             w.writerow(d)
     return len(docs), files[0]
+
+
+ENTRY = re.compile(r"\n(?=[a-z0-9][a-z0-9.+-]+ \([^)]*\) [^;\n]*; urgency=)")
+
+
+def extract_changelogs(path):
+    """One document per entry of every installed package's changelog.Debian.gz (ids package/version)."""
+    docs = []
+    files = sorted(glob.glob("/usr/share/doc/*/changelog.Debian.gz"))
+    for name in files:
+        text = gzip.open(name, "rt", encoding="utf-8", errors="replace").read()
+        package = name.split("/")[-2]
+        for k, entry in enumerate(p for p in ENTRY.split(text) if p.strip()):
+            docs.append((f"{package}/{k}", entry.strip("\n")))
+    with open(path, "w", encoding="utf-8", newline="") as f:
+        w = csv.writer(f, delimiter="\t", quotechar='"', quoting=csv.QUOTE_MINIMAL, lineterminator="\n")
+        w.writerow(["id", "text"])
+        for d in docs:
+            w.writerow(d)
+    return len(docs), f"{len(files)} files /usr/share/doc/*/changelog.Debian.gz"
 
 
 def read_tsv(path):
@@ -104,16 +134,16 @@ def sessions_from_plays(path, gap=1800):
 
 def neighbour_quality(ids, vectors, artist, genre, k=10):
     v = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+    a = np.unique([artist[i] for i in ids], return_inverse=True)[1]
+    g = np.unique([genre[i] for i in ids], return_inverse=True)[1]
     same_artist, same_genre, n = 0.0, 0.0, len(ids)
-    for start in range(0, n, 2048):
-        s = v[start:start + 2048] @ v.T
-        for r in range(s.shape[0]):
-            s[r, start + r] = -np.inf
+    for start in range(0, n, 256):
+        s = v[start:start + 256] @ v.T
+        rows = np.arange(s.shape[0])
+        s[rows, start + rows] = -np.inf
         nn = np.argpartition(-s, k, axis=1)[:, :k]
-        for r in range(s.shape[0]):
-            me = ids[start + r]
-            same_artist += sum(artist[ids[j]] == artist[me] for j in nn[r]) / k
-            same_genre += sum(genre[ids[j]] == genre[me] for j in nn[r]) / k
+        same_artist += float((a[nn] == a[start + rows, None]).sum()) / k
+        same_genre += float((g[nn] == g[start + rows, None]).sum()) / k
     return same_artist / n, same_genre / n
 
 
@@ -125,21 +155,32 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--skip-text", action="store_true")
     ap.add_argument("--skip-sequences", action="store_true")
+    ap.add_argument("--corpus", choices=["debian", "changelogs"], default="debian")
+    ap.add_argument("--preset", default="sample")
+    ap.add_argument("--world-seed", type=int, default=42)
+    ap.add_argument("--world-users", type=int, help="override the preset's number of users")
+    ap.add_argument("--skip-genre", action="store_true")
     args = ap.parse_args()
     os.makedirs(args.workdir, exist_ok=True)
-    result = {"load_before": os.getloadavg()}
+    result = {"load_before": os.getloadavg(), "loads": []}
 
     if not args.skip_text:
-        corpus = os.path.join(args.workdir, "debian_descriptions.tsv")
-        n, source = extract_debian(corpus)
-        result["corpus"] = {"documents": n, "source": source}
-        print(f"corpus: {n} Debian package descriptions from {source}")
+        if args.corpus == "debian":
+            corpus = os.path.join(args.workdir, "debian_descriptions.tsv")
+            n, source = extract_debian(corpus)
+        else:
+            corpus = os.path.join(args.workdir, "debian_changelogs.tsv")
+            n, source = extract_changelogs(corpus)
+        result["corpus"] = {"name": args.corpus, "documents": n, "source": source, "bytes": os.path.getsize(corpus)}
+        print(f"corpus: {n} documents ({args.corpus}) from {source}")
         out = os.path.join(args.workdir, "T.h5")
         enc_times, sk_times = [], []
         for _ in range(args.repeats):
+            result["loads"].append(os.getloadavg())
             enc_times.append(encore_text(args.encore, corpus, out, 100, args.threads))
             t, vec, x, svd = sklearn_pipeline(corpus, 100)
             sk_times.append(t)
+            print(f"text: encore {enc_times[-1]:.2f} s, scikit-learn {t:.2f} s, load {os.getloadavg()}", flush=True)
         with h5py.File(out, "r") as f:
             terms = [s.decode() for s in f["vocabulary/terms"][:]]
             df = f["vocabulary/document_frequency"][:]
@@ -165,18 +206,21 @@ def main():
 
     if not args.skip_sequences:
         from gensim.models import Word2Vec
-        world = os.path.join(args.workdir, "world")
+        users = [] if args.world_users is None else ["--users", str(args.world_users)]
+        world = os.path.join(args.workdir, f"world-{args.preset}-{args.world_seed}"
+                             + ("" if args.world_users is None else f"-u{args.world_users}"))
         if not os.path.exists(os.path.join(world, "world.json")):
-            subprocess.run([args.encore, "generate", "--preset", "sample", "--output", world], check=True,
-                           capture_output=True)
+            subprocess.run([args.encore, "generate", "--preset", args.preset, "--seed", str(args.world_seed),
+                            *users, "--output", world], check=True, capture_output=True)
         _, tracks = read_tsv(os.path.join(world, "tracks.tsv"))
         artist = {r[0]: r[1] for r in tracks}
         genre = {r[0]: r[3] for r in tracks}
         sessions = sessions_from_plays(os.path.join(world, "plays.tsv"))
         params = dict(vector_size=64, window=5, negative=5, min_count=5, epochs=5, sample=1e-3)
         out = os.path.join(args.workdir, "S.h5")
-        enc_rates, gs_rates, enc_wall = [], [], []
+        enc_rates, gs_rates, enc_wall, e_quality, g_quality = [], [], [], [], []
         for rep in range(args.repeats):
+            result["loads"].append(os.getloadavg())
             t0 = time.perf_counter()
             p = subprocess.run([args.encore, "sequences", "--events", os.path.join(world, "plays.tsv"), "--output", out,
                                 "--dim", "64", "--window", "5", "--negative", "5", "--min-count", "5", "--epochs", "5",
@@ -190,23 +234,30 @@ def main():
             t0 = time.perf_counter()
             effective, _raw = model.train(sessions, total_examples=model.corpus_count, epochs=model.epochs)
             gs_rates.append(effective / (time.perf_counter() - t0))
-        with h5py.File(out, "r") as f:
-            ids = [s.decode() for s in f["ids"][:]]
-            ev = f["vectors"][:]
-        common = [i for i in ids if i in model.wv.key_to_index]
-        e_rows = {t: k for k, t in enumerate(ids)}
-        eq = neighbour_quality(common, ev[[e_rows[i] for i in common]], artist, genre)
-        gq = neighbour_quality(common, model.wv[common], artist, genre)
+            with h5py.File(out, "r") as f:
+                ids = [s.decode() for s in f["ids"][:]]
+                ev = f["vectors"][:]
+            common = [i for i in ids if i in model.wv.key_to_index]
+            e_rows = {t: k for k, t in enumerate(ids)}
+            e_quality.append(neighbour_quality(common, ev[[e_rows[i] for i in common]], artist, genre))
+            g_quality.append(neighbour_quality(common, model.wv[common], artist, genre))
+            print(f"sequences: encore {enc_rates[-1]:.0f} words/s, gensim {gs_rates[-1]:.0f} words/s, "
+                  f"load {os.getloadavg()}", flush=True)
+        eq = [statistics.median(q[k] for q in e_quality) for k in (0, 1)]
+        gq = [statistics.median(q[k] for q in g_quality) for k in (0, 1)]
         result["sequences"] = {
+            "world": {"preset": args.preset, "seed": args.world_seed, "users": args.world_users},
             "sessions": len(sessions), "items": len(common),
             "encore_words_per_second": enc_rates, "gensim_words_per_second": gs_rates,
             "encore_median": statistics.median(enc_rates), "gensim_median": statistics.median(gs_rates),
             "ratio": statistics.median(enc_rates) / statistics.median(gs_rates), "encore_wall_seconds": enc_wall,
+            "encore_quality_per_run": e_quality, "gensim_quality_per_run": g_quality,
             "encore_same_artist": eq[0], "encore_same_genre": eq[1],
             "gensim_same_artist": gq[0], "gensim_same_genre": gq[1],
         }
         print(json.dumps(result["sequences"], indent=1))
 
+    if not args.skip_sequences and not args.skip_genre:
         # Genre from text alone: logistic regression on TF-IDF, per document and per id (documents combined).
         from sklearn.feature_extraction.text import TfidfVectorizer
         from sklearn.linear_model import LogisticRegression
@@ -232,7 +283,9 @@ def main():
         print(json.dumps(result["genre_from_text"], indent=1))
 
     result["load_after"] = os.getloadavg()
-    with open(os.path.join(args.workdir, "results.json"), "w") as f:
+    name = (f"results-{args.corpus if not args.skip_text else 'no-text'}-{args.preset}-{args.world_seed}"
+            f"{'' if args.world_users is None else f'-u{args.world_users}'}.json")
+    with open(os.path.join(args.workdir, name), "w") as f:
         json.dump(result, f, indent=1)
 
 

@@ -211,6 +211,75 @@ void encore_cg_update(float *x, long f, const float *gram, const float *y, const
     cg_generic(x, f, gram, y, cols, vals, count, steps, r, p, ap);
 }
 
+/* ---- sparse (CSR) x dense rows ------------------------------------------------------------------------------ */
+
+static void spmm_row_generic(const int32_t *idx, const float *val, long nnz, const float *x, float *y, long l) {
+    for (long j = 0; j < l; j++) y[j] = 0;
+    for (long p = 0; p < nnz; p++) axpy_generic(val[p], x + (long)idx[p] * l, y, l);
+}
+
+#ifdef ENCORE_X86
+/* The row's output stays in registers: 32 columns at a time over all of the row's entries, then 8, then a masked
+ * tail. The first pass prefetches the whole x row of the entry 8 ahead, so the later passes read from cache. */
+AVX2 static void spmm_row_avx2(const int32_t *idx, const float *val, long nnz, const float *x, float *y, long l) {
+    long j = 0;
+    int first = 1;
+    for (; j + 32 <= l; j += 32) {
+        __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
+        for (long p = 0; p < nnz; p++) {
+            if (first && p + 8 < nnz) {
+                const char *ahead = (const char *)(x + (long)idx[p + 8] * l);
+                for (long b = 0; b < l * 4; b += 64) _mm_prefetch(ahead + b, _MM_HINT_T0);
+            }
+            const float *xr = x + (long)idx[p] * l + j;
+            __m256 v = _mm256_broadcast_ss(val + p);
+            a0 = _mm256_fmadd_ps(v, _mm256_loadu_ps(xr), a0);
+            a1 = _mm256_fmadd_ps(v, _mm256_loadu_ps(xr + 8), a1);
+            a2 = _mm256_fmadd_ps(v, _mm256_loadu_ps(xr + 16), a2);
+            a3 = _mm256_fmadd_ps(v, _mm256_loadu_ps(xr + 24), a3);
+        }
+        first = 0;
+        _mm256_storeu_ps(y + j, a0);
+        _mm256_storeu_ps(y + j + 8, a1);
+        _mm256_storeu_ps(y + j + 16, a2);
+        _mm256_storeu_ps(y + j + 24, a3);
+    }
+    for (; j + 8 <= l; j += 8) {
+        __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+        long p = 0;
+        for (; p + 2 <= nnz; p += 2) {
+            a0 = _mm256_fmadd_ps(_mm256_broadcast_ss(val + p), _mm256_loadu_ps(x + (long)idx[p] * l + j), a0);
+            a1 = _mm256_fmadd_ps(_mm256_broadcast_ss(val + p + 1), _mm256_loadu_ps(x + (long)idx[p + 1] * l + j), a1);
+        }
+        if (p < nnz) a0 = _mm256_fmadd_ps(_mm256_broadcast_ss(val + p), _mm256_loadu_ps(x + (long)idx[p] * l + j), a0);
+        _mm256_storeu_ps(y + j, _mm256_add_ps(a0, a1));
+    }
+    if (j < l) {
+        long rest = l - j;
+        __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)rest), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+        __m256 a0 = _mm256_setzero_ps();
+        for (long p = 0; p < nnz; p++) {
+            a0 = _mm256_fmadd_ps(_mm256_broadcast_ss(val + p), _mm256_maskload_ps(x + (long)idx[p] * l + j, mask), a0);
+        }
+        _mm256_maskstore_ps(y + j, mask, a0);
+    }
+}
+#endif
+
+void encore_spmm_rows(const long *indptr, const int32_t *indices, const float *values, const float *x, float *y,
+                      long l, long row_begin, long row_end) {
+    for (long r = row_begin; r < row_end; r++) {
+        long lo = indptr[r], n = indptr[r + 1] - lo;
+#ifdef ENCORE_X86
+        if (avx2()) {
+            spmm_row_avx2(indices + lo, values + lo, n, x, y + r * l, l);
+            continue;
+        }
+#endif
+        spmm_row_generic(indices + lo, values + lo, n, x, y + r * l, l);
+    }
+}
+
 /* ---- HNSW helpers ---------------------------------------------------------------------------------------------- */
 
 void encore_spin_yield(void) { sched_yield(); }

@@ -79,7 +79,7 @@ public struct LSAModel: Sendable {
             progress?("svd", 1, 1)
         }
         let model = LSAModel(options: options, vectorizer: vectorizer, svd: svd)
-        return (model, model.vectors(of: matrix, threads: threads), matrix)
+        return (model, try model.vectors(of: matrix, threads: threads), matrix)
     }
 
     /// A model from its parts.
@@ -94,17 +94,25 @@ public struct LSAModel: Sendable {
     }
 
     /// The unit-length projections of weighted rows (a documents x terms matrix of this vectorizer).
-    public func vectors(of matrix: CSRMatrix, threads: Int = 1) -> Matrix {
+    ///
+    /// - Throws: ``TextError/invalidParameter(_:)`` when `matrix` has another number of terms.
+    public func vectors(of matrix: CSRMatrix, threads: Int = 1) throws(TextError) -> Matrix {
         let k = svd.rank
+        guard matrix.cols == svd.components.cols else {
+            throw .invalidParameter("the matrix has \(matrix.cols) terms, the model \(svd.components.cols)")
+        }
         var out = [Float](repeating: 0, count: matrix.rows * k)
         SparseProducts.multiply(matrix, basis, columns: k, into: &out, threads: threads)
-        let m = (try? Matrix(rows: matrix.rows, cols: k, storage: out)) ?? Matrix(rows: matrix.rows, cols: k)
-        return m.rowNormalized()
+        do {
+            return try Matrix(rows: matrix.rows, cols: k, storage: out).rowNormalized()
+        } catch {
+            throw .internalError("projections of \(matrix.rows) documents: \(error)")
+        }
     }
 
     /// The unit-length vectors of new documents (zero vectors for documents without a vocabulary term).
-    public func foldIn(_ documents: [String], threads: Int = 1) -> Matrix {
-        vectors(of: vectorizer.transform(documents, threads: threads), threads: threads)
+    public func foldIn(_ documents: [String], threads: Int = 1) throws(TextError) -> Matrix {
+        try vectors(of: vectorizer.transform(documents, threads: threads), threads: threads)
     }
 }
 

@@ -112,7 +112,7 @@ public struct SkipGramModel: Sendable {
         }
         let vocabCounts = kept.map { counts[$0] }
         let trainer = SkipGramTrainer(corpus: corpus, counts: vocabCounts, options: options)
-        let (vectors, rate) = trainer.run(progress: progress)
+        let (vectors, rate) = try trainer.run(progress: progress)
         return SkipGramModel(tokens: kept.map { names[$0] }, counts: vocabCounts, vectors: vectors, tokensPerSecond: rate)
     }
 }
@@ -157,7 +157,7 @@ struct SkipGramTrainer: Sendable {
     }
 
     /// Trains and returns the input vectors and tokens per second.
-    func run(progress: (@Sendable (Int, Int) -> Void)?) -> (Matrix, Double) {
+    func run(progress: (@Sendable (Int, Int) -> Void)?) throws(TextError) -> (Matrix, Double) {
         let v = counts.count, dim = options.dimensions
         var syn0 = [Float](repeating: 0, count: v * dim)
         var syn1 = [Float](repeating: 0, count: v * dim)
@@ -191,8 +191,11 @@ struct SkipGramTrainer: Sendable {
         }
         let seconds = max(1e-9, Date().timeIntervalSince(start))
         progress?(totalWords, totalWords)
-        let m = (try? Matrix(rows: v, cols: dim, storage: syn0)) ?? Matrix(rows: v, cols: dim)
-        return (m, Double(trained.add(0)) / seconds)
+        do {
+            return (try Matrix(rows: v, cols: dim, storage: syn0), Double(trained.add(0)) / seconds)
+        } catch {
+            throw .internalError("the \(v) x \(dim) skip-gram vectors: \(error)")
+        }
     }
 
     /// One thread's passes over its sequences; returns the tokens trained (after subsampling).

@@ -14,6 +14,8 @@ public enum TextError: Error, Equatable, CustomStringConvertible {
     case invalidParameter(String)
     /// A LAPACK routine failed.
     case lapackFailure(routine: String, info: Int32)
+    /// A result Encore assembled is inconsistent (a bug): what and why.
+    case internalError(String)
 
     public var description: String {
         switch self {
@@ -25,6 +27,7 @@ public enum TextError: Error, Equatable, CustomStringConvertible {
         case .emptyVocabulary(let s): return "empty vocabulary: \(s)"
         case .invalidParameter(let s): return "invalid parameter: \(s)"
         case .lapackFailure(let r, let info): return "\(r) failed with info=\(info)"
+        case .internalError(let s): return "internal error: \(s)"
         }
     }
 }

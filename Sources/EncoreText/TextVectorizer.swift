@@ -240,13 +240,15 @@ public struct TextVectorizer: Sendable {
             options: options, terms: terms, documentFrequency: keptDF, idf: idf, documentCount: n,
             averageLength: averageLength, lookup: lookup, tokenizer: tokenizer)
         let values = model.weights(rowPtr: rowPtr, cols: cols, counts: counts, threads: threads)
-        let matrix = try? CSRMatrix(rows: n, cols: terms.count, indptr: rowPtr, indices: cols, values: values)
-        guard let matrix else { throw .invalidParameter("internal: the document matrix is not valid CSR") }
-        return (model, matrix)
+        do {
+            return (model, try CSRMatrix(rows: n, cols: terms.count, indptr: rowPtr, indices: cols, values: values))
+        } catch {
+            throw .internalError("the weighted documents x terms matrix: \(error)")
+        }
     }
 
     /// Weights new documents with the fitted vocabulary and idf (terms outside the vocabulary are ignored).
-    public func transform(_ documents: [String], threads: Int = 1) -> CSRMatrix {
+    public func transform(_ documents: [String], threads: Int = 1) throws(TextError) -> CSRMatrix {
         let n = documents.count
         let chunkCount = max(1, min(n, max(1, threads) * 4))
         let size = (n + chunkCount - 1) / max(1, chunkCount)
@@ -280,8 +282,11 @@ public struct TextVectorizer: Sendable {
         }
         while rowPtr.count < n + 1 { rowPtr.append(cols.count) }
         let values = weights(rowPtr: rowPtr, cols: cols, counts: counts, threads: threads)
-        return (try? CSRMatrix(rows: n, cols: terms.count, indptr: rowPtr, indices: cols, values: values))
-            ?? CSRMatrix.empty(rows: n, cols: terms.count)
+        do {
+            return try CSRMatrix(rows: n, cols: terms.count, indptr: rowPtr, indices: cols, values: values)
+        } catch {
+            throw .internalError("the weighted matrix of \(n) new documents: \(error)")
+        }
     }
 
     /// The weights of counted rows (Double arithmetic, Float results).

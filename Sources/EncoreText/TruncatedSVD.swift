@@ -7,7 +7,8 @@ import EncoreCore
 ///
 /// ``randomized(_:rank:oversamples:powerIterations:seed:threads:)`` is Halko, Martinsson and Tropp's algorithm as
 /// scikit-learn's `randomized_svd` runs it (a Gaussian test matrix with `rank + oversamples` columns, power iterations
-/// re-orthonormalised by QR, the SVD of the small projected matrix); ``exact(_:rank:)`` decomposes the dense matrix.
+/// kept well scaled by LU and orthonormalised by QR after the last, the SVD of the small projected matrix);
+/// ``exact(_:rank:)`` decomposes the dense matrix.
 /// Signs are fixed as scikit-learn's `TruncatedSVD` fixes them: each component's entry of largest magnitude is
 /// positive.
 public struct TruncatedSVD: Sendable, Equatable {
@@ -51,6 +52,17 @@ public struct TruncatedSVD: Sendable, Equatable {
         try checkRank(rank, a)
         guard oversamples >= 0 else { throw .invalidParameter("oversamples must be >= 0, got \(oversamples)") }
         guard powerIterations >= 0 else { throw .invalidParameter("power iterations must be >= 0, got \(powerIterations)") }
+        // The sparse products run on `threads` threads of their own; LAPACK's calls in between are small.
+        return try BLAS.withOneThread { () throws(TextError) -> TruncatedSVD in
+            try randomizedProducts(a, transposed: transposed, rank: rank, oversamples: oversamples,
+                                   powerIterations: powerIterations, seed: seed, threads: threads, progress: progress)
+        }
+    }
+
+    private static func randomizedProducts(
+        _ a: CSRMatrix, transposed: CSRMatrix?, rank: Int, oversamples: Int, powerIterations: Int, seed: UInt64,
+        threads: Int, progress: ((Int, Int) -> Void)?
+    ) throws(TextError) -> TruncatedSVD {
         let at = transposed ?? a.transposed()
         // Work on the taller of A and A^T, as scikit-learn does.
         let flip = a.rows < a.cols
@@ -67,10 +79,13 @@ public struct TruncatedSVD: Sendable, Equatable {
         let steps = 2 * powerIterations + 3
         SparseProducts.multiply(m, omega, columns: l, into: &q, threads: threads)
         progress?(1, steps)
+        // Between power iterations, LU (P L of the pivoted factorization) keeps the basis well scaled with a quarter of
+        // QR's arithmetic, as scikit-learn's `power_iteration_normalizer="auto"` does for more than two iterations.
+        var scratch: [Float] = []
         for iteration in 0..<powerIterations {
-            try orthonormalize(&q, rows: r, cols: l)
+            try normalizeLU(&q, rows: r, cols: l, scratch: &scratch)
             SparseProducts.multiply(mt, q, columns: l, into: &z, threads: threads)
-            try orthonormalize(&z, rows: c, cols: l)
+            try normalizeLU(&z, rows: c, cols: l, scratch: &scratch)
             progress?(2 + 2 * iteration, steps)
             SparseProducts.multiply(m, z, columns: l, into: &q, threads: threads)
             progress?(3 + 2 * iteration, steps)
@@ -113,7 +128,10 @@ public struct TruncatedSVD: Sendable, Equatable {
             for p in a.indptr[row]..<a.indptr[row + 1] { dense[row * d + Int(a.indices[p])] = a.values[p] }
         }
         let (s, _, vt) = try thinSVD(&dense, rows: n, cols: d)
-        let comps = (try? Matrix(rows: rank, cols: d, storage: Array(vt.prefix(rank * d)))) ?? Matrix(rows: rank, cols: d)
+        let comps: Matrix
+        do { comps = try Matrix(rows: rank, cols: d, storage: Array(vt.prefix(rank * d))) } catch {
+            throw .internalError("the \(rank) x \(d) components of the exact SVD: \(error)")
+        }
         return TruncatedSVD(unchecked: Array(s.prefix(rank)), components: flipSigns(comps))
     }
 
@@ -141,13 +159,74 @@ public struct TruncatedSVD: Sendable, Equatable {
         return out
     }
 
-    /// Replaces the `rows x cols` row-major matrix (rows >= cols) by the Q of its QR factorization.
+    /// Replaces the `rows x cols` row-major matrix (rows >= cols) by the Q of its QR factorization (LAPACK
+    /// `sgeqrf`/`sorgqr` on a column-major copy: the row-major wrapper transposes element by element, and LQ on the
+    /// transposed layout works along strided rows, both several times slower).
     static func orthonormalize(_ a: inout [Float], rows: Int, cols: Int) throws(TextError) {
+        var c = [Float](repeating: 0, count: rows * cols)
+        transpose(a, rows: rows, cols: cols, into: &c)
         var tau = [Float](repeating: 0, count: cols)
-        var info = LAPACKE_sgeqrf(LAPACK_ROW_MAJOR, Int32(rows), Int32(cols), &a, Int32(cols), &tau)
+        var info = LAPACKE_sgeqrf(LAPACK_COL_MAJOR, Int32(rows), Int32(cols), &c, Int32(rows), &tau)
         guard info == 0 else { throw .lapackFailure(routine: "sgeqrf", info: info) }
-        info = LAPACKE_sorgqr(LAPACK_ROW_MAJOR, Int32(rows), Int32(cols), Int32(cols), &a, Int32(cols), &tau)
+        info = LAPACKE_sorgqr(LAPACK_COL_MAJOR, Int32(rows), Int32(cols), Int32(cols), &c, Int32(rows), &tau)
         guard info == 0 else { throw .lapackFailure(routine: "sorgqr", info: info) }
+        transpose(c, rows: cols, cols: rows, into: &a)
+    }
+
+    /// Replaces the `rows x cols` row-major matrix (rows >= cols) by `P L` of its partially pivoted LU factorization
+    /// `A = P L U` (scipy's `lu(permute_l=True)`): the same column space when `A` has full rank, entries at most 1 in
+    /// magnitude. `scratch` holds the column-major copy LAPACK's `sgetrf` factors.
+    static func normalizeLU(_ a: inout [Float], rows: Int, cols: Int, scratch: inout [Float]) throws(TextError) {
+        if scratch.count != rows * cols { scratch = [Float](repeating: 0, count: rows * cols) }
+        transpose(a, rows: rows, cols: cols, into: &scratch)
+        var pivots = [Int32](repeating: 0, count: cols)
+        // info > 0 is an exactly zero pivot of U; L (all that is kept) is still complete, as in scipy.
+        let info = LAPACKE_sgetrf_work(LAPACK_COL_MAJOR, Int32(rows), Int32(cols), &scratch, Int32(rows), &pivots)
+        guard info >= 0 else { throw .lapackFailure(routine: "sgetrf", info: info) }
+        // sgetrf factors P^T A, whose row k is A's row order[k]; so row order[k] of P L is row k of L.
+        var order = [Int32](repeating: 0, count: rows)
+        for i in 0..<rows { order[i] = Int32(i) }
+        for i in 0..<cols { order.swapAt(i, Int(pivots[i]) - 1) }
+        // Row k of L goes to row order[k], in tiles (the column-major reads and row-major writes both stay in cache);
+        // then the unit diagonal and the zeros above it.
+        let tile = 32
+        scratch.withUnsafeBufferPointer { lp in
+            a.withUnsafeMutableBufferPointer { op in
+                let l = lp.baseAddress!, out = op.baseAddress!
+                for k0 in stride(from: 0, to: rows, by: tile) {
+                    let k1 = min(rows, k0 + tile)
+                    for j0 in stride(from: 0, to: cols, by: tile) {
+                        let j1 = min(cols, j0 + tile)
+                        for k in k0..<k1 {
+                            let row = out + Int(order[k]) * cols
+                            for j in j0..<j1 { row[j] = l[j * rows + k] }
+                        }
+                    }
+                }
+                for k in 0..<min(rows, cols) {
+                    let row = out + Int(order[k]) * cols
+                    row[k] = 1
+                    for j in (k + 1)..<cols { row[j] = 0 }
+                }
+            }
+        }
+    }
+
+    /// Writes the `rows x cols` row-major `a` as its column-major copy (`rows x cols` with leading dimension `rows`)
+    /// into `out`, in cache-sized tiles.
+    static func transpose(_ a: [Float], rows: Int, cols: Int, into out: inout [Float]) {
+        let tile = 32
+        a.withUnsafeBufferPointer { src in
+            out.withUnsafeMutableBufferPointer { dst in
+                for i0 in stride(from: 0, to: rows, by: tile) {
+                    let i1 = min(rows, i0 + tile)
+                    for j0 in stride(from: 0, to: cols, by: tile) {
+                        let j1 = min(cols, j0 + tile)
+                        for j in j0..<j1 { for i in i0..<i1 { dst[j * rows + i] = src[i * cols + j] } }
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -165,12 +244,11 @@ public enum SparseProducts {
                             let xs = UncheckedSendable(xp.baseAddress!), ys = UncheckedSendable(yp.baseAddress!)
                             let ps = UncheckedSendable(ptr.baseAddress!), ix = UncheckedSendable(idx.baseAddress!)
                             let vs = UncheckedSendable(val.baseAddress!)
-                            Parallel.forEach(m.rows, threads: threads, grain: 64) { r in
-                                let out = ys.value + r * l
-                                out.initialize(repeating: 0, count: l)
-                                for p in ps.value[r]..<ps.value[r + 1] {
-                                    Kernels.axpy(vs.value[p], xs.value + Int(ix.value[p]) * l, out, l)
-                                }
+                            let block = 64
+                            Parallel.forEach((m.rows + block - 1) / block, threads: threads, grain: 4) { b in
+                                Kernels.sparseRows(indptr: ps.value, indices: ix.value, values: vs.value, x: xs.value,
+                                                   y: ys.value, columns: l,
+                                                   rows: (b * block)..<min(m.rows, (b + 1) * block))
                             }
                         }
                     }

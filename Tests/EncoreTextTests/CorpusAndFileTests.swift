@@ -6,13 +6,6 @@ import Testing
 
 @testable import EncoreText
 
-/// A fresh directory under the system's temporary directory.
-func textTestDirectory() throws -> String {
-    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("encore-text-\(UUID().uuidString)").path
-    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-    return dir
-}
-
 func write(_ text: String, to path: String) throws {
     try Data(text.utf8).write(to: URL(fileURLWithPath: path))
 }
@@ -21,7 +14,7 @@ func write(_ text: String, to path: String) throws {
 struct CorpusAndFileTests {
     @Test("TSV, CSV (quoted fields, across lines) and JSON Lines read the same documents")
     func formats() throws {
-        let dir = try textTestDirectory()
+        let dir = makeTemporaryDirectory("text")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         try write("id\tkind\ttext\nt1\treview\t\"Loud \"\"rock\"\"\tguitar\"\na1\tbio\tplain text\n\n", to: dir + "/a.tsv")
         try write("text,id\n\"Loud \"\"rock\"\"\tguitar\",t1\r\n\"plain\ntext\",a1\n", to: dir + "/a.csv")
@@ -39,7 +32,7 @@ struct CorpusAndFileTests {
 
     @Test("malformed rows name the file, line and field; an empty corpus is an error")
     func errors() throws {
-        let dir = try textTestDirectory()
+        let dir = makeTemporaryDirectory("text")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         func message(_ name: String, _ content: String, id: String = "id") throws -> String {
             try write(content, to: dir + "/" + name)
@@ -73,7 +66,7 @@ struct CorpusAndFileTests {
 
     @Test("the vectors file reads back in Swift and in h5py")
     func vectorsFile() throws {
-        let dir = try textTestDirectory()
+        let dir = makeTemporaryDirectory("text")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let (model, docs, _) = try LSAModel.fit(LSATests.corpus, options: LSAOptions(dimensions: 3, algorithm: .exact))
         let ids = LSATests.corpus.indices.map { "t\($0 % 5)" }

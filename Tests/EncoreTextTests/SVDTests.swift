@@ -90,17 +90,64 @@ struct SVDTests {
         }
     }
 
-    @Test("the sparse x dense product equals a dense loop")
-    func sparseProduct() {
-        let a = topicMatrix(documents: 33, terms: 20, topics: 2, seed: 5)
+    @Test("the sparse x dense product equals a dense loop (register blocks of 32 and 8 columns, a masked tail)",
+          arguments: [3, 8, 45, 110])
+    func sparseProduct(columns: Int) {
+        let a = topicMatrix(documents: 150, terms: 20, topics: 2, seed: 5)
         var rng = SplitMix64(seed: 2)
-        let x = (0..<(20 * 3)).map { _ in rng.nextFloat() - 0.5 }
+        let x = (0..<(20 * columns)).map { _ in rng.nextFloat() - 0.5 }
         var y: [Float] = []
-        SparseProducts.multiply(a, x, columns: 3, into: &y, threads: 3)
-        for c in 0..<3 {
-            let col = (0..<20).map { x[$0 * 3 + c] }
+        SparseProducts.multiply(a, x, columns: columns, into: &y, threads: 3)
+        #expect(y.count == 150 * columns)
+        for c in 0..<columns {
+            let col = (0..<20).map { x[$0 * columns + c] }
             let want = times(a, col)
-            for r in 0..<33 { #expect(abs(Double(y[r * 3 + c]) - want[r]) < 1e-5) }
+            for r in 0..<150 { #expect(abs(Double(y[r * columns + c]) - want[r]) < 1e-5) }
+        }
+    }
+
+    @Test("the LU normalizer gives scipy's lu(permute_l=True): hand-computed 3 x 2, and P L spans A's columns")
+    func luNormalizer() throws {
+        var a: [Float] = [1, 2, 3, 4, 5, 6]
+        var scratch: [Float] = []
+        try TruncatedSVD.normalizeLU(&a, rows: 3, cols: 2, scratch: &scratch)
+        // Pivot 5 (row 3), then 0.8 (row 1): P L = [[0.2, 1], [0.6, 0.5], [1, 0]], as scipy.linalg.lu gives.
+        let want: [Float] = [0.2, 1, 0.6, 0.5, 1, 0]
+        for i in 0..<6 { #expect(abs(a[i] - want[i]) < 1e-6) }
+
+        let rows = 200, cols = 7
+        var rng = SplitMix64(seed: 9)
+        let m = (0..<(rows * cols)).map { _ in rng.nextFloat() - 0.5 }
+        var b = m
+        try TruncatedSVD.normalizeLU(&b, rows: rows, cols: cols, scratch: &scratch)
+        #expect(b.allSatisfy { abs($0) <= 1 + 1e-6 })
+        // Every column of A is in the span of P L: its residual after projecting on an orthonormal basis of P L is 0.
+        var q = b
+        try TruncatedSVD.orthonormalize(&q, rows: rows, cols: cols)
+        for j in 0..<cols {
+            var residual = (0..<rows).map { Double(m[$0 * cols + j]) }
+            for k in 0..<cols {
+                let d = (0..<rows).reduce(0.0) { $0 + Double(q[$1 * cols + k]) * residual[$1] }
+                for i in 0..<rows { residual[i] -= d * Double(q[i * cols + k]) }
+            }
+            #expect(residual.reduce(0) { $0 + $1 * $1 }.squareRoot() < 1e-4)
+        }
+    }
+
+    @Test("orthonormalize gives orthonormal columns Q with Q^T A upper triangular (A = Q R)")
+    func orthonormalizeQR() throws {
+        let rows = 150, cols = 9
+        var rng = SplitMix64(seed: 3)
+        let m = (0..<(rows * cols)).map { _ in rng.nextFloat() - 0.5 }
+        var q = m
+        try TruncatedSVD.orthonormalize(&q, rows: rows, cols: cols)
+        for i in 0..<cols {
+            for j in 0..<cols {
+                let qq = (0..<rows).reduce(0.0) { $0 + Double(q[$1 * cols + i]) * Double(q[$1 * cols + j]) }
+                #expect(abs(qq - (i == j ? 1 : 0)) < 1e-5)
+                let qa = (0..<rows).reduce(0.0) { $0 + Double(q[$1 * cols + i]) * Double(m[$1 * cols + j]) }
+                if i > j { #expect(abs(qa) < 1e-5) }
+            }
         }
     }
 }
@@ -120,15 +167,20 @@ struct LSATests {
         let options = LSAOptions(dimensions: 3, algorithm: .randomized, seed: 4)
         let (model, vectors, _) = try LSAModel.fit(Self.corpus, options: options, threads: 2)
         #expect(vectors.rows == Self.corpus.count && vectors.cols == 3)
-        let again = model.foldIn(Self.corpus)
+        let again = try model.foldIn(Self.corpus)
         for i in 0..<vectors.storage.count { #expect(abs(again.storage[i] - vectors.storage[i]) < 1e-6) }
         for n in vectors.rowNorms() { #expect(abs(n - 1) < 1e-5) }
-        let fresh = model.foldIn(["a jazz saxophone swing record", "no known words"])
+        let fresh = try model.foldIn(["a jazz saxophone swing record", "no known words"])
         func cos(_ a: [Float], _ b: [Float]) -> Float { zip(a, b).reduce(0) { $0 + $1.0 * $1.1 } }
         let jazz = cos(fresh.row(0), vectors.row(3)), rock = cos(fresh.row(0), vectors.row(0)),
             classical = cos(fresh.row(0), vectors.row(6))
         #expect(jazz > 0.9 && jazz > rock && jazz > classical)
         #expect(fresh.row(1).allSatisfy { $0 == 0 })
+        let terms = model.vectorizer.termCount
+        let other = CSRMatrix.empty(rows: 1, cols: terms + 1)
+        #expect(throws: TextError.invalidParameter("the matrix has \(terms + 1) terms, the model \(terms)")) {
+            _ = try model.vectors(of: other)
+        }
     }
 
     @Test("documents with one id combine into one vector; a track without text inherits its artist's, marked")

@@ -134,9 +134,9 @@ struct TokenizerTests {
     func transform() throws {
         let f = try SklearnFixture.load()
         let (m, x) = try TextVectorizer.fit(f.corpus)
-        let again = m.transform(f.corpus, threads: 2)
+        let again = try m.transform(f.corpus, threads: 2)
         #expect(again == x)
-        let fresh = m.transform(["zebra fox FOX unknownword", "nothing known here"])
+        let fresh = try m.transform(["zebra fox FOX unknownword", "nothing known here"])
         #expect(fresh.columns(ofRow: 0).map { m.terms[Int($0)] } == ["fox"])
         #expect(fresh.values(ofRow: 0).first == 1)
         #expect(fresh.count(ofRow: 1) == 0)

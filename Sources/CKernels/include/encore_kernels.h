@@ -22,6 +22,11 @@ float encore_squared_distance(const float *a, const float *b, long n);
 void encore_cg_update(float *x, long f, const float *gram, const float *y, const int32_t *cols, const float *vals,
                       long count, int steps, float *r, float *p, float *ap);
 
+/* Rows row_begin..<row_end of y = A x, A sparse in CSR (indptr, indices, values), x and y dense row-major with l
+ * columns: y[r, :] = sum over p in indptr[r]..<indptr[r+1] of values[p] * x[indices[p], :]. Rows are overwritten. */
+void encore_spmm_rows(const long *indptr, const int32_t *indices, const float *values, const float *x, float *y,
+                      long l, long row_begin, long row_end);
+
 /* 1 when the AVX2+FMA versions are in use. */
 int encore_kernels_use_avx2(void);
 

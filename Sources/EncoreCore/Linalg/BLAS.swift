@@ -11,6 +11,14 @@ public enum BLAS {
     /// a count set then takes effect when the last region ends.
     public static func setThreads(_ n: Int) { BLASThreadRegions.shared.setThreads(n) }
 
+    /// Runs `body` with OpenBLAS on one thread, as inside a ``Parallel`` region: for work that interleaves its own
+    /// parallel loops with LAPACK calls, where OpenBLAS's waiting threads would spin against those loops.
+    package static func withOneThread<R, E: Error>(_ body: () throws(E) -> R) throws(E) -> R {
+        BLASThreadRegions.shared.enter()
+        defer { BLASThreadRegions.shared.leave() }
+        return try body()
+    }
+
     /// The number of threads OpenBLAS currently uses.
     public static var threads: Int { openBLASThreads }
 

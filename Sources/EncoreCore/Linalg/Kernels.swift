@@ -24,6 +24,16 @@ public enum Kernels {
         encore_squared_distance(a, b, n)
     }
 
+    /// Rows `rows` of `y = A x` for a CSR matrix `A` (`indptr`, `indices`, `values`) and row-major `x` and `y` with
+    /// `columns` columns; those rows of `y` are overwritten.
+    @inline(__always)
+    public static func sparseRows(
+        indptr: UnsafePointer<Int>, indices: UnsafePointer<Int32>, values: UnsafePointer<Float>,
+        x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>, columns: Int, rows: Range<Int>
+    ) {
+        encore_spmm_rows(indptr, indices, values, x, y, columns, rows.lowerBound, rows.upperBound)
+    }
+
     /// Whether the AVX2+FMA kernels are in use on this CPU.
     public static var usesAVX2: Bool { encore_kernels_use_avx2() != 0 }
 }
