@@ -165,12 +165,21 @@ public struct MelSpectrogram: Sendable, Equatable {
 
     /// The mel power spectrogram of a whole signal: frames x bands.
     public func power(_ samples: [Float]) -> Matrix {
-        let spec = stft.powerSpectrogram(samples)
-        var out = Matrix(rows: spec.rows, cols: bands)
-        spec.storage.withUnsafeBufferPointer { p in
-            out.storage.withUnsafeMutableBufferPointer { o in
-                filterBank.apply(p.baseAddress!, frames: spec.rows, into: o.baseAddress!)
+        // The filter bank is applied batch by batch, so the linear power spectrogram is never held whole.
+        var out = Matrix(rows: stft.frameCount(samples: samples.count), cols: bands)
+        var stream = SpectrogramStream(stft: stft, batchFrames: 256)
+        var row = 0
+        let bank = filterBank, bands = self.bands
+        out.storage.withUnsafeMutableBufferPointer { o in
+            let base = o.baseAddress!
+            let rows = o.count / max(1, bands)
+            let consume: (UnsafeBufferPointer<Float>, Int) -> Void = { power, frames in
+                let kept = min(frames, rows - row)   // the stream hands out exactly `rows` frames
+                bank.apply(power.baseAddress!, frames: kept, into: base + row * bands)
+                row += kept
             }
+            samples.withUnsafeBufferPointer { stream.appendInBlocks($0, consume) }
+            stream.finish(consume)
         }
         return out
     }

@@ -53,7 +53,8 @@ public struct STFT: Sendable, Equatable {
                 _ = UnsafeMutableBufferPointer(rebasing: o[(start * self.bins)...]).initialize(from: power)
             }
         }
-        samples.withUnsafeBufferPointer { stream.append($0, consume) }
+        out.storage.reserveCapacity(frameCount(samples: samples.count) * bins)
+        samples.withUnsafeBufferPointer { stream.appendInBlocks($0, consume) }
         stream.finish(consume)
         return out
     }
@@ -130,6 +131,19 @@ public struct SpectrogramStream: ~Copyable {
         drain(consume)
     }
 
+    /// Adds a whole signal in blocks of about 64k samples, so the pending buffer stays small (no copy of the
+    /// whole signal); the same frames as one ``append(_:_:)`` of `samples`.
+    public mutating func appendInBlocks(_ samples: UnsafeBufferPointer<Float>,
+                                        _ consume: (UnsafeBufferPointer<Float>, Int) -> Void) {
+        let block = max(1 << 16, stft.nFFT)
+        var start = 0
+        while start < samples.count {
+            let end = min(samples.count, start + block)
+            append(UnsafeBufferPointer(rebasing: samples[start..<end]), consume)
+            start = end
+        }
+    }
+
     /// Ends the signal (pads `nFFT / 2` zeros) and hands out the remaining frames.
     public mutating func finish(_ consume: (UnsafeBufferPointer<Float>, Int) -> Void) {
         guard !finished else { return }
@@ -142,28 +156,34 @@ public struct SpectrogramStream: ~Copyable {
     private mutating func drain(_ consume: (UnsafeBufferPointer<Float>, Int) -> Void) {
         let n = stft.nFFT, bins = stft.bins, hop = stft.hopLength
         while pending.count - readPosition >= n {
+            // Window, transform and square a whole batch's worth of frames without leaving the buffers.
+            let available = 1 + (pending.count - readPosition - n) / hop
+            let count = min(available, batchFrames - batchCount)
+            let fft = self.fft, start = readPosition, row0 = batchCount
             pending.withUnsafeBufferPointer { p in
                 window.withUnsafeBufferPointer { w in
                     frameInput.withUnsafeMutableBufferPointer { f in
-                        for i in 0..<n { f[i] = p[readPosition + i] * w[i] }
+                        spectrum.withUnsafeMutableBufferPointer { s in
+                            batchPower.withUnsafeMutableBufferPointer { b in
+                                let fp = f.baseAddress!, wp = w.baseAddress!, sp = s.baseAddress!
+                                for j in 0..<count {
+                                    let frame = p.baseAddress! + start + j * hop
+                                    for i in 0..<n { fp[i] = frame[i] * wp[i] }
+                                    fft.forward(fp, sp)
+                                    let out = b.baseAddress! + (row0 + j) * bins
+                                    for k in 0..<bins {
+                                        let re = sp[2 * k], im = sp[2 * k + 1]
+                                        out[k] = re * re + im * im
+                                    }
+                                }
+                            }
+                        }
                     }
                 }
             }
-            frameInput.withUnsafeBufferPointer { f in
-                spectrum.withUnsafeMutableBufferPointer { s in fft.forward(f.baseAddress!, s.baseAddress!) }
-            }
-            let row = batchCount * bins
-            spectrum.withUnsafeBufferPointer { s in
-                batchPower.withUnsafeMutableBufferPointer { b in
-                    for k in 0..<bins {
-                        let re = s[2 * k], im = s[2 * k + 1]
-                        b[row + k] = re * re + im * im
-                    }
-                }
-            }
-            batchCount += 1
-            framesEmitted += 1
-            readPosition += hop
+            batchCount += count
+            framesEmitted += count
+            readPosition += count * hop
             if batchCount == batchFrames { flush(consume) }
         }
         // Drop consumed samples once they outweigh what is kept.
