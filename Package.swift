@@ -222,7 +222,7 @@ let package = Package(
         // The README's library example, compiled and run against the one product.
         .testTarget(name: "RecCoreTests", dependencies: ["RecCore"], swiftSettings: swift6),
         .testTarget(
-            name: "TrainerTests", dependencies: ["Trainer", "RecCore", "EncoreServing", "EncoreWeekly"],
+            name: "TrainerTests", dependencies: ["Trainer", "RecCore", "EncoreServing", "EncoreWeekly", "EncoreTestSupport"],
             swiftSettings: swift6),
     ]
 )

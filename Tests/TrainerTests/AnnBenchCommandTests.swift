@@ -4,6 +4,7 @@ import Testing
 @testable import RecCore
 @testable import Trainer
 @testable import EncoreWeekly
+import EncoreTestSupport
 
 /// `encore-train ann-bench` end to end on small NumPy files: the recall it reports is recounted here by brute force
 /// from the ids it saves, the inner-product graph it was asked for is the one it built, and bad input is refused with
@@ -20,12 +21,6 @@ import Testing
             for j in 0..<dim { m.storage[r * dim + j] = c[k * dim + j] + Float(rng.nextGaussian()) }
         }
         return m
-    }
-
-    static func temporaryDirectory() throws -> String {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("encore-annbench-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        return dir
     }
 
     /// The metric's distance in Double.
@@ -63,7 +58,7 @@ import Testing
 
     @Test(arguments: [VectorMetric.cosine, .l2, .innerProduct])
     func reportedRecallMatchesBruteForce(metric: VectorMetric) throws {
-        let dir = try Self.temporaryDirectory()
+        let dir = makeTemporaryDirectory("annbench")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let base = Self.clustered(1500, 12, seed: 5), queries = Self.clustered(40, 12, seed: 6)
         try NumPyArray.write(base, to: "\(dir)/base.npy")
@@ -94,7 +89,7 @@ import Testing
     }
 
     @Test func ipGraphOptionChoosesTheGraph() throws {
-        let dir = try Self.temporaryDirectory()
+        let dir = makeTemporaryDirectory("annbench")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         try NumPyArray.write(Self.clustered(300, 8, seed: 7), to: "\(dir)/base.npy")
         try NumPyArray.write(Self.clustered(10, 8, seed: 8), to: "\(dir)/queries.npy")
@@ -114,7 +109,7 @@ import Testing
     }
 
     @Test func badInputIsRefusedWithAClearMessage() throws {
-        let dir = try Self.temporaryDirectory()
+        let dir = makeTemporaryDirectory("annbench")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         try NumPyArray.write(Self.clustered(100, 8, seed: 9), to: "\(dir)/base.npy")
         try NumPyArray.write(Self.clustered(5, 6, seed: 10), to: "\(dir)/queries6.npy")

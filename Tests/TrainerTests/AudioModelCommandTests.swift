@@ -4,16 +4,11 @@ import Testing
 @testable import EncoreStorage
 @testable import RecCore
 @testable import Trainer
+import EncoreTestSupport
 
 /// `encore-train train-audio` and `embed` end to end on a small features file written in the layout of
 /// `analyze --log-mel`, with a small network; and the command-line refusals.
 @Suite(.serialized) struct AudioModelCommandTests {
-    static func directory() -> String {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("encore-audio-cmd-\(UUID().uuidString)").path
-        try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        return dir
-    }
-
     /// Eight tracks of 8 bands, each a band profile with a beat, as `/tracks/ids`, `/logmel/data`, `/logmel/offsets`.
     static func writeFeatures(to path: String) throws {
         var rng = SplitMix64(seed: 4)
@@ -38,7 +33,7 @@ import Testing
 
     @Test("train-audio (both, with a fitted bundle) then embed: every track gets a unit embedding and a CF prediction")
     func trainAndEmbed() throws {
-        let dir = Self.directory()
+        let dir = makeTemporaryDirectory("audio-cmd")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         try Self.writeFeatures(to: "\(dir)/f.h5")
         // Plays of t0..t5 only: t6 and t7 have no CF vector and train only the contrastive head.
@@ -76,7 +71,7 @@ import Testing
         #expect(AudioModelFiles.trackID(ofFeatureID: "a.b/c.d.ogg") == "c.d")
         #expect(AudioModelFiles.trackID(ofFeatureID: ".hidden") == ".hidden")
         #expect(AudioModelFiles.trackID(ofFeatureID: "plain") == "plain")
-        let dir = Self.directory()
+        let dir = makeTemporaryDirectory("audio-cmd")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         var plays = "user\titem\tweight\ttimestamp\n"
         for u in 0..<6 { for i in 0..<3 { plays += "u\(u)\tt\(i)\t\(1 + (u + i) % 3)\t\(1_700_000_000 + u * 10 + i)\n" } }
@@ -99,7 +94,7 @@ import Testing
 
     @Test("train-audio refuses cf without --bundle and a features file without log-mel, naming them")
     func refusals() throws {
-        let dir = Self.directory()
+        let dir = makeTemporaryDirectory("audio-cmd")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         try Self.writeFeatures(to: "\(dir)/f.h5")
         var cf = try EncoreTrain.parseAsRoot(["train-audio", "--features", "\(dir)/f.h5", "--output", "\(dir)/m.h5",

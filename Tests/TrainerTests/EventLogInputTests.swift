@@ -4,6 +4,7 @@ import Testing
 @testable import RecCore
 @testable import Trainer
 @testable import EncoreWeekly
+import EncoreTestSupport
 
 /// Rows of a TSV file (without the header) split into fields.
 private func tsvRows(_ path: String) throws -> (header: [String], rows: [[String]]) {
@@ -13,8 +14,7 @@ private func tsvRows(_ path: String) throws -> (header: [String], rows: [[String
 
 @Suite(.serialized) struct EventLogInputTests {
     @Test func aWorldSplitIntoPlaysTSVAndAnEventLogLoadsLikeTheWholeFile() throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("encore-evlog-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let dir = makeTemporaryDirectory("evlog")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         var generate = try EncoreTrain.parseAsRoot(["generate", "--preset", "tiny", "--output", "\(dir)/world", "--seed", "11"])
         try generate.run()
@@ -79,8 +79,7 @@ private func tsvRows(_ path: String) throws -> (header: [String], rows: [[String
     }
 
     @Test func aLogOnlyWeeklyRunWritesTheCatalogAndHowFarItRead() throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("encore-evlog-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let dir = makeTemporaryDirectory("evlog")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         var generate = try EncoreTrain.parseAsRoot(["generate", "--preset", "tiny", "--output", "\(dir)/world", "--seed", "3"])
         try generate.run()

@@ -4,6 +4,7 @@ import Testing
 @testable import RecCore
 @testable import Trainer
 @testable import EncoreWeekly
+import EncoreTestSupport
 
 @Suite struct ExportCommandTests {
     func bundleWithPlaylists() throws -> ModelBundle {
@@ -23,8 +24,7 @@ import Testing
     }
 
     @Test func exportsDiscoverWeeklyAndDailyMixAsJSONLines() throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("encore-export-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let dir = makeTemporaryDirectory("export")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         try bundleWithPlaylists().write(to: "\(dir)/b.h5")
 
@@ -52,8 +52,7 @@ import Testing
     }
 
     @Test func exportAndRecommendReadAPublishedUnitAndRefuseADamagedOne() throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("encore-export-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let dir = makeTemporaryDirectory("export")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         try PublishedModel.publish(bundle: try bundleWithPlaylists(), indexes: [:], to: "\(dir)/b.h5.d")
         // The unit folder, or the name given to the weekly job's --output, which stands for it.
@@ -82,8 +81,7 @@ import Testing
     }
 
     @Test func aBundleWithoutPlaylistsIsAClearError() throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("encore-export-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let dir = makeTemporaryDirectory("export")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         var b = try bundleWithPlaylists()
         b.discoverWeekly = nil

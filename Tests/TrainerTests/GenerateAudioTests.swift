@@ -3,24 +3,14 @@ import Foundation
 import Testing
 @testable import RecCore
 @testable import Trainer
+import EncoreTestSupport
 
 @Suite("generate --audio")
 struct GenerateAudioTests {
-    static func run(_ arguments: [String]) throws {
-        var command = try EncoreTrain.parseAsRoot(arguments)
-        try command.run()
-    }
-
-    static func directory() throws -> String {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("encore-audio-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        return dir
-    }
-
     @Test("--audio-tracks N renders N tracks: N MIDI files, N OGG files (--audio-format ogg), N truth rows")
     func sampleCount() throws {
-        let dir = try Self.directory() + "/world"
-        try Self.run(["generate", "--preset", "tiny", "--output", dir, "--audio", "--audio-tracks", "4", "--audio-format", "ogg",
+        let dir = makeTemporaryDirectory("audio") + "/world"
+        try run(["generate", "--preset", "tiny", "--output", dir, "--audio", "--audio-tracks", "4", "--audio-format", "ogg",
                       "--threads", "2"])
         let midi = try FileManager.default.contentsOfDirectory(atPath: dir + "/midi").filter { $0.hasSuffix(".mid") }
         let audio = try FileManager.default.contentsOfDirectory(atPath: dir + "/audio").filter { $0.hasSuffix(".ogg") }
@@ -52,9 +42,9 @@ struct GenerateAudioTests {
 
     @Test("a missing SoundFont fails the command and names the file")
     func missingSoundFont() throws {
-        let dir = try Self.directory() + "/world"
+        let dir = makeTemporaryDirectory("audio") + "/world"
         #expect(throws: ExitCode.failure) {
-            try Self.run(["generate", "--preset", "tiny", "--output", dir, "--audio", "--audio-tracks", "1",
+            try run(["generate", "--preset", "tiny", "--output", dir, "--audio", "--audio-tracks", "1",
                           "--sound-font", "/nonexistent-encore/none.sf2"])
         }
         #expect(!FileManager.default.fileExists(atPath: dir + "/audio_truth.tsv"))

@@ -3,18 +3,13 @@ import Foundation
 import Testing
 @testable import RecCore
 @testable import Trainer
+import EncoreTestSupport
 
 @Suite("encore-train text and sequences")
 struct TextCommandTests {
-    static func directory() throws -> String {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("encore-textcmd-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        return dir
-    }
-
     @Test("a generated world's texts and plays become text and sequence vectors")
     func worldToVectors() throws {
-        let dir = try Self.directory()
+        let dir = makeTemporaryDirectory("textcmd")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         var generate = try EncoreTrain.parseAsRoot(["generate", "--preset", "tiny", "--output", "\(dir)/w", "--seed", "5"])
         try generate.run()
@@ -44,7 +39,7 @@ struct TextCommandTests {
 
     @Test("bad input and options give clear messages")
     func errors() throws {
-        let dir = try Self.directory()
+        let dir = makeTemporaryDirectory("textcmd")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         try "id\ttext\nt1\tred blue\nt2\tgreen\n".write(toFile: "\(dir)/small.tsv", atomically: true, encoding: .utf8)
         try "id\ttext\nt1\tred blue\nt2\n".write(toFile: "\(dir)/bad.tsv", atomically: true, encoding: .utf8)

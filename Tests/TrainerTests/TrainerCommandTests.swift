@@ -4,22 +4,11 @@ import Testing
 @testable import RecCore
 @testable import Trainer
 @testable import EncoreWeekly
-
-/// Runs `encore-train` subcommands in process, the way the executable parses and runs them.
-private func run(_ arguments: [String]) throws {
-    var command = try EncoreTrain.parseAsRoot(arguments)
-    try command.run()
-}
-
-private func temporaryDirectory() throws -> String {
-    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("encore-trainer-\(UUID().uuidString)").path
-    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-    return dir
-}
+import EncoreTestSupport
 
 @Suite(.serialized) struct TrainerCommandTests {
     @Test func generateSplitFitEvaluateRecommend() throws {
-        let dir = try temporaryDirectory()
+        let dir = makeTemporaryDirectory("trainer")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         try run(["generate", "--preset", "tiny", "--output", "\(dir)/world", "--seed", "7"])
         #expect(FileManager.default.fileExists(atPath: "\(dir)/world/plays.tsv"))
@@ -93,7 +82,7 @@ private func temporaryDirectory() throws -> String {
     }
 
     @Test func evaluateStoresItsMetricsInANewVersionOfAPublishedUnit() throws {
-        let dir = try temporaryDirectory()
+        let dir = makeTemporaryDirectory("trainer")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         try run(["generate", "--preset", "tiny", "--output", "\(dir)/world", "--seed", "9"])
         try run(["split", "--input", "\(dir)/world/plays.tsv", "--method", "random", "--test-fraction", "0.25",
@@ -112,7 +101,7 @@ private func temporaryDirectory() throws -> String {
     }
 
     @Test func evaluateCanMakeItsOwnSplitAndRefit() throws {
-        let dir = try temporaryDirectory()
+        let dir = makeTemporaryDirectory("trainer")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         try run(["generate", "--preset", "tiny", "--output", "\(dir)/world", "--seed", "11"])
         try run(["fit", "--input", "\(dir)/world/plays.tsv", "--output", "\(dir)/m.h5", "--factors", "8",
@@ -151,7 +140,7 @@ private func temporaryDirectory() throws -> String {
     }
 
     @Test func malformedInputNamesFileLineAndField() throws {
-        let dir = try temporaryDirectory()
+        let dir = makeTemporaryDirectory("trainer")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let path = "\(dir)/bad.tsv"
         try "user\titem\tweight\nu1\ti1\t3\nu2\ti2\tlots\n".write(toFile: path, atomically: true, encoding: .utf8)
@@ -178,7 +167,7 @@ private func temporaryDirectory() throws -> String {
         #expect(missing?.contains("/nonexistent/plays.tsv: cannot read") == true, "\(missing ?? "no error")")
 
         // --factors 0 on a real, readable input: refused for the factors, naming the flag, and nothing is written.
-        let dir = try temporaryDirectory()
+        let dir = makeTemporaryDirectory("trainer")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         try "user\titem\tweight\nu1\ti1\t3\nu2\ti2\t1\n".write(toFile: "\(dir)/log.tsv", atomically: true, encoding: .utf8)
         let factors = errorMessage { try run(["fit", "--input", "\(dir)/log.tsv", "--output", "\(dir)/m.h5", "--factors", "0"]) }

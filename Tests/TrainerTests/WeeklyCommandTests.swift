@@ -4,11 +4,11 @@ import Testing
 @testable import RecCore
 @testable import Trainer
 @testable import EncoreWeekly
+import EncoreTestSupport
 
 @Suite(.serialized) struct WeeklyCommandTests {
     @Test func weeklyJobMakesPlaylistsForEveryUserAndResumes() throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("encore-weekly-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let dir = makeTemporaryDirectory("weekly")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         var generate = try EncoreTrain.parseAsRoot(["generate", "--preset", "tiny", "--output", "\(dir)/world", "--seed", "5"])
         try generate.run()
@@ -87,8 +87,7 @@ import Testing
     }
 
     @Test func withoutTruthFilesTheReportHasNoTasteDominance() throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("encore-weekly-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let dir = makeTemporaryDirectory("weekly")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         var generate = try EncoreTrain.parseAsRoot(["generate", "--preset", "tiny", "--output", "\(dir)/world", "--seed", "6"])
         try generate.run()
@@ -103,8 +102,7 @@ import Testing
     }
 
     @Test func aLogWithoutTimestampsIsAClearError() throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("encore-weekly-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let dir = makeTemporaryDirectory("weekly")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         try "user\titem\tweight\nu1\ti1\t2\n".write(toFile: "\(dir)/log.tsv", atomically: true, encoding: .utf8)
         var cmd = try EncoreTrain.parseAsRoot(["weekly", "--events", "\(dir)/log.tsv", "--output", "\(dir)/b.h5"])
@@ -116,8 +114,7 @@ import Testing
     /// `weekly` takes `fit`'s input options: columns by name, bad rows skipped, and a headerless file read by
     /// auto-detection as user, item, weight, timestamp.
     @Test func weeklyTakesTheInputOptionsOfFit() throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("encore-weekly-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let dir = makeTemporaryDirectory("weekly")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         try "listener\tsong\tn\twhen\nu1\tt1\t2\t1700000000\nu2\tt2\tlots\t1700000100\nu2\tt1\t3\t1700000200\n"
             .write(toFile: "\(dir)/listens.tsv", atomically: true, encoding: .utf8)
