@@ -27,17 +27,7 @@ struct AudioModelBenchCommand: ParsableCommand {
     @Option(help: "Where to write the freshly initialized model (.h5, the model file format).")
     var modelOutput: String
 
-    @Option(help: "Output channels of the convolution blocks, comma-separated.")
-    var channels: String = "256,256,512"
-
-    @Option(help: "Max-pooling size after each block, comma-separated.")
-    var pools: String = "4,2,2"
-
-    @Option(help: "Width of the hidden dense layer.")
-    var hidden: Int = 1024
-
-    @Option(help: "Embedding dimension.")
-    var dim: Int = 64
+    @OptionGroup var network: AudioNetworkOptions
 
     @Option(help: "Seed of the initial weights.")
     var seed: UInt64 = 42
@@ -65,10 +55,7 @@ struct AudioModelBenchCommand: ParsableCommand {
         }
         var config = AudioModelConfiguration()
         config.bands = input.shape[2]
-        config.convChannels = try TrainAudioCommand.integers(channels, option: "channels")
-        config.poolSizes = try TrainAudioCommand.integers(pools, option: "pools")
-        config.hidden = hidden
-        config.dim = dim
+        try network.apply(to: &config)
         config.cfFactors = targets?.shape[1] ?? 0
         config.seed = seed
         let model = try AudioEmbeddingModel(configuration: config)
@@ -82,8 +69,9 @@ struct AudioModelBenchCommand: ParsableCommand {
         let named = model.namedParameters
         let optimizer = AdamW(parameterSizes: named.map { $0.1.value.count })
 
-        func step() throws -> Double {
-            let out = try model.forward(input, training: true)
+        /// The loss of a training-mode output (NT-Xent, plus the cosine CF loss with targets), its gradients left in
+        /// the parameters.
+        func lossAndBackward(_ out: AudioModelOutput) -> Double {
             let contrastive = Losses.ntXent(embeddings: out.embeddings, temperature: temperature)
             var value = contrastive.value
             var cfGrad: Tensor? = nil
@@ -95,6 +83,11 @@ struct AudioModelBenchCommand: ParsableCommand {
             }
             model.zeroGrad()
             model.backward(embeddingGrad: contrastive.gradient, cfGrad: cfGrad)
+            return value
+        }
+
+        func step() throws -> Double {
+            let value = lossAndBackward(try model.forward(input, training: true))
             optimizer.update(named.map(\.1), learningRate: learningRate)
             return value
         }
@@ -104,17 +97,7 @@ struct AudioModelBenchCommand: ParsableCommand {
         let out = try model.forward(input, training: true)
         arrays.append(("/train/embeddings", out.embeddings.data, out.embeddings.shape))
         if let cf = out.cf { arrays.append(("/train/cf", cf.data, cf.shape)) }
-        let contrastive = Losses.ntXent(embeddings: out.embeddings, temperature: temperature)
-        var loss = contrastive.value
-        var cfGrad: Tensor? = nil
-        if let targets, let cf = out.cf {
-            let r = Losses.cosine(prediction: cf, targets: targets.data, hasTarget: [Bool](repeating: true, count: cf.shape[0]))
-            loss += r.value
-            cfGrad = r.gradient
-        }
-        arrays.append(("/train/loss", [Float(loss)], [1]))
-        model.zeroGrad()
-        model.backward(embeddingGrad: contrastive.gradient, cfGrad: cfGrad)
+        arrays.append(("/train/loss", [Float(lossAndBackward(out))], [1]))
         for (name, p) in named { arrays.append(("/grads/\(name)", p.grad, p.shape)) }
         for (name, p) in model.namedBuffers { arrays.append(("/buffers/\(name)", p.value, p.shape)) }
         optimizer.update(named.map(\.1), learningRate: learningRate)

@@ -30,9 +30,6 @@ struct TrainAudioCommand: ParsableCommand {
     @Option(help: "A model bundle whose item factors are the CF targets (required with cf and both).")
     var bundle: String?
 
-    @Option(help: "Embedding dimension.")
-    var dim: Int = 64
-
     @Option(help: "Maximum epochs (early stopping may end sooner).")
     var epochs: Int = 30
 
@@ -51,14 +48,7 @@ struct TrainAudioCommand: ParsableCommand {
     @Option(help: "Share of the tracks held out for validation and early stopping (0 monitors the training loss).")
     var validationShare: Double = 0.1
 
-    @Option(help: "Output channels of the convolution blocks, comma-separated.")
-    var channels: String = "256,256,512"
-
-    @Option(help: "Max-pooling size after each block, comma-separated.")
-    var pools: String = "4,2,2"
-
-    @Option(help: "Width of the hidden dense layer.")
-    var hidden: Int = 1024
+    @OptionGroup var network: AudioNetworkOptions
 
     @Option(help: "Peak learning rate (AdamW, linear warm-up over the first epoch, cosine decay).")
     var learningRate: Float = 1e-3
@@ -78,21 +68,10 @@ struct TrainAudioCommand: ParsableCommand {
     @Flag(help: "Train without augmentations (gain, noise, filtering).")
     var noAugment = false
 
-    static func integers(_ text: String, option: String) throws -> [Int] {
-        let parts = text.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
-        guard !parts.isEmpty, parts.allSatisfy({ $0 != nil }) else {
-            throw ValidationError("--\(option) must be comma-separated integers (got '\(text)')")
-        }
-        return parts.map { $0! }
-    }
-
     func job() throws -> AudioTrainingJob {
         var job = AudioTrainingJob(featuresPath: features, outputPath: output)
         job.bundlePath = bundle
-        job.configuration.dim = dim
-        job.configuration.convChannels = try Self.integers(channels, option: "channels")
-        job.configuration.poolSizes = try Self.integers(pools, option: "pools")
-        job.configuration.hidden = hidden
+        try network.apply(to: &job.configuration)
         job.configuration.seed = seed
         try job.configuration.validate()
         job.options.objective = objective
@@ -182,5 +161,36 @@ struct EmbedCommand: ParsableCommand {
             "output": .string(output), "tracks": "\(e.embeddings.count / max(1, e.dim))", "dim": "\(e.dim)",
             "cf_factors": "\(e.factors)",
         ])
+    }
+}
+
+/// The network's shape, shared by `train-audio` and `audio-model-bench`.
+struct AudioNetworkOptions: ParsableArguments {
+    @Option(help: "Embedding dimension.")
+    var dim: Int = 64
+
+    @Option(help: "Output channels of the convolution blocks, comma-separated.")
+    var channels: String = "256,256,512"
+
+    @Option(help: "Max-pooling size after each block, comma-separated.")
+    var pools: String = "4,2,2"
+
+    @Option(help: "Width of the hidden dense layer.")
+    var hidden: Int = 1024
+
+    /// Sets the configuration's dimension, blocks, pooling and hidden width.
+    func apply(to configuration: inout AudioModelConfiguration) throws {
+        configuration.dim = dim
+        configuration.convChannels = try Self.integers(channels, option: "channels")
+        configuration.poolSizes = try Self.integers(pools, option: "pools")
+        configuration.hidden = hidden
+    }
+
+    static func integers(_ text: String, option: String) throws -> [Int] {
+        let parts = text.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard !parts.isEmpty, parts.allSatisfy({ $0 != nil }) else {
+            throw ValidationError("--\(option) must be comma-separated integers (got '\(text)')")
+        }
+        return parts.map { $0! }
     }
 }
