@@ -96,7 +96,7 @@ public struct ColdItemsReport: Sendable {
         var lines = [header]
         for r in rows {
             lines.append([
-                r.space, "\(r.tracksPredicted)/\(heldOutTracks)", fmt(r.auc), fmt(r.metrics.precision),
+                r.space, r.space == "random" ? "-" : "\(r.tracksPredicted)/\(heldOutTracks)", fmt(r.auc), fmt(r.metrics.precision),
                 fmt(r.metrics.recall), fmt(r.metrics.ndcg), fmt(r.metrics.hitRate),
             ])
         }
