@@ -363,33 +363,39 @@ public struct DescriptorFlow: Sendable, Equatable, Codable {
                     }
                 }
             }
-            // Swaps of two tracks of one kind.
+            // Swaps of two tracks of one kind: the edges touching places i and j change.
             for i in 0..<(n - 1) {
                 for j in (i + 1)..<n where pattern[i] == pattern[j] {
-                    let edges = Set([i - 1, i, j - 1, j]).filter { $0 >= 0 && $0 < n - 1 }
-                    let before = edges.reduce(Float(0)) { $0 + edge($1, $1 + 1) }
+                    // Edges (e, e + 1) for e in {i - 1, i, j - 1, j}, each once (i and j - 1 coincide for neighbors).
+                    func around() -> Float {
+                        var t = edge(i - 1, i) + edge(j, j + 1)
+                        t += j == i + 1 ? edge(i, j) : edge(i, i + 1) + edge(j - 1, j)
+                        return t
+                    }
+                    let before = around()
                     p.swapAt(i, j)
-                    let after = edges.reduce(Float(0)) { $0 + edge($1, $1 + 1) }
-                    if after < before - eps { improved = true } else { p.swapAt(i, j) }
+                    if around() < before - eps { improved = true } else { p.swapAt(i, j) }
                 }
             }
-            // Moves of one track to another place (any order is allowed only without a pattern).
+            // Moves of one track to another place (any order is allowed only without a pattern): the best one.
             if uniform {
-                let current = total(p)
-                var bestMove: (Int, Int, Float)? = nil
+                @inline(__always) func cc(_ a: Int, _ b: Int) -> Float { a < 0 || b < 0 ? 0 : c[a * n + b] }
+                var bestMove: (from: Int, to: Int, delta: Float)? = nil
                 for i in 0..<n {
-                    var q = p
-                    let x = q.remove(at: i)
-                    for j in 0...q.count where j != i {
-                        q.insert(x, at: j)
-                        let t = total(q)
-                        if t < current - eps && t < (bestMove?.2 ?? .infinity) { bestMove = (i, j, t) }
-                        q.remove(at: j)
+                    let x = p[i]
+                    let prev = i > 0 ? p[i - 1] : -1, next = i < n - 1 ? p[i + 1] : -1
+                    let saved = cc(prev, x) + cc(x, next) - cc(prev, next)
+                    // The path without x is q[k] = p[k < i ? k : k + 1], k < n - 1; x goes before q[j].
+                    for j in 0..<n where j != i {
+                        let a = j > 0 ? p[j - 1 < i ? j - 1 : j] : -1
+                        let b = j < n - 1 ? p[j < i ? j : j + 1] : -1
+                        let delta = cc(a, x) + cc(x, b) - cc(a, b) - saved
+                        if delta < -eps && delta < (bestMove?.delta ?? .infinity) { bestMove = (i, j, delta) }
                     }
                 }
-                if let (i, j, _) = bestMove {
-                    let x = p.remove(at: i)
-                    p.insert(x, at: j)
+                if let m = bestMove {
+                    let x = p.remove(at: m.from)
+                    p.insert(x, at: m.to)
                     improved = true
                 }
             }
