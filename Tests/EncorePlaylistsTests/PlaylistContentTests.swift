@@ -183,6 +183,36 @@ struct PlaylistContentTests {
         #expect(newWith > newWithout, "\(newWith) new tracks with the reservation, \(newWithout) without")
     }
 
+    @Test func coldTracksWithoutCFVectorsReachPlaylistsThroughTheirPredictedVectors() throws {
+        // The weekly job gives tracks without plays zero CF rows: zero the cold tracks' factors, leave them out of
+        // the CF space, and give the hybrid model's prediction (their old factors with noise) to new-for-you.
+        let f = try PlaylistFixture.get()
+        let (cold, predicted) = Self.cold(f)
+        var model = f.model
+        var y = model.itemFactors
+        var valid = IDBitset(capacity: f.catalog.itemCount)
+        for i in 0..<y.rows {
+            if cold.contains(Int32(i)) { for c in 0..<y.cols { y[i, c] = 0 } } else { valid.insert(Int32(i)) }
+        }
+        model.itemFactors = y
+        let env = try PlaylistEnvironment(
+            catalog: f.catalog, space: try ItemSpace(name: "cf", vectors: y, validItems: valid), model: model)
+        func playlists(_ content: DiscoverWeekly.Content?) throws -> [DiscoverWeekly.Playlist] {
+            let c = try DiscoverWeekly.Configuration.standard(
+                histories: f.histories, model: model, catalog: f.catalog, content: content)
+            let b = try DiscoverWeekly(environment: env, configuration: c, week: f.week)
+            return try b.buildAll(histories: f.histories, users: Array(f.histories.activeUsers.prefix(80)))
+        }
+        let with = try playlists(.init(coldItems: cold, predictedVectors: predicted, newTrackShare: 0.2))
+        let without = try playlists(nil)
+        func coldCount(_ ps: [DiscoverWeekly.Playlist]) -> Int { ps.reduce(0) { $0 + $1.items.filter { cold.contains($0) }.count } }
+        #expect(coldCount(with) >= 6 * with.count * 9 / 10)
+        #expect(coldCount(with) > 2 * coldCount(without), "\(coldCount(with)) cold tracks with content, \(coldCount(without)) without")
+        for (p, u) in zip(with, f.histories.activeUsers.prefix(80)) {
+            PlaylistDiscoverWeeklyTests.checkRules(p, history: try f.histories.history(of: u), fixture: f)
+        }
+    }
+
     @Test func contentConfigurationErrorsNameTheField() throws {
         let f = try PlaylistFixture.get()
         let (cold, predicted) = Self.cold(f)
