@@ -66,6 +66,11 @@ let package = Package(
         // The audio embedding CNN: layers (im2col + sgemm), losses, AdamW, training and inference over log-mel
         // arrays in memory. Beside Audio; its files (features in, model out) are read and written by Storage.
         .target(name: "EncoreAudioModel", dependencies: ["EncoreCore", "CBLAS"], swiftSettings: swift6),
+        // Cold-start vectors: ridge regressions from content vectors to CF item vectors, the artist prior, fitted
+        // combination weights, the evidence blend, and the item spaces for search (above Factorization, on plain
+        // Matrix inputs so it imports neither Text nor AudioModel).
+        .target(
+            name: "EncoreHybrid", dependencies: ["EncoreCore", "EncoreData", "EncoreFactorization"], swiftSettings: swift6),
         .target(
             name: "EncorePlaylists", dependencies: ["EncoreCore", "EncoreData", "EncoreFactorization", "EncoreIndex"],
             swiftSettings: swift6),
@@ -95,7 +100,10 @@ let package = Package(
         // Leaves: nothing on the serving path imports them.
         .target(
             name: "EncoreEvaluation",
-            dependencies: ["EncoreCore", "EncoreData", "EncoreFactorization", "EncoreIndex", "EncorePlaylists"],
+            dependencies: [
+                "EncoreCore", "EncoreData", "EncoreFactorization", "EncoreIndex", "EncorePlaylists", "EncoreHybrid",
+                "EncoreText",
+            ],
             swiftSettings: swift6),
         // The synthetic world; its audible side composes MIDI and renders it with FluidSynth through EncoreAudio.
         .target(
@@ -118,7 +126,7 @@ let package = Package(
             dependencies: [
                 "EncoreCore", "EncoreData", "EncoreFactorization", "EncoreIndex", "EncorePlaylists", "EncoreStorage",
                 "EncoreEventLog", "EncoreServing", "EncoreEvaluation", "EncoreSynth", "EncoreWeekly", "EncoreAudio",
-                "EncoreText", "EncoreAudioModel", "EncoreAnalysis",
+                "EncoreText", "EncoreAudioModel", "EncoreAnalysis", "EncoreHybrid",
             ],
             swiftSettings: swift6),
         .executableTarget(
@@ -204,7 +212,13 @@ let package = Package(
             swiftSettings: swift6),
         .testTarget(
             name: "EncoreEvaluationTests",
-            dependencies: ["EncoreCore", "EncoreData", "EncoreFactorization", "EncorePlaylists", "EncoreEvaluation", "EncoreSynth"],
+            dependencies: [
+                "EncoreCore", "EncoreData", "EncoreFactorization", "EncorePlaylists", "EncoreEvaluation", "EncoreSynth",
+                "EncoreHybrid", "EncoreText", "EncoreTestSupport",
+            ],
+            swiftSettings: swift6),
+        .testTarget(
+            name: "EncoreHybridTests", dependencies: ["EncoreCore", "EncoreHybrid", "EncoreTestSupport"],
             swiftSettings: swift6),
         .testTarget(
             name: "EncoreAudioTests",

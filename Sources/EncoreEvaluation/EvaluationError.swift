@@ -16,6 +16,10 @@ public enum EvaluationError: Error, Equatable, CustomStringConvertible {
     case noTestUsers
     /// A user's test items cover the whole catalog, so AUC (which needs at least one negative item) is undefined.
     case noNegativeItems(user: Int32, relevant: Int, itemCount: Int)
+    /// Content given to an evaluation does not match the play log (no id in common, misaligned rows).
+    case contentMismatch(source: String, reason: String)
+    /// A stage of an evaluation failed in the layer below (the model fit, the text vectors); its error follows.
+    case failed(stage: String, reason: String)
 
     public var description: String {
         switch self {
@@ -33,6 +37,10 @@ public enum EvaluationError: Error, Equatable, CustomStringConvertible {
             return "no user has a test item: nothing to evaluate"
         case .noNegativeItems(let user, let relevant, let itemCount):
             return "user \(user) has \(relevant) test items out of \(itemCount) items: no negative item, AUC undefined"
+        case .contentMismatch(let source, let reason):
+            return "\(source): \(reason)"
+        case .failed(let stage, let reason):
+            return "\(stage) failed: \(reason)"
         }
     }
 }

@@ -11,6 +11,12 @@ import EncoreIndex
 /// with `W = (YᵀCY + λI)⁻¹` built from the user's history, history item `j` contributes `cⱼ · yᵢᵀ W yⱼ` to the
 /// score of `i`. The row factorises `W` once and solves once for X (`v = W y_X`), so each track's contribution of X
 /// is one dot product `c_X · yᵢ · v`; its share is that over the track's total explained score `yᵢ · W Σ cⱼ yⱼ`.
+///
+/// A seed without a vector in the item space (a track with no CF history: a new release, a track the model never
+/// saw played) takes its neighbors from the content spaces (``contentSpaces``: audio, text, ...) by cosine instead:
+/// from the first space in which the seed has a vector, then the next ones while the row is short. Those neighbors
+/// keep their content cosine as score (a new neighbor has no CF vector to rank it by) and carry the space's name
+/// (``Item/space``, ``Row/space``); they have no explanation.
 public struct BecauseYouPlayed: Sendable {
     /// How rows are made.
     public struct Configuration: Sendable, Equatable {
@@ -55,6 +61,8 @@ public struct BecauseYouPlayed: Sendable {
         public var seedContribution: Float?
         /// X's contribution over the track's explained score `yᵢ · W Σ cⱼ yⱼ`, or `nil`.
         public var seedShare: Float?
+        /// The space whose cosine found the track (`cf`, `audio`, `text`, ...).
+        public var space: String
     }
 
     /// One row.
@@ -63,6 +71,9 @@ public struct BecauseYouPlayed: Sendable {
         public var seed: Int32
         /// The tracks, best first.
         public var items: [Item]
+        /// The space the neighbors came from: the item space's name, or the first content space used for a seed
+        /// without a vector in it (empty when no space has a vector for the seed).
+        public var space: String
     }
 
     /// The catalog, item space and model.
@@ -73,15 +84,29 @@ public struct BecauseYouPlayed: Sendable {
     public let referenceTime: Int64
     /// Items nobody may be suggested at the reference time.
     public let unavailable: IDBitset
+    /// The spaces asked, in order, for a seed without a vector in the item space (audio, then text, ...).
+    public let contentSpaces: [ItemSpace]
 
     /// A builder for rows at `referenceTime` (the server makes one a day).
-    /// - Throws: as ``Configuration/validate()``.
-    public init(environment: PlaylistEnvironment, configuration: Configuration = Configuration(), referenceTime: Int64) throws(PlaylistError) {
+    ///
+    /// - Parameters:
+    ///   - contentSpaces: spaces for seeds without a CF vector, in the order they are asked (audio, text).
+    /// - Throws: as ``Configuration/validate()``; ``PlaylistError/shapeMismatch(_:)`` when a content space does not
+    ///   have the catalog's items.
+    public init(
+        environment: PlaylistEnvironment, configuration: Configuration = Configuration(), referenceTime: Int64,
+        contentSpaces: [ItemSpace] = []
+    ) throws(PlaylistError) {
         try configuration.validate()
+        for space in contentSpaces where space.itemCount != environment.catalog.itemCount {
+            throw .shapeMismatch(
+                "the content space '\(space.name)' has \(space.itemCount) items, the catalog \(environment.catalog.itemCount)")
+        }
         self.environment = environment
         self.configuration = configuration
         self.referenceTime = referenceTime
         self.unavailable = configuration.rules.unavailableItems(in: environment.catalog, at: referenceTime)
+        self.contentSpaces = contentSpaces
     }
 
     /// The row for track `seed`.
@@ -127,11 +152,15 @@ public struct BecauseYouPlayed: Sendable {
         }
         var rows: [Row] = []
         for seed in seeds {
+            if !space.hasVector.contains(seed) {
+                rows.append(try contentRow(seed: seed, filter: filter))
+                continue
+            }
             let near = try space.neighbors(ofItem: seed, k: configuration.poolSize, filter: filter)
             var items = near.map { n -> Item in
                 Item(item: n.item, similarity: n.similarity,
                      score: vector.map { environment.score(n.item, vector: $0) } ?? n.similarity,
-                     seedContribution: nil, seedShare: nil)
+                     seedContribution: nil, seedShare: nil, space: space.name)
             }
             if vector != nil, environment.model == nil {
                 for i in items.indices { items[i].score = items[i].similarity }
@@ -149,9 +178,30 @@ public struct BecauseYouPlayed: Sendable {
                 }
                 kept.append(it)
             }
-            rows.append(Row(seed: seed, items: kept))
+            rows.append(Row(seed: seed, items: kept, space: space.name))
         }
         return rows
+    }
+
+    /// The row of a seed without a vector in the item space: its nearest tracks by cosine in the first content
+    /// space that has a vector for it, then in the next ones while the row is short, under the caps.
+    func contentRow(seed: Int32, filter: SearchFilter) throws(PlaylistError) -> Row {
+        let catalog = environment.catalog
+        var caps = CapCounter(rules: configuration.rules)
+        var kept: [Item] = []
+        var taken = Set<Int32>()
+        var first = ""
+        for space in contentSpaces where space.hasVector.contains(seed) && kept.count < configuration.count {
+            if first.isEmpty { first = space.name }
+            let near = try space.neighbors(ofItem: seed, k: configuration.poolSize, filter: filter)
+            for n in near where kept.count < configuration.count && !taken.contains(n.item) && caps.admits(n.item, catalog: catalog) {
+                caps.add(n.item, catalog: catalog)
+                taken.insert(n.item)
+                kept.append(Item(item: n.item, similarity: n.similarity, score: n.similarity, seedContribution: nil,
+                                 seedShare: nil, space: space.name))
+            }
+        }
+        return Row(seed: seed, items: kept, space: first)
     }
 }
 

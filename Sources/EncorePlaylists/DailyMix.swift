@@ -17,9 +17,13 @@ import EncoreCore
 ///    replacement, seeded by the (user, day): the favorites come back most days, the rest rotates) and
 ///    `round(familiar · newShare / (1 − newShare))` new tracks among the nearest allowed unplayed tracks to the
 ///    centroid (the new-track rules of ``PlaylistRules``; a seeded perturbation rotates them); no track is in two
-///    mixes;
+///    mixes. With a new-track space (``newTrackSpace``, such as the hybrid space, where tracks without plays have
+///    vectors too), the new tracks are the ones nearest, in that space, to the weighted mean of the cluster's
+///    familiar tracks' vectors there;
 /// 4. familiar and new tracks are interleaved evenly, each part in ``FlowOrdering``, then neighboring tracks of one
-///    artist are separated by swaps when possible;
+///    artist are separated by swaps when possible. With track descriptors (``descriptors``: tempo, key, energy),
+///    the mix is ordered to flow instead: the same even spread of familiar and new places, filled in the order of
+///    least ``DescriptorFlow`` cost (``Configuration/descriptorFlow``);
 /// 5. the mix is named after its cluster's top three artists ("A, B, C and more") and its cover is its most listened
 ///    familiar track nearest the centroid.
 ///
@@ -58,14 +62,18 @@ public struct DailyMix: Sendable {
         public var newVariety: Float
         /// Mixed into every seed.
         public var salt: UInt64
+        /// The playing order when track descriptors are given: the cost of consecutive tracks and its weights.
+        public var descriptorFlow: DescriptorFlow
 
         /// A configuration.
         public init(
             maxMixes: Int = 6, mixSize: Int = 50, newShare: Float = 0.25, seedTracks: Int = 100,
             minClusterTracks: Int = 4, minClusterShare: Float = 0.1, minSilhouette: Float = 0.35, minFamiliar: Int = 3,
             rules: PlaylistRules = PlaylistRules(maxPerArtist: 0, maxPerAlbum: 0), clustering: SphericalKMeans = SphericalKMeans(),
-            flow: FlowOrdering = FlowOrdering(), newVariety: Float = 0.03, salt: UInt64 = 0
+            flow: FlowOrdering = FlowOrdering(), newVariety: Float = 0.03, salt: UInt64 = 0,
+            descriptorFlow: DescriptorFlow = DescriptorFlow()
         ) {
+            self.descriptorFlow = descriptorFlow
             self.maxMixes = maxMixes
             self.mixSize = mixSize
             self.newShare = newShare
@@ -98,6 +106,7 @@ public struct DailyMix: Sendable {
             try check(clustering.iterations >= 1 && clustering.restarts >= 1, "clustering",
                       "\(clustering.iterations) iterations, \(clustering.restarts) restarts", ">= 1 each")
             try rules.validate()
+            try descriptorFlow.validate()
         }
 
         /// The familiar tracks wanted in a full mix.
@@ -159,15 +168,37 @@ public struct DailyMix: Sendable {
     public let day: PlaylistDate
     /// Items nobody may be given as new today.
     public let unavailable: IDBitset
+    /// Tempo, key and energy of the tracks, for a mix that flows; `nil` for the similarity order.
+    public let descriptors: TrackDescriptors?
+    /// The space new tracks are drawn from (the hybrid space), or `nil` for the environment's.
+    public let newTrackSpace: ItemSpace?
 
     /// A builder for `day`.
-    /// - Throws: as ``Configuration/validate()``.
-    public init(environment: PlaylistEnvironment, configuration: Configuration = Configuration(), day: PlaylistDate) throws(PlaylistError) {
+    ///
+    /// - Parameters:
+    ///   - descriptors: the tracks' descriptors, to order each mix so it flows (tracks without them are placed where
+    ///     they cost least).
+    ///   - newTrackSpace: a space (the hybrid one) to draw each mix's new tracks from instead of the environment's.
+    /// - Throws: as ``Configuration/validate()``; ``PlaylistError/shapeMismatch(_:)`` when the descriptors or the
+    ///   new-track space do not cover the catalog's items.
+    public init(
+        environment: PlaylistEnvironment, configuration: Configuration = Configuration(), day: PlaylistDate,
+        descriptors: TrackDescriptors? = nil, newTrackSpace: ItemSpace? = nil
+    ) throws(PlaylistError) {
         try configuration.validate()
+        let items = environment.catalog.itemCount
+        if let descriptors, descriptors.itemCount != items {
+            throw .shapeMismatch("descriptors for \(descriptors.itemCount) items, the catalog has \(items)")
+        }
+        if let newTrackSpace, newTrackSpace.itemCount != items {
+            throw .shapeMismatch("the new-track space '\(newTrackSpace.name)' has \(newTrackSpace.itemCount) items, the catalog \(items)")
+        }
         self.environment = environment
         self.configuration = configuration
         self.day = day
         self.unavailable = configuration.rules.unavailableItems(in: environment.catalog, at: day.timestamp)
+        self.descriptors = descriptors
+        self.newTrackSpace = newTrackSpace
     }
 
     /// The (user, day) seed.
@@ -311,7 +342,12 @@ public struct DailyMix: Sendable {
             var freshScore: [Float] = []
             if wanted > 0 {
                 let snapshot = used
-                let near = try space.neighbors(of: centroid, k: wanted * 4 + 10, filter: .excluded(snapshot))
+                let near: [(item: Int32, similarity: Float)]
+                if let newSpace = newTrackSpace, let query = Self.centroid(of: pool.map { h.items[$0] }, weights: pool.map { w[$0] }, in: newSpace) {
+                    near = try newSpace.neighbors(of: query, k: wanted * 4 + 10, filter: .excluded(snapshot))
+                } else {
+                    near = try space.neighbors(of: centroid, k: wanted * 4 + 10, filter: .excluded(snapshot))
+                }
                 let variety = Double(configuration.newVariety)
                 let keyed = near.map { n -> (Int32, Float, Double) in
                     let u = max(1e-12, rng.nextDouble())
@@ -325,7 +361,7 @@ public struct DailyMix: Sendable {
             }
             for i in fresh { used.insert(i) }
             for i in familiar { used.insert(i) }
-            let items = interleave(
+            let items = try interleave(
                 familiar: familiar, familiarRelevance: familiar.map { w[h.position(of: $0) ?? 0] },
                 fresh: fresh, freshRelevance: freshScore)
             // Name and cover from the whole cluster.
@@ -351,6 +387,18 @@ public struct DailyMix: Sendable {
         return Mixes(userKey: h.userKey, user: h.user, day: day, seed: seed, mixes: mixes)
     }
 
+    /// The weighted mean of the unit vectors of `items` in `space` (those with a vector), or `nil` when none has one.
+    static func centroid(of items: [Int32], weights: [Float], in space: ItemSpace) -> [Float]? {
+        var sum = [Float](repeating: 0, count: space.dimension)
+        var any = false
+        for (i, wt) in zip(items, weights) where space.hasVector.contains(i) {
+            let v = space.vector(i)
+            for c in sum.indices { sum[c] += max(wt, 1e-6) * v[c] }
+            any = true
+        }
+        return any ? sum : nil
+    }
+
     /// "A", "A and B", "A, B and C", or "A, B, C and more" when the cluster has more artists; `nil` without artists.
     public static func name(artists: [String], more: Bool) -> String? {
         let names = artists.filter { !$0.isEmpty }
@@ -360,24 +408,37 @@ public struct DailyMix: Sendable {
         return names.dropLast().joined(separator: ", ") + " and " + names[names.count - 1]
     }
 
-    /// Familiar and new tracks, each part in flow order, spread evenly (`(item, isFamiliar)`), then same-artist
-    /// neighbors separated by swaps within a part when a swap removes a clash.
-    func interleave(
-        familiar: [Int32], familiarRelevance: [Float], fresh: [Int32], freshRelevance: [Float]
-    ) -> [(Int32, Bool)] {
-        let catalog = environment.catalog, space = environment.space
-        let f = configuration.flow.order(familiar, relevance: familiarRelevance, space: space, catalog: catalog).map { familiar[$0] }
-        let nw = configuration.flow.order(fresh, relevance: freshRelevance, space: space, catalog: catalog).map { fresh[$0] }
-        let total = f.count + nw.count
-        var out: [(Int32, Bool)] = []
+    /// Whether each place of a mix of `familiar` and `fresh` tracks holds a familiar one: the new tracks spread
+    /// evenly.
+    static func spread(familiar: Int, fresh: Int) -> [Bool] {
+        let total = familiar + fresh
+        var out: [Bool] = []
         var fi = 0, ni = 0
         for t in 0..<total {
             // A new track at slot t when the even spread calls for one more.
-            if ni < nw.count && ((t + 1) * nw.count) / total > ni || fi >= f.count {
-                out.append((nw[ni], false)); ni += 1
+            if ni < fresh && ((t + 1) * fresh) / total > ni || fi >= familiar {
+                out.append(false); ni += 1
             } else {
-                out.append((f[fi], true)); fi += 1
+                out.append(true); fi += 1
             }
+        }
+        return out
+    }
+
+    /// Familiar and new tracks, each part in flow order, spread evenly (`(item, isFamiliar)`), then same-artist
+    /// neighbors separated by swaps within a part when a swap removes a clash. With descriptors, that order is the
+    /// input of ``DescriptorFlow``, which keeps the familiar and new places and finds an order of least cost.
+    func interleave(
+        familiar: [Int32], familiarRelevance: [Float], fresh: [Int32], freshRelevance: [Float]
+    ) throws(PlaylistError) -> [(Int32, Bool)] {
+        let catalog = environment.catalog, space = environment.space
+        let pattern = Self.spread(familiar: familiar.count, fresh: fresh.count)
+        let f = configuration.flow.order(familiar, relevance: familiarRelevance, space: space, catalog: catalog).map { familiar[$0] }
+        let nw = configuration.flow.order(fresh, relevance: freshRelevance, space: space, catalog: catalog).map { fresh[$0] }
+        var out: [(Int32, Bool)] = []
+        var fi = 0, ni = 0
+        for isFamiliar in pattern {
+            if isFamiliar { out.append((f[fi], true)); fi += 1 } else { out.append((nw[ni], false)); ni += 1 }
         }
         func clash(_ i: Int, _ j: Int) -> Bool {
             guard i >= 0, j < out.count else { return false }
@@ -406,6 +467,14 @@ public struct DailyMix: Sendable {
                 }
             }
             t += 1
+        }
+        if let descriptors {
+            // The same places for familiar and new tracks, in the order of least flow cost (never above this one's).
+            let items = out.map(\.0)
+            let kinds = out.map { $0.1 ? 1 : 0 }
+            let order = try configuration.descriptorFlow.order(
+                items, kinds: kinds, pattern: kinds, descriptors: descriptors, catalog: catalog)
+            return order.map { (items[$0], kinds[$0] == 1) }
         }
         return out
     }

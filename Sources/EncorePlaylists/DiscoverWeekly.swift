@@ -13,7 +13,10 @@ import EncoreIndex
 /// 3. a seeded perturbation (``Configuration/exploration``) lets the list vary between weeks: each relevance is
 ///    multiplied by `exp(τ · g)` with `g` a Gumbel variate drawn from the (user, week) seed and the item;
 /// 4. maximal marginal relevance (``Diversifier``) picks `size` tracks from the best ``Configuration/poolSize`` under
-///    the artist and album caps, then the rest of the candidates fill any gap;
+///    the artist and album caps, then the rest of the candidates fill any gap; when ``Configuration/newTrackShare``
+///    is above 0, `round(newTrackShare · size)` places are first filled (the same way) from the candidates of the
+///    new-track sources (``Configuration/newTrackSources``, by default `new-for-you`), as far as they have
+///    candidates;
 /// 5. ``FlowOrdering`` orders them (no two tracks of one artist side by side when avoidable).
 ///
 /// The result depends only on the inputs: the (user, week) seed is a stable hash of the user's id and the week's date
@@ -59,13 +62,22 @@ public struct DiscoverWeekly: Sendable {
         public var poolSize: Int
         /// Mixed into every seed (change it to reshuffle every user's playlists).
         public var salt: UInt64
+        /// The share of the playlist, in `[0, 1]`, reserved for tracks suggested by a source of
+        /// ``newTrackSources``: `round(newTrackShare · size)` places, filled from those sources' candidates before
+        /// the others (under the same rules and caps) as long as they have any. 0: nothing reserved.
+        public var newTrackShare: Float
+        /// The sources whose candidates count as new tracks for ``newTrackShare``.
+        public var newTrackSources: [String]
 
         /// A configuration; the defaults are the ones measured in the tests.
         public init(
             sources: [Source], size: Int = 30, rules: PlaylistRules = PlaylistRules(), userScoreWeight: Float = 1,
             priors: [any RelevancePrior] = [], diversity: Diversifier = Diversifier(lambda: 0.9), flow: FlowOrdering = FlowOrdering(),
-            exploration: Float = 0.05, poolSize: Int = 150, salt: UInt64 = 0
+            exploration: Float = 0.05, poolSize: Int = 150, salt: UInt64 = 0, newTrackShare: Float = 0,
+            newTrackSources: [String] = ["new-for-you"]
         ) {
+            self.newTrackShare = newTrackShare
+            self.newTrackSources = newTrackSources
             self.size = size
             self.rules = rules
             self.sources = sources
@@ -104,10 +116,15 @@ public struct DiscoverWeekly: Sendable {
         ///   - itemIndex: an index over the model's item factors (inner product) for the user-vector source, or `nil`
         ///     for exact scans.
         ///   - userIndex: an index over the model's user factors (cosine) for similar users, or `nil`.
-        /// - Throws: as the sources' initializers.
+        ///   - content: content spaces and cold tracks (see ``DiscoverWeekly/Content``): each space adds a
+        ///     `similar-<space>` source (``HeavyRotationNeighbors`` over it; `similar-audio` for the audio space),
+        ///     the cold tracks a `new-for-you` source (``PredictedVectorCandidates``), placed before the popular
+        ///     tracks, and ``Configuration/newTrackShare`` is the content's share (0 without cold tracks). Their weights and limits are the
+        ///     content's; they were not measured (re-measure them with the temporal split as above).
+        /// - Throws: as the sources' initializers and ``DiscoverWeekly/Content/sources(itemCount:factors:)``.
         public static func standard(
             histories: ListeningHistories, model: ImplicitALS, catalog: TrackCatalog? = nil,
-            itemIndex: (any VectorIndex)? = nil, userIndex: (any VectorIndex)? = nil
+            itemIndex: (any VectorIndex)? = nil, userIndex: (any VectorIndex)? = nil, content: Content? = nil
         ) throws(PlaylistError) -> Configuration {
             var sources = [
                 Source(UserVectorCandidates(index: itemIndex), weight: 1, limit: 150),
@@ -120,9 +137,24 @@ public struct DiscoverWeekly: Sendable {
             if let catalog {
                 sources.append(Source(try GenreAffinityTracks(histories: histories, catalog: catalog), weight: 3, limit: 100))
             }
+            if let content {
+                sources += try content.sources(itemCount: histories.itemCount, factors: model.itemFactors.cols)
+            }
             sources.append(Source(PopularTracks(histories: histories), weight: 0.05, limit: 50))
-            return Configuration(sources: sources, priors: [try ReleaseExposure(gamma: 0.5)])
+            return Configuration(
+                sources: sources, priors: [try ReleaseExposure(gamma: 0.5)],
+                newTrackShare: content?.coldItems != nil ? content!.newTrackShare : 0)
         }
+
+        /// Checks a new-track share.
+        static func checkNewTrackShare(_ share: Float) throws(PlaylistError) {
+            guard share >= 0, share <= 1 else {
+                throw .invalidParameter(name: "newTrackShare", value: "\(share)", expected: "a share in [0, 1]")
+            }
+        }
+
+        /// The places reserved for new tracks: `round(newTrackShare · size)`.
+        public var reservedNewTracks: Int { Int((newTrackShare * Float(size)).rounded()) }
 
         /// Checks every value.
         /// - Throws: ``PlaylistError/invalidParameter(name:value:expected:)``.
@@ -144,6 +176,14 @@ public struct DiscoverWeekly: Sendable {
             let names = sources.map(\.source.name)
             guard Set(names).count == names.count else {
                 throw .invalidParameter(name: "sources", value: names.joined(separator: ", "), expected: "distinct names")
+            }
+            try Self.checkNewTrackShare(newTrackShare)
+            if newTrackShare > 0 {
+                let known = Set(names)
+                for n in newTrackSources where !known.contains(n) {
+                    throw .invalidParameter(name: "newTrackSources", value: n,
+                                            expected: "the name of a configured source (\(names.joined(separator: ", ")))")
+                }
             }
             try rules.validate()
             try diversity.validate()
@@ -181,6 +221,12 @@ public struct DiscoverWeekly: Sendable {
         /// The names of the sources that suggested `track`.
         public func sources(of track: Track) -> [String] {
             sourceNames.indices.filter { track.sourceMask & (1 << UInt32($0)) != 0 }.map { sourceNames[$0] }
+        }
+
+        /// Why `track` is in the playlist: the explanation of each source that suggested it
+        /// (``DiscoverWeekly/explanation(ofSource:)``), joined by "; ".
+        public func explanation(of track: Track) -> String {
+            sources(of: track).map { DiscoverWeekly.explanation(ofSource: $0) }.joined(separator: "; ")
         }
     }
 
@@ -259,23 +305,16 @@ public struct DiscoverWeekly: Sendable {
         }
         var order = Array(merged.indices)
         order.sort { keyed[$0] != keyed[$1] ? keyed[$0] > keyed[$1] : merged[$0].item < merged[$1].item }
-        let pool = Array(order.prefix(configuration.poolSize))
         let size = configuration.size
-        var picked = configuration.diversity.select(
-            pool.map { merged[$0].item }, relevance: pool.map { keyed[$0] }, count: size, space: environment.space,
-            catalog: catalog, caps: CapCounter(rules: configuration.rules)
-        ).map { pool[$0] }
-        if picked.count < size {
-            // Fill from every remaining candidate, by perturbed relevance, under the caps.
-            var caps = CapCounter(rules: configuration.rules)
-            var chosen = Set(picked)
-            for p in picked { caps.add(merged[p].item, catalog: catalog) }
-            for p in order where !chosen.contains(p) && picked.count < size && caps.admits(merged[p].item, catalog: catalog) {
-                picked.append(p)
-                chosen.insert(p)
-                caps.add(merged[p].item, catalog: catalog)
-            }
+        var picked: [Int] = []
+        // The places reserved for new tracks first, from the new-track sources' candidates only.
+        let reserved = min(size, configuration.reservedNewTracks)
+        if reserved > 0 {
+            let newSources = Set(configuration.newTrackSources)
+            let isNew = merged.map { c in c.sources.contains { newSources.contains($0.source) } }
+            picked = fill(from: order.filter { isNew[$0] }, count: reserved, after: [], merged: merged, keyed: keyed)
         }
+        picked = fill(from: order, count: size, after: picked, merged: merged, keyed: keyed)
         let items = picked.map { merged[$0].item }
         let flow = configuration.flow.order(
             items, relevance: picked.map { keyed[$0] }, space: environment.space, catalog: catalog)
@@ -289,6 +328,35 @@ public struct DiscoverWeekly: Sendable {
         return Playlist(
             userKey: history.userKey, user: history.user, week: week, seed: context.seed, tracks: tracks,
             sourceNames: sourceNames)
+    }
+
+    /// `after` then up to `count - after.count` more of `order` (positions in `merged`, best first): maximal
+    /// marginal relevance over the best ``Configuration/poolSize`` of them, then the rest of `order` by perturbed
+    /// relevance, under the caps (which hold `after`'s tracks).
+    func fill(from order: [Int], count: Int, after: [Int], merged: [MergedCandidate], keyed: [Float]) -> [Int] {
+        let catalog = environment.catalog
+        var picked = after
+        var chosen = Set(after)
+        var caps = CapCounter(rules: configuration.rules)
+        for p in after { caps.add(merged[p].item, catalog: catalog) }
+        guard picked.count < count else { return picked }
+        let pool = Array(order.lazy.filter { !chosen.contains($0) }.prefix(configuration.poolSize))
+        let selected = configuration.diversity.select(
+            pool.map { merged[$0].item }, relevance: pool.map { keyed[$0] }, count: count - picked.count,
+            space: environment.space, catalog: catalog, caps: caps, placed: after.map { merged[$0].item }
+        ).map { pool[$0] }
+        for p in selected {
+            picked.append(p)
+            chosen.insert(p)
+            caps.add(merged[p].item, catalog: catalog)
+        }
+        // Fill from every remaining candidate, by perturbed relevance, under the caps.
+        for p in order where picked.count < count && !chosen.contains(p) && caps.admits(merged[p].item, catalog: catalog) {
+            picked.append(p)
+            chosen.insert(p)
+            caps.add(merged[p].item, catalog: catalog)
+        }
+        return picked
     }
 
     /// Every listed user's Discover Weekly, built in parallel, in the order of `users`.

@@ -23,10 +23,11 @@ public struct Diversifier: Sendable, Equatable, Codable {
     ///   - candidates: the pool, any order.
     ///   - relevance: the relevance of each candidate (parallel to `candidates`).
     ///   - caps: the caps, already holding any tracks placed before.
+    ///   - placed: tracks already in the playlist: a candidate near one of them is as redundant as near a pick.
     /// - Returns: positions in `candidates`.
     public func select(
         _ candidates: [Int32], relevance: [Float], count: Int, space: ItemSpace, catalog: TrackCatalog,
-        caps: CapCounter
+        caps: CapCounter, placed: [Int32] = []
     ) -> [Int] {
         let n = min(candidates.count, relevance.count)
         guard count > 0, n > 0 else { return [] }
@@ -34,6 +35,7 @@ public struct Diversifier: Sendable, Equatable, Codable {
         let best = relevance.prefix(n).max() ?? 0
         let norm = relevance.prefix(n).map { best > 0 ? max(0, $0) / best : 0 }
         var redundancy = [Float](repeating: 0, count: n)
+        for i in 0..<n { for p in placed { redundancy[i] = max(redundancy[i], space.cosine(candidates[i], p)) } }
         var taken = [Bool](repeating: false, count: n)
         var picked: [Int] = []
         while picked.count < count {

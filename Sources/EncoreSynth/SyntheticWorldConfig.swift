@@ -188,6 +188,15 @@ public struct SyntheticWorldConfig: Sendable, Codable, Equatable {
     /// The popularity multiplier of a new release's tracks (release hype).
     public var newReleaseBoost: Double
 
+    // MARK: Published metadata
+
+    /// The share of albums whose tracks carry a genre label in `tracks.tsv` (and of artists in `artists.tsv`); the
+    /// rest have an empty genre, as in a real catalog. 0 withholds genres. The truth stays in `truth_tracks.tsv`.
+    public var catalogGenreCoverage: Double
+    /// The share of labeled albums (and artists) whose label names another genre: half the time one of the same
+    /// family, otherwise any other genre.
+    public var catalogGenreErrorRate: Double
+
     // MARK: Catalog shape
 
     /// Zipf exponent of genre popularity over the order of ``genres``.
@@ -254,7 +263,8 @@ public struct SyntheticWorldConfig: Sendable, Codable, Equatable {
         seed: UInt64 = 42, users: Int = 2_000, tracks: Int = 5_000, artists: Int = 600,
         genres: [GenreSpec] = GenreSpec.defaultGenres, weeks: Int = 12, endTimestamp: Int64 = 1_794_787_199,
         catalogYears: Int = 40, newReleaseFraction: Double = 0.03, newReleaseWeeks: Int = 4,
-        newReleaseBoost: Double = 2.0, genreZipfExponent: Double = 0.8, artistZipfExponent: Double = 1.0,
+        newReleaseBoost: Double = 2.0, catalogGenreCoverage: Double = 0.7, catalogGenreErrorRate: Double = 0.1,
+        genreZipfExponent: Double = 0.8, artistZipfExponent: Double = 1.0,
         trackZipfExponent: Double = 0.9, tracksPerAlbum: Int = 10, meanTracksPerUser: Double = 25,
         activitySigma: Double = 1.0, minTracksPerUser: Int = 2, maxTracksPerUser: Int = 5_000,
         tasteCountProbabilities: [Double] = [0.35, 0.4, 0.25], sameFamilyProbability: Double = 0.6,
@@ -276,6 +286,8 @@ public struct SyntheticWorldConfig: Sendable, Codable, Equatable {
         self.newReleaseFraction = newReleaseFraction
         self.newReleaseWeeks = newReleaseWeeks
         self.newReleaseBoost = newReleaseBoost
+        self.catalogGenreCoverage = catalogGenreCoverage
+        self.catalogGenreErrorRate = catalogGenreErrorRate
         self.genreZipfExponent = genreZipfExponent
         self.artistZipfExponent = artistZipfExponent
         self.trackZipfExponent = trackZipfExponent
@@ -394,6 +406,8 @@ public struct SyntheticWorldConfig: Sendable, Codable, Equatable {
         try probability(followProbability, "followProbability")
         try probability(dislikeTrackProbability, "dislikeTrackProbability")
         try probability(dislikeArtistProbability, "dislikeArtistProbability")
+        try probability(catalogGenreCoverage, "catalogGenreCoverage")
+        try probability(catalogGenreErrorRate, "catalogGenreErrorRate")
     }
 }
 
@@ -414,6 +428,8 @@ extension SyntheticWorldConfig {
         newReleaseFraction = try k.decodeIfPresent(type(of: d.newReleaseFraction), forKey: .newReleaseFraction) ?? d.newReleaseFraction
         newReleaseWeeks = try k.decodeIfPresent(type(of: d.newReleaseWeeks), forKey: .newReleaseWeeks) ?? d.newReleaseWeeks
         newReleaseBoost = try k.decodeIfPresent(type(of: d.newReleaseBoost), forKey: .newReleaseBoost) ?? d.newReleaseBoost
+        catalogGenreCoverage = try k.decodeIfPresent(type(of: d.catalogGenreCoverage), forKey: .catalogGenreCoverage) ?? d.catalogGenreCoverage
+        catalogGenreErrorRate = try k.decodeIfPresent(type(of: d.catalogGenreErrorRate), forKey: .catalogGenreErrorRate) ?? d.catalogGenreErrorRate
         genreZipfExponent = try k.decodeIfPresent(type(of: d.genreZipfExponent), forKey: .genreZipfExponent) ?? d.genreZipfExponent
         artistZipfExponent = try k.decodeIfPresent(type(of: d.artistZipfExponent), forKey: .artistZipfExponent) ?? d.artistZipfExponent
         trackZipfExponent = try k.decodeIfPresent(type(of: d.trackZipfExponent), forKey: .trackZipfExponent) ?? d.trackZipfExponent

@@ -5,15 +5,16 @@ import EncorePlaylists
 // The synthetic world as the playlist stages' inputs: its catalog, feedback and listening histories.
 
 extension TrackCatalog {
-    /// The catalog of a synthetic world; item `i` is the world's track `i` (as in
+    /// The catalog of a synthetic world as it is published (the genres of `tracks.tsv`, missing or wrong for some
+    /// albums; see ``SyntheticWorld/catalogLabels``); item `i` is the world's track `i` (as in
     /// ``SyntheticWorld/playInteractions(includingSkips:)``). Nothing is flagged.
     public init(world: SyntheticWorld) {
         let c = world.catalog
         let artistIDs = (try? IDMap(ids: (0..<Int32(c.artistCount)).map { world.ids.artist($0) })) ?? IDMap()
         // The world's columns are consistent by construction; the fallback is unreachable.
         self = (try? TrackCatalog(
-            itemCount: c.trackCount, trackArtist: c.trackArtist, trackAlbum: c.trackAlbum, trackGenre: c.trackGenre,
-            trackRelease: c.trackRelease, trackDurationMs: c.trackDurationMs, artistIDs: artistIDs,
+            itemCount: c.trackCount, trackArtist: c.trackArtist, trackAlbum: c.trackAlbum,
+            trackGenre: world.catalogLabels.trackGenre, trackRelease: c.trackRelease, trackDurationMs: c.trackDurationMs, artistIDs: artistIDs,
             artistNames: c.artistNames, albumCount: c.albumCount, genreNames: world.config.genres.map(\.name)))
             ?? .bare(itemCount: c.trackCount)
     }

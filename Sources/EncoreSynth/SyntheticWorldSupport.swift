@@ -18,6 +18,8 @@ extension SyntheticWorld {
         case audio = 4
         /// Reserved for descriptive text (tags, bios).
         case text = 5
+        /// The genre labels the published catalog carries (missing or wrong for some albums), one stream per album.
+        case catalogLabels = 6
     }
 
     /// The generator of stream `stream`, sub-stream `index` (a user, an artist, a track) for a world seed.

@@ -77,7 +77,8 @@ extension SyntheticWorld {
     ///
     /// Files: `plays.tsv` (user, item, timestamp, ms_played; sorted by timestamp), `likes.tsv` (user, item,
     /// timestamp), `dislikes.tsv` (user, item_or_artist, kind, timestamp), `follows.tsv` (user, artist, timestamp),
-    /// `tracks.tsv` (item, artist, album, genre, release_date, duration_ms), `artists.tsv` (artist, name, genre),
+    /// `tracks.tsv` (item, artist, album, genre, release_date, duration_ms; the genre as a published catalog has it:
+    /// empty or wrong for some albums, see ``catalogLabels``), `artists.tsv` (artist, name, genre, likewise),
     /// `albums.tsv` (album, artist, release_date), `truth_users.tsv` (user, tastes as `genre:weight;...`,
     /// favourite_artists as `a1;a2`, target_tracks, distinct_tracks), `truth_tracks.tsv` (item, genre, popularity,
     /// new_release). The bytes depend only on the configuration.
@@ -132,14 +133,19 @@ extension SyntheticWorld {
             b.user(f.user, ids); b.tab(); b.artist(f.artist, ids); b.tab(); b.int(f.timestamp); b.newline()
         }
         let c = catalog
+        // The published genres: missing for some albums and artists, wrong for a few (see `catalogLabels`).
+        let labels = catalogLabels
         try table("tracks.tsv", "item\tartist\talbum\tgenre\trelease_date\tduration_ms", c.trackCount) { b, i in
             b.track(Int32(i), ids); b.tab(); b.artist(c.trackArtist[i], ids); b.tab(); b.album(c.trackAlbum[i], ids)
-            b.tab(); b.bytes(genreNames[Int(c.trackGenre[i])]); b.tab(); b.date(c.trackRelease[i]); b.tab()
+            b.tab()
+            if labels.trackGenre[i] >= 0 { b.bytes(genreNames[Int(labels.trackGenre[i])]) }
+            b.tab(); b.date(c.trackRelease[i]); b.tab()
             b.int(Int64(c.trackDurationMs[i])); b.newline()
         }
         try table("artists.tsv", "artist\tname\tgenre", c.artistCount) { b, i in
             b.artist(Int32(i), ids); b.tab(); b.field(c.artistNames[i]); b.tab()
-            b.bytes(genreNames[Int(c.artistGenre[i])]); b.newline()
+            if labels.artistGenre[i] >= 0 { b.bytes(genreNames[Int(labels.artistGenre[i])]) }
+            b.newline()
         }
         try table("albums.tsv", "album\tartist\trelease_date", c.albumCount) { b, i in
             b.album(Int32(i), ids); b.tab(); b.artist(c.albumArtist[i], ids); b.tab(); b.date(c.albumRelease[i])

@@ -15,4 +15,5 @@
 @_exported import EncoreAnalysis
 @_exported import EncoreSynth
 @_exported import EncoreText
+@_exported import EncoreHybrid
 @_exported import EncoreWeekly

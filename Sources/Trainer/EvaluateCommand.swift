@@ -6,17 +6,24 @@ import RecCore
 struct EvaluateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "evaluate",
-        abstract: "Score a model bundle on held-out interactions: precision, recall, MAP, NDCG, AUC, hit rate, coverage at k.",
+        abstract: "Score a model bundle on held-out interactions: precision, recall, MAP, NDCG, AUC, hit rate, coverage at k; or score cold-start vectors on held-out tracks (--split cold-items).",
         discussion: """
             Either give --train and --test files (a split made by `encore-train split` or any other tool): the \
             bundle's model is scored on --test, excluding each user's --train items. Or give --input and --split: \
             the log is split here, the model is refitted on the training part with the bundle's parameters, and \
             scored on the rest. Metrics follow implicit's ranking_metrics_at_k; a popularity baseline is shown \
             beside them. With --train/--test the metrics of the bundle's own model are stored in the bundle unless --no-save.
+
+            --split cold-items holds out --test-fraction of the tracks entirely (all their plays), fits ALS on the \
+            rest (the bundle's parameters with --bundle, else fit's defaults; --bundle is not required), predicts the \
+            held-out tracks' vectors from content (--texts: text vectors, tracks inheriting their artist's; \
+            --audio-embeddings: embed's output; the artist prior from tracks.tsv beside the log) and scores, for each \
+            user, the held-out tracks against their real listeners: AUC, precision, recall, NDCG and hit rate at k \
+            among the held-out tracks, one row per source and one for the hybrid, beside a random ranking.
             """)
 
-    @Option(help: "The model bundle.")
-    var bundle: String
+    @Option(help: "The model bundle (optional with --split cold-items: it then only supplies the ALS parameters).")
+    var bundle: String?
 
     @Option(help: "Training interactions (those are excluded from each user's recommendations).")
     var train: String?
@@ -27,11 +34,20 @@ struct EvaluateCommand: ParsableCommand {
     @Option(help: "An interaction log to split here (with --split), instead of --train/--test.")
     var input: String?
 
-    @Option(help: "random, leave-k-out or temporal (with --input).")
+    @Option(help: "random, leave-k-out, temporal or cold-items (with --input).")
     var split: String?
 
-    @Option(help: "Held-out share of pairs for --split random.")
+    @Option(help: "Held-out share of pairs for --split random, of tracks for --split cold-items.")
     var testFraction: Double = 0.2
+
+    @Option(help: "Documents about tracks and artists (generate's texts.tsv; TSV, CSV or JSON Lines with id and text) for --split cold-items.")
+    var texts: String?
+
+    @Option(help: "Audio embeddings (embed's output: /tracks/ids, /embeddings) for --split cold-items.")
+    var audioEmbeddings: String?
+
+    @Option(help: "A table with columns item and artist for --split cold-items (default: tracks.tsv beside --input, when present).")
+    var trackArtists: String?
 
     @Option(help: "Temporal cutoff for --split temporal: epoch seconds or YYYY-MM-DD.")
     var cutoff: String?
@@ -51,7 +67,24 @@ struct EvaluateCommand: ParsableCommand {
     @Flag(help: "Do not store the metrics in the bundle.")
     var noSave = false
 
+    static let splits = ["random", "leave-k-out", "temporal", "cold-items"]
+
     func validate() throws {
+        if let split, !Self.splits.contains(split) {
+            throw ValidationError("unknown --split '\(split)'; expected random, leave-k-out, temporal or cold-items")
+        }
+        let coldItems = split == "cold-items"
+        if !coldItems {
+            if texts != nil || audioEmbeddings != nil || trackArtists != nil {
+                throw ValidationError("--texts, --audio-embeddings and --track-artists go with --split cold-items")
+            }
+            guard bundle != nil else { throw ValidationError("--bundle is required (except with --split cold-items)") }
+        }
+        if coldItems || split == "random" {
+            guard testFraction > 0, testFraction < 1 else {
+                throw ValidationError("--test-fraction must be between 0 and 1 (exclusive), got \(testFraction)")
+            }
+        }
         let files = train != nil || test != nil
         let splitting = input != nil || split != nil
         guard files != splitting else {
@@ -63,6 +96,8 @@ struct EvaluateCommand: ParsableCommand {
     }
 
     func run() throws {
+        if split == "cold-items" { return try runColdItems() }
+        guard let bundle else { throw ValidationError("--bundle is required (except with --split cold-items)") }
         let logger = TrainerLogging.logger()
         try BundleCheck.validate(bundle)
         let opened = try PublishedModel.open(path: bundle)
@@ -93,7 +128,7 @@ struct EvaluateCommand: ParsableCommand {
             case "temporal":
                 guard let cutoff else { throw ValidationError("--split temporal needs --cutoff") }
                 parts = try TrainTestSplit.temporal(log, cutoff: try parseDate(cutoff))
-            default: throw ValidationError("unknown --split '\(method)'")
+            default: throw ValidationError("unknown --split '\(method)'; expected random, leave-k-out, temporal or cold-items")
             }
             trainMatrix = weighting.apply(toUserItems: parts.train.matrix())
             testMatrix = parts.test.matrix()
@@ -132,6 +167,57 @@ struct EvaluateCommand: ParsableCommand {
                 try stored.write(to: bundle)
             }
             logger.info("metrics stored in the bundle", metadata: ["path": .string(bundle)])
+        }
+    }
+
+    /// `--split cold-items`: content predictions for held-out tracks, scored against their real listeners.
+    func runColdItems() throws {
+        let logger = TrainerLogging.logger()
+        guard let inputPath = input else { throw ValidationError("--input and --split go together") }
+        var als = ALSParameters()
+        if let bundle {
+            try BundleCheck.validate(bundle)
+            als = try PublishedModel.open(path: bundle).readBundle().model.parameters
+        }
+        for (flag, path) in [("--texts", texts), ("--audio-embeddings", audioEmbeddings), ("--track-artists", trackArtists)] {
+            if let path, !FileManager.default.fileExists(atPath: path) {
+                throw TrainerError("\(flag) \(path): no such file")
+            }
+        }
+        let log = try inputFormat.load(inputPath, logger: logger)
+        var artistsPath = trackArtists
+        if artistsPath == nil {
+            let beside = URL(fileURLWithPath: inputPath).deletingLastPathComponent().appendingPathComponent("tracks.tsv").path
+            if FileManager.default.fileExists(atPath: beside) { artistsPath = beside }
+        }
+        var artists: [(track: String, artist: String)]?
+        if let artistsPath {
+            let table = try TextCorpus.read(path: artistsPath, idColumn: "item", textColumn: "artist")
+            artists = zip(table.ids, table.texts).map { (track: $0, artist: $1) }
+            logger.info("read track artists", metadata: ["file": .string(artistsPath), "tracks": "\(table.count)"])
+        }
+        let corpus = try texts.map { try TextCorpus.read(path: $0) }
+        var content: [ColdItemsContent] = []
+        if let audioEmbeddings {
+            let e = try AudioModelFiles.readEmbeddings(from: audioEmbeddings)
+            content.append(ColdItemsContent(name: "audio", source: audioEmbeddings, ids: e.ids, vectors: e.vectors))
+        }
+        let options = ColdItemsOptions(
+            testFraction: testFraction, seed: seed, k: k, als: als, weighting: try weightingOptions.confidenceWeighting())
+        let report = try ColdItemsEvaluation.run(
+            log: log, texts: corpus, trackArtists: artists, content: content, options: options
+        ) { stage in logger.info("cold-items", metadata: ["stage": .string(stage)]) }
+        print("cold items: \(report.heldOutTracks) tracks held out, \(report.trainTracks) trained on, "
+            + "\(report.users) users, \(report.heldOutPairs) held-out (user, track) pairs, \(report.warmTracks) warm tracks")
+        print(report.table(k: k))
+        for s in report.sources {
+            let note = s.note.map { " (\($0))" } ?? ""
+            print("  weight \(s.name): \(String(format: "%.3f", s.weight))\(note)")
+        }
+        for n in report.notes { print("  note: \(n)") }
+        if let json {
+            let data = try JSONSerialization.data(withJSONObject: report.asDictionary(k: k), options: [.prettyPrinted, .sortedKeys])
+            try data.write(to: URL(fileURLWithPath: json))
         }
     }
 

@@ -80,6 +80,18 @@ struct GenerateCommand: ParsableCommand {
         valueName: "date"))
     var endDate: String?
 
+    @Option(help: ArgumentHelp(
+        "The share of albums (and artists) whose genre the published catalog names (default 0.7; the rest are empty).",
+        valueName: "share"))
+    var genreCoverage: Double?
+
+    @Option(help: ArgumentHelp(
+        "The share of published genre labels that name a wrong genre (default 0.1).", valueName: "share"))
+    var genreErrorRate: Double?
+
+    @Flag(help: "Leave every genre out of tracks.tsv and artists.tsv (the truth stays in truth_tracks.tsv).")
+    var withholdGenres = false
+
     @Option(help: "Worker threads (0 = every core). Does not change the output.")
     var threads: Int = 0
 
@@ -110,6 +122,9 @@ struct GenerateCommand: ParsableCommand {
         guard audioFormat == .ogg || audioFormat == .flac else {
             throw ValidationError("--audio-format '\(audioFormat.rawValue)' is not ogg or flac")
         }
+        if withholdGenres && genreCoverage != nil {
+            throw ValidationError("--withhold-genres and --genre-coverage do not go together")
+        }
         if let audioTracks, audioTracks < 1 { throw ValidationError("--audio-tracks must be >= 1, got \(audioTracks)") }
         if !audio && (audioTracks != nil || audioFormat != .flac) {
             throw ValidationError("--audio-tracks and --audio-format need --audio")
@@ -139,6 +154,9 @@ struct GenerateCommand: ParsableCommand {
             c.newReleaseWeeks = min(c.newReleaseWeeks, max(1, weeks))
         }
         if let meanTracksPerUser { c.meanTracksPerUser = meanTracksPerUser }
+        if let genreCoverage { c.catalogGenreCoverage = genreCoverage }
+        if let genreErrorRate { c.catalogGenreErrorRate = genreErrorRate }
+        if withholdGenres { c.catalogGenreCoverage = 0 }
         if let endDate, let t = Self.endTimestamp(endDate) { c.endTimestamp = t }
         return c
     }

@@ -22,6 +22,32 @@ struct PlaylistDiscoverWeeklyTests {
         return (counts.values.max() ?? 0) <= (items.count + 1) / 2
     }
 
+    /// The rules every Discover Weekly keeps: distinct tracks, at most 30, never played or skipped, not disliked
+    /// (track or artist), not flagged, long enough, released by the week, at most 2 per artist and per album.
+    static func checkRules(_ p: DiscoverWeekly.Playlist, history h: UserHistory, fixture f: PlaylistFixture) {
+        let cat = f.catalog
+        let u = p.userKey
+        let items = p.items
+        #expect(Set(items).count == items.count, "user \(u): a track twice")
+        #expect(items.count <= 30)
+        var perArtist: [Int32: Int] = [:], perAlbum: [Int32: Int] = [:]
+        for i in items {
+            // Never played or skipped, ever.
+            #expect(!h.items.contains(i), "user \(u): played track \(i)")
+            // Not disliked, nor by a disliked artist.
+            #expect(!h.dislikedTracks.contains(i), "user \(u): disliked track \(i)")
+            #expect(!h.dislikedArtists.contains(cat.trackArtist[Int(i)]), "user \(u): disliked artist of \(i)")
+            // Not flagged, long enough, released.
+            #expect(!cat.flagged.contains(i))
+            #expect(cat.trackDurationMs[Int(i)] >= 60_000)
+            #expect(cat.trackRelease[Int(i)] <= f.week.timestamp)
+            perArtist[cat.trackArtist[Int(i)], default: 0] += 1
+            perAlbum[cat.trackAlbum[Int(i)], default: 0] += 1
+        }
+        #expect(perArtist.values.allSatisfy { $0 <= 2 }, "user \(u): more than 2 tracks of an artist")
+        #expect(perAlbum.values.allSatisfy { $0 <= 2 }, "user \(u): more than 2 tracks of an album")
+    }
+
     @Test func everyRuleHoldsForEveryUser() throws {
         let f = try PlaylistFixture.get()
         let b = try Self.builder(f)
@@ -31,24 +57,7 @@ struct PlaylistDiscoverWeeklyTests {
             let h = try f.histories.history(of: u)
             let p = try b.build(for: h)
             let items = p.items
-            #expect(Set(items).count == items.count, "user \(u): a track twice")
-            #expect(items.count <= 30)
-            var perArtist: [Int32: Int] = [:], perAlbum: [Int32: Int] = [:]
-            for i in items {
-                // Never played or skipped, ever.
-                #expect(!h.items.contains(i), "user \(u): played track \(i)")
-                // Not disliked, nor by a disliked artist.
-                #expect(!h.dislikedTracks.contains(i), "user \(u): disliked track \(i)")
-                #expect(!h.dislikedArtists.contains(cat.trackArtist[Int(i)]), "user \(u): disliked artist of \(i)")
-                // Not flagged, long enough, released.
-                #expect(!cat.flagged.contains(i))
-                #expect(cat.trackDurationMs[Int(i)] >= 60_000)
-                #expect(cat.trackRelease[Int(i)] <= f.week.timestamp)
-                perArtist[cat.trackArtist[Int(i)], default: 0] += 1
-                perAlbum[cat.trackAlbum[Int(i)], default: 0] += 1
-            }
-            #expect(perArtist.values.allSatisfy { $0 <= 2 }, "user \(u): more than 2 tracks of an artist")
-            #expect(perAlbum.values.allSatisfy { $0 <= 2 }, "user \(u): more than 2 tracks of an album")
+            Self.checkRules(p, history: h, fixture: f)
             // 30 tracks whenever 30 admissible candidates exist: a greedy fill of every merged candidate under the caps.
             if items.count < 30 {
                 let merged = try b.candidates(for: h)

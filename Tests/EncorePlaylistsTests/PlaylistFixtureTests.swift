@@ -90,7 +90,8 @@ struct PlaylistFixture: Sendable {
         for t in stride(from: 0, to: c.trackCount, by: 41) { flagged.insert(Int32(t)) }
         let w = world
         catalog = try TrackCatalog(
-            itemCount: c.trackCount, trackArtist: c.trackArtist, trackAlbum: c.trackAlbum, trackGenre: c.trackGenre,
+            itemCount: c.trackCount, trackArtist: c.trackArtist, trackAlbum: c.trackAlbum,
+            trackGenre: world.catalogLabels.trackGenre,
             trackRelease: c.trackRelease, trackDurationMs: c.trackDurationMs, flagged: flagged,
             artistIDs: IDMap(ids: (0..<Int32(c.artistCount)).map { w.ids.artist($0) }), artistNames: c.artistNames,
             albumCount: c.albumCount, genreNames: world.config.genres.map(\.name))

@@ -81,6 +81,50 @@ struct SyntheticWorldTests {
         #expect(base.likes == changed.likes)
     }
 
+    @Test("the published catalog names a genre for about the configured share of albums, wrong for about the configured share, one label per album; labels leave the plays alone")
+    func catalogLabels() throws {
+        var config = Self.statsConfig
+        config.catalogGenreCoverage = 0.6
+        config.catalogGenreErrorRate = 0.2
+        let w = try SyntheticWorld.generate(config)
+        let labels = w.catalogLabels
+        let c = w.catalog
+        var albumLabel = [Int32: Int32]()
+        var labeledAlbums = 0, wrongAlbums = 0
+        for t in 0..<c.trackCount {
+            let album = c.trackAlbum[t], label = labels.trackGenre[t]
+            if let seen = albumLabel[album] {
+                #expect(seen == label, "album \(album) has two labels")
+            } else {
+                albumLabel[album] = label
+                if label >= 0 {
+                    labeledAlbums += 1
+                    if label != c.trackGenre[t] { wrongAlbums += 1 }
+                }
+            }
+            #expect(label >= -1 && Int(label) < config.genres.count)
+        }
+        // Binomial bounds: 4 standard deviations around the configured shares.
+        func near(_ k: Int, _ n: Int, _ p: Double) -> Bool {
+            abs(Double(k) - Double(n) * p) <= 4 * (Double(n) * p * (1 - p)).squareRoot() + 1
+        }
+        #expect(near(labeledAlbums, albumLabel.count, 0.6), "\(labeledAlbums) of \(albumLabel.count) albums labeled")
+        #expect(near(wrongAlbums, labeledAlbums, 0.2), "\(wrongAlbums) of \(labeledAlbums) labels wrong")
+        let artistsLabeled = labels.artistGenre.filter { $0 >= 0 }.count
+        #expect(near(artistsLabeled, c.artistCount, 0.6), "\(artistsLabeled) of \(c.artistCount) artists labeled")
+
+        var withheld = config
+        withheld.catalogGenreCoverage = 0
+        let w0 = try SyntheticWorld.generate(withheld)
+        #expect(w0.catalogLabels.trackGenre.allSatisfy { $0 == -1 })
+        #expect(w0.catalogLabels.artistGenre.allSatisfy { $0 == -1 })
+        #expect(w0.plays == w.plays)
+        var exact = config
+        exact.catalogGenreCoverage = 1
+        exact.catalogGenreErrorRate = 0
+        #expect(try SyntheticWorld.generate(exact).catalogLabels.trackGenre == c.trackGenre)
+    }
+
     // MARK: Structure
 
     @Test("counts match the configuration")
@@ -248,7 +292,7 @@ struct SyntheticWorldTests {
         #expect(tracks.rows.count == w.config.tracks && truthTracks.rows.count == w.config.tracks)
         for r in tracks.rows {
             #expect(r[0].hasPrefix("t") && r[0].count == 8)
-            #expect(artistIDs.contains(r[1]) && albumIDs.contains(r[2]) && genreNames.contains(r[3]))
+            #expect(artistIDs.contains(r[1]) && albumIDs.contains(r[2]) && (r[3].isEmpty || genreNames.contains(r[3])))
             let date = try #require(Timestamp.parse(r[4]), "release date \(r[4])")
             release[r[0]] = date
             #expect((Int(r[5]) ?? 0) >= 45_000)

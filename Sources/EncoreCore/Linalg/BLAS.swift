@@ -38,6 +38,27 @@ public enum BLAS {
             alpha, a, Int32(k), b, Int32(k), beta, c, Int32(n))
     }
 
+    /// `C = alpha * A * B + beta * C` where `A` is `m x k`, `B` is `k x n`, and `C` is `m x n`.
+    public static func gemmAB(
+        _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>,
+        m: Int, n: Int, k: Int, alpha: Float = 1, beta: Float = 0
+    ) {
+        cblas_sgemm(
+            CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(m), Int32(n), Int32(k),
+            alpha, a, Int32(k), b, Int32(n), beta, c, Int32(n))
+    }
+
+    /// `C = alpha * A^T * B + beta * C` where `A` is `m x k`, `B` is `m x n`, and `C` is `k x n` (a cross product
+    /// of two row-major blocks with the same rows, without transposing either).
+    public static func gemmAtB(
+        _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>,
+        m: Int, n: Int, k: Int, alpha: Float = 1, beta: Float = 0
+    ) {
+        cblas_sgemm(
+            CblasRowMajor, CblasTrans, CblasNoTrans, Int32(k), Int32(n), Int32(m),
+            alpha, a, Int32(k), b, Int32(n), beta, c, Int32(n))
+    }
+
     /// The Gram matrix `A^T A` (`k x k`, full, symmetric) of the `m x k` row-major block at `a`, accumulated into `out`
     /// with `out = A^T A + beta * out`.
     public static func gram(_ a: UnsafePointer<Float>, m: Int, k: Int, into out: UnsafeMutablePointer<Float>, beta: Float = 0) {
