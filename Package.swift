@@ -110,12 +110,14 @@ let package = Package(
             name: "EncoreSynth",
             dependencies: ["EncoreCore", "EncoreData", "EncorePlaylists", "EncoreAudio", "CFluidSynth"],
             swiftSettings: swift6),
-        // The weekly job as a library type: above Evaluation (its offline evaluation), beside the serving path.
+        // The weekly job as a library type: above Evaluation (its offline evaluation) and the content targets (audio
+        // analysis and embedding, text and sequence vectors), beside the serving path.
         .target(
             name: "EncoreWeekly",
             dependencies: [
                 "EncoreCore", "EncoreData", "EncoreFactorization", "EncoreIndex", "EncorePlaylists", "EncoreStorage",
-                "EncoreEventLog", "EncoreEvaluation", .product(name: "Logging", package: "swift-log"),
+                "EncoreEventLog", "EncoreEvaluation", "EncoreAudio", "EncoreAnalysis", "EncoreText", "EncoreAudioModel",
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swift6),
         // The one product library users depend on: re-exports every layer, so `import RecCore` is all it takes.

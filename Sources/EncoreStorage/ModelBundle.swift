@@ -31,6 +31,7 @@ import EncoreData
 /// | `/playlists/discover_weekly` | group (optional) | ``DiscoverWeeklyTable``: every user's Discover Weekly |
 /// | `/playlists/daily_mix` | group (optional) | ``DailyMixTable``: every user's Daily Mixes |
 /// | `/catalog` | group (optional) | ``TrackCatalog`` aligned to the items: artist, album, genre, release, duration, flagged, artist ids and names (layout in `CatalogTable.swift`) |
+/// | `/audio`, `/text`, `/sequence` | groups (optional) | ``ContentSpaces``: audio embeddings and descriptors, text and sequence vectors, each with its item ids (layout in `ContentSpaces.swift`) |
 ///
 /// `/cf/user_items` is the `scipy.sparse.csr_matrix((data, indices, indptr), shape=shape)` layout. Large CSR arrays
 /// (64 Ki values or more) are chunked and gzip-compressed (level 1, byte-shuffled); the factors are contiguous.
@@ -64,6 +65,9 @@ public struct ModelBundle: Sendable {
     public var dailyMixes: DailyMixTable?
     /// The track catalog aligned to ``itemIDs`` (`/catalog`), when the weekly job had one; `nil` in older bundles.
     public var catalog: TrackCatalog?
+    /// The content spaces (audio, text, sequence vectors) of some of the items, when the weekly job made them;
+    /// `nil` in older bundles.
+    public var contentSpaces: ContentSpaces?
     /// How ``userItems`` was weighted from listens (`/cf/weighting`), so new plays are weighted the same way;
     /// `nil` in older bundles and in bundles of models trained elsewhere.
     public var confidence: ConfidenceContext?
@@ -128,6 +132,7 @@ public struct ModelBundle: Sendable {
         try discoverWeekly?.validate(users: users, items: items, path: path)
         try dailyMixes?.validate(users: users, items: items, path: path)
         try catalog?.validate(items: items, path: path)
+        try contentSpaces?.validate(items: items, path: path)
         if let confidence, case .bm25 = confidence.weighting, confidence.itemLengthNorms.count != items {
             throw .shapeMismatch(path: path, object: WeightingLayout.itemLengthNorm,
                                  reason: "\(confidence.itemLengthNorms.count) item norms for \(items) items")
@@ -248,6 +253,10 @@ public struct ModelBundle: Sendable {
         if let discoverWeekly { try file.write(discoverWeekly) }
         if let dailyMixes { try file.write(dailyMixes) }
         if let catalog { try file.write(catalog) }
+        if let contentSpaces {
+            try step(ContentLayout.audio)
+            try file.write(contentSpaces, itemIDs: itemIDs)
+        }
         try step("close")
         try file.close()
     }
@@ -285,6 +294,7 @@ public struct ModelBundle: Sendable {
         let dailyMixes = try file.readDailyMix()
         let catalog = try file.readCatalog(items: items.count)
         let confidence = try file.readConfidence(items: items.count)
+        let contentSpaces = try file.readContentSpaces(itemIDs: items)
         try file.close()
 
         var bundle = ModelBundle(
@@ -293,6 +303,7 @@ public struct ModelBundle: Sendable {
         bundle.dailyMixes = dailyMixes
         bundle.catalog = catalog
         bundle.confidence = confidence
+        bundle.contentSpaces = contentSpaces
         try discoverWeekly?.validate(users: users.count, items: items.count, path: path)
         try dailyMixes?.validate(users: users.count, items: items.count, path: path)
         bundle.libraryVersion = header.libraryVersion
@@ -331,6 +342,7 @@ extension ModelBundle: Equatable {
             && a.userItems == b.userItems && a.metrics == b.metrics && a.metadata == b.metadata
             && a.libraryVersion == b.libraryVersion && a.formatVersion == b.formatVersion
             && a.discoverWeekly == b.discoverWeekly && a.dailyMixes == b.dailyMixes && a.confidence == b.confidence
+            && a.contentSpaces == b.contentSpaces
             && (a.catalog == nil) == (b.catalog == nil)
             && (a.catalog.map { x in b.catalog.map { x.sameContents(as: $0) } ?? false } ?? true)
     }

@@ -110,6 +110,9 @@ public struct SkipGramModel: Sendable {
             let r = s.compactMap { remap[Int($0)] >= 0 ? remap[Int($0)] : nil }
             return r.count >= 2 ? r : nil
         }
+        guard !corpus.isEmpty else {
+            throw .emptyCorpus("no sequence holds two tokens that occur at least min_count = \(options.minCount) times (\(sequences.count) sequences, \(kept.count) tokens kept)")
+        }
         let vocabCounts = kept.map { counts[$0] }
         let trainer = SkipGramTrainer(corpus: corpus, counts: vocabCounts, options: options)
         let (vectors, rate) = try trainer.run(progress: progress)

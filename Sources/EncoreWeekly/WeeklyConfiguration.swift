@@ -1,6 +1,9 @@
 import EncoreCore
 import EncoreData
 import EncoreFactorization
+import EncoreAudio
+import EncoreAudioModel
+import EncoreText
 
 /// Everything the weekly job reads, writes and tunes: the inputs, the outputs, the model, the indexes and the
 /// listen rule. `encore-train weekly` fills it from its options; a service embedding Encore fills it in code.
@@ -61,9 +64,71 @@ public struct WeeklyConfiguration: Sendable {
     public var threads = 0
     /// Users sampled for the offline evaluation (0 skips it).
     public var evaluationUsers = 2_000
+    /// Whether the catalog's tracks (`tracks.tsv`) released by the week's date that no one has played join the
+    /// items (with zero collaborative vectors), so content can place them; without a catalog nothing is added.
+    public var includeUnplayedCatalogTracks = true
+    /// The content spaces: audio, text and sequence vectors.
+    public var content = ContentOptions()
 
     /// A configuration writing to `output`, with the defaults above.
     public init(output: String) { self.output = output }
+}
+
+/// The weekly job's content stages: what the audio, the texts and the listening sessions say about the tracks.
+public struct ContentOptions: Sendable {
+    /// The catalog's recordings: a folder (searched recursively for .wav, .flac, .ogg, .opus and .mp3) or a TSV
+    /// manifest whose first column is a path; a file stands for the track named by its file name without folder
+    /// and extension (`audio/t0000042.flac` is track `t0000042`). `nil`: no audio stage.
+    public var audio: String?
+    /// The folder of the analysis cache (kept across weeks; default `<output without .h5>-audio-cache` beside the
+    /// bundle). Entries are keyed by the XXH64 of the file's bytes and the analysis settings.
+    public var audioCache: String?
+    /// A trained audio model (`train-audio`) to embed the tracks with; `nil` trains one in the job.
+    public var audioModel: String?
+    /// Decoding and spectrogram settings (log-mel is always kept); by default a 30 s excerpt from the start.
+    public var analysis = AnalysisOptions(decode: DecodeOptions(duration: 30), keepLogMel: true)
+    /// The network trained when no ``audioModel`` is given (its `bands` and `cfFactors` are set by the job).
+    public var audioNetwork = AudioModelConfiguration()
+    /// Training of that network: with this week's CF vectors when some analysed tracks have plays (objective
+    /// `both`), contrastive otherwise; the objective set here is replaced by that choice.
+    public var audioTraining: AudioTrainingOptions = {
+        var o = AudioTrainingOptions()
+        o.epochs = 5
+        return o
+    }()
+    /// Crop length (seconds) of the trained network.
+    public var audioCropSeconds: Double = 3
+    /// The texts (`id`, `text` columns; `texts.tsv` of `generate`): `nil` reads the catalog folder's `texts.tsv`
+    /// when present.
+    public var texts: String?
+    /// Whether the text stage runs (`--no-texts` turns it off).
+    public var useTexts = true
+    /// LSA settings of the text vectors.
+    public var textOptions = LSAOptions()
+    /// Whether the sequence stage runs (`--no-sequence-vectors` turns it off).
+    public var sequenceVectors = true
+    /// Listening sessions split where two plays of a user are further apart than this many minutes.
+    public var sessionGapMinutes: Double = 30
+    /// Skip-gram settings of the sequence vectors.
+    public var sequenceOptions = SkipGramOptions()
+
+    /// The defaults: no audio, texts when the catalog has them, sequence vectors.
+    public init() {}
+
+    /// Checks the settings that do not need the files.
+    /// - Throws: ``WeeklyError`` naming the option at fault.
+    public func validate() throws {
+        guard sessionGapMinutes.isFinite, sessionGapMinutes >= 0 else {
+            throw WeeklyError("--session-gap-minutes must be a non-negative number of minutes (got \(sessionGapMinutes))")
+        }
+        guard audioCropSeconds.isFinite, audioCropSeconds > 0 else {
+            throw WeeklyError("--audio-crop-seconds must be positive (got \(audioCropSeconds))")
+        }
+        do { try audioTraining.validate() } catch { throw WeeklyError("audio training: \(error)") }
+        do { try sequenceOptions.validate() } catch { throw WeeklyError("sequence vectors: \(error)") }
+        guard textOptions.dimensions > 0 else { throw WeeklyError("--text-dimensions must be positive (got \(textOptions.dimensions))") }
+        if audio == nil && audioModel != nil { throw WeeklyError("--audio-model needs --audio (the recordings to embed)") }
+    }
 }
 
 /// Why the weekly job stopped, in a sentence that names the file or stage at fault.

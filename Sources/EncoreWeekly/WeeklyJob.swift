@@ -8,6 +8,7 @@ import EncorePlaylists
 import EncoreStorage
 import EncoreEventLog
 import EncoreEvaluation
+import EncoreAnalysis
 
 /// The weekly job's state and stages.
 public final class WeeklyJob {
@@ -45,6 +46,16 @@ public final class WeeklyJob {
     var cachedEnvironment: PlaylistEnvironment?
     var loadSeconds = 0.0
 
+    // Content.
+    /// Catalog tracks no one has played, added after the play log's items (the last ones of the item ids).
+    public internal(set) var catalogOnlyTracks = 0
+    /// The recordings of `--audio` matched to items.
+    var audioInputs: [(item: Int32, input: AudioInput)] = []
+    /// What the content stages found (files analysed, from the cache, ...).
+    public internal(set) var contentSummary = ContentStageSummary()
+    /// The content spaces made (or reloaded) by the content stages, aligned to the play log's items.
+    public internal(set) var content = ContentSpaces()
+
     /// A job for `config`, logging to `logger`.
     /// - Throws: ``FactorizationError`` for invalid ALS parameters.
     public init(configuration config: WeeklyConfiguration, logger: Logger) throws {
@@ -80,14 +91,24 @@ public final class WeeklyJob {
         try load()
         loadSeconds = Date().timeIntervalSince(start)
         let loadCPU = StageRunner.processCPUSeconds() - cpuStart
+        let contentInputs = contentFingerprint
         let inputs = (config.events.map { [$0] } ?? []) + ["tracks.tsv", "artists.tsv", "likes.tsv", "dislikes.tsv", "follows.tsv"].compactMap(file)
-            + (config.previous.map { [$0] } ?? [])
+            + (config.previous.map { [$0] } ?? []) + contentInputs.files
         let options = ["\(params)", week.description, "eval=\(config.evaluationUsers)", "catalog=\(catalogDir ?? "none")", Encore.version,
                        "eventlog=\(eventLog.map { "\($0.directory)@\($0.through)" } ?? "none")"]
-            + (config.hasInputOptions ? ["input=\(playsFormat.map { "\($0)" } ?? "none")"] : [])
+            + (config.hasInputOptions ? ["input=\(playsFormat.map { "\($0)" } ?? "none")"] : []) + contentInputs.options
         let runner = try StageRunner(workDir: work, fingerprint: StageRunner.fingerprint(files: inputs, options: options), logger: logger)
 
         try runner.run("fit", outputs: [path("fit.h5")], resume: { fitted = try ModelBundle.read(from: path("fit.h5")) }) { try fit() }
+        if config.content.audio != nil {
+            try runner.run("audio", outputs: [contentPath("audio")], resume: { try resumeContent("audio") }) { try makeAudioSpace() }
+        }
+        if textsFile != nil {
+            try runner.run("text", outputs: [contentPath("text")], resume: { try resumeContent("text") }) { try makeTextSpace() }
+        }
+        if config.content.sequenceVectors {
+            try runner.run("sequence", outputs: [contentPath("sequence")], resume: { try resumeContent("sequence") }) { try makeSequenceSpace() }
+        }
         try runner.run("index", outputs: ["items-ip.hnsw", "items-cosine.hnsw", "users-cosine.hnsw"].map(path), resume: { try loadIndexes() }) { try buildIndexes() }
         try runner.run("discover-weekly", outputs: [path("discover-weekly.h5")], resume: { discoverWeekly = try DiscoverWeeklyTable(contentsOf: path("discover-weekly.h5")) }) {
             try makeDiscoverWeekly()
@@ -110,8 +131,8 @@ public final class WeeklyJob {
     // MARK: Load
 
     func load() throws {
-        let (log, w, input) = try loadPlaysAndEventLog()
-        plays = log
+        try config.content.validate()
+        var (log, w, input) = try loadPlaysAndEventLog()
         weighting = w
         eventLog = input
         if let w = config.week {
@@ -119,6 +140,16 @@ public final class WeeklyJob {
         } else {
             week = PlaylistDate.mondayAfter(log.timestamps.max() ?? 0)
         }
+        if let tracks = file("tracks.tsv"), config.includeUnplayedCatalogTracks {
+            // Tracks released by the week's date (or undated) that no one has played: items without plays.
+            let before = log.itemIDs.count
+            for id in try TrackCatalog.trackIDs(inCatalog: tracks, releasedBefore: week.adding(days: 1).timestamp) {
+                log.itemIDs.intern(id)
+            }
+            catalogOnlyTracks = log.itemIDs.count - before
+            logger.info("catalog tracks without plays added", metadata: ["tracks": "\(catalogOnlyTracks)", "played": "\(before)"])
+        }
+        plays = log
         if let tracks = file("tracks.tsv") {
             catalog = try TrackCatalog.load(tracks: tracks, artists: file("artists.tsv"), itemIDs: log.itemIDs)
             hasCatalog = true
@@ -143,6 +174,7 @@ public final class WeeklyJob {
         }
         histories = try ListeningHistories.build(
             plays: log, weighting: weighting, feedback: feedback, asOf: week.timestamp, threads: threads)
+        try checkContentInputs()
     }
 
     /// Listens (skips left out) summed per (user, track), before the confidence weighting the fit applies.
@@ -186,6 +218,13 @@ public final class WeeklyJob {
         let progress = ProgressReporter(stage: "fit", total: params.iterations, logger: logger)
         progress.update(0)
         try model.fit(userItems, warmStart: warm) { progress.update($0.iteration, fields: [("s/iter", String(format: "%.2f", $0.seconds))]) }
+        if catalogOnlyTracks > 0 {
+            // Catalog-only tracks have no play: their collaborative vector is zero (not the solver's leftover), so
+            // every space and index treats them as having none.
+            var y = model.itemFactors
+            for i in (y.rows - catalogOnlyTracks)..<y.rows { for j in 0..<y.cols { y[i, j] = 0 } }
+            model = try ImplicitALS(parameters: params, userFactors: model.userFactors, itemFactors: y)
+        }
         var bundle = ModelBundle(
             userIDs: plays.userIDs, itemIDs: plays.itemIDs, model: model, userItems: userItems,
             metadata: ["input": config.events ?? config.eventLog ?? "", "week": week.description, "weighting": "\(config.weighting)", "command": "weekly"])
@@ -321,6 +360,8 @@ public final class WeeklyJob {
         b.dailyMixes = dailyMixes
         b.metrics = evaluation
         if hasCatalog { b.catalog = catalog }
+        b.contentSpaces = content.isEmpty ? nil : content
+        if catalogOnlyTracks > 0 { b.metadata["catalog_only_tracks"] = "\(catalogOnlyTracks)" }
         for (key, value) in eventLog?.metadata ?? [:] { b.metadata[key] = value }
         b.metadata["created_at"] = ISO8601DateFormatter().string(from: Date())
         let unit = PublishedModel.unitDirectory(forOutput: config.output)

@@ -34,6 +34,17 @@ public struct WeeklyReport {
         page.heading("Stages")
         page.barChart(title: "Seconds per stage", bars: stageRows.map { ($0.0 + ($0.2 ? " (resumed)" : ""), $0.1) }, unit: " s")
 
+        // Catalog-only tracks and content spaces.
+        if job.catalogOnlyTracks > 0 {
+            lines.append("catalog tracks without plays: \(job.catalogOnlyTracks) of \(items) items (zero collaborative vectors)")
+        }
+        let contentRows = job.contentReportRows()
+        if !contentRows.isEmpty {
+            page.heading("Content spaces (tracks with a vector)")
+            page.table(header: ["space", "tracks", "catalog-only tracks", "details"], rows: contentRows)
+            for row in contentRows { lines.append("content \(row[0]): \(row[1]) tracks; catalog-only \(row[2]); \(row[3])") }
+        }
+
         // Discover Weekly.
         if let dw = job.discoverWeekly {
             let sizes = (0..<dw.userCount).map { dw.indptr[$0 + 1] - dw.indptr[$0] }

@@ -17,7 +17,12 @@ struct WeeklyCommand: ParsableCommand {
             (tracks.tsv, artists.tsv, likes.tsv, dislikes.tsv, follows.tsv) are read from --catalog (default: the \
             play log's folder) when present; from a bare play log (user, item, weight, timestamp) the rules that \
             need artists do not apply. The play log takes the input options of `fit`; with none, a log with an \
-            ms_played column keeps its skips (plays under --min-ms-played, default 30 000 ms) as skips.
+            ms_played column keeps its skips (plays under --min-ms-played, default 30 000 ms) as skips. \
+            With a catalog, its tracks released by the week's date that no one has played join the items (with zero \
+            collaborative vectors). Content stages after fit: audio (--audio: analysed with a cache keyed by file \
+            content, embedded with --audio-model or a model trained in the job), text (--texts, default the \
+            catalog's texts.tsv) and sequence vectors (listening sessions); the bundle stores them under /audio, \
+            /text and /sequence.
             """)
 
     @Option(help: "The play log: Encore's plays.tsv (user, item, timestamp, ms_played) or any log `fit` reads (optional with --event-log).")
@@ -62,6 +67,45 @@ struct WeeklyCommand: ParsableCommand {
     @Option(help: "Print this user's playlists at the end (default: the first user).")
     var showUser: String?
 
+    @Flag(help: "Keep only played tracks as items (catalog tracks without plays are not added).")
+    var noCatalogTracks = false
+
+    @Option(help: "The catalog's recordings: a folder (searched recursively for .wav, .flac, .ogg, .opus, .mp3) or a TSV manifest whose first column is a path; a file stands for the track named by its file name without folder and extension.")
+    var audio: String?
+
+    @Option(help: "Folder of the audio analysis cache, kept across weeks (default: <output without .h5>-audio-cache).")
+    var audioCache: String?
+
+    @Option(help: "A trained audio model (train-audio) to embed the recordings with; without it the job trains one.")
+    var audioModel: String?
+
+    @Option(help: "Seconds of each recording analysed, from its start (0: the whole file).")
+    var audioDuration: Double = 30
+
+    @Option(help: "Epochs of the audio model trained in the job (early stopping may end sooner).")
+    var audioEpochs: Int = 5
+
+    @Option(help: "Embedding dimension of the audio model trained in the job.")
+    var audioDim: Int = 64
+
+    @Option(help: "Texts about tracks and artists (columns id, text; generate's texts.tsv). Default: the catalog folder's texts.tsv when present.")
+    var texts: String?
+
+    @Flag(help: "Skip the text vectors.")
+    var noTexts = false
+
+    @Option(help: "Dimensions of the text vectors.")
+    var textDimensions: Int = 100
+
+    @Flag(help: "Skip the sequence vectors.")
+    var noSequenceVectors = false
+
+    @Option(help: "Listening sessions are split where a user's plays are further apart than this.")
+    var sessionGapMinutes: Double = 30
+
+    @Option(help: "Dimension of the sequence vectors.")
+    var sequenceDim: Int = 64
+
     func validate() throws {
         if events == nil && eventLog == nil { throw ValidationError("give --events, --event-log or both") }
         try FitCommand.validateALSOptions(
@@ -88,6 +132,24 @@ struct WeeklyCommand: ParsableCommand {
         config.skipBadRows = inputFormat.skipBadRows
         if let ms = inputFormat.minMsPlayed { config.rules = EventRules(minimumListenMs: Int64(ms)) }
         config.hasInputOptions = !inputFormat.isDefault
+        config.includeUnplayedCatalogTracks = !noCatalogTracks
+        config.content.audio = audio
+        config.content.audioCache = audioCache
+        config.content.audioModel = audioModel
+        guard audioDuration.isFinite, audioDuration >= 0 else {
+            throw ValidationError("--audio-duration must be a non-negative number of seconds (got \(audioDuration))")
+        }
+        config.content.analysis.decode.duration = audioDuration > 0 ? audioDuration : nil
+        config.content.audioTraining.epochs = audioEpochs
+        guard audioDim >= 1 else { throw ValidationError("--audio-dim must be at least 1 (got \(audioDim))") }
+        config.content.audioNetwork.dim = audioDim
+        config.content.texts = texts
+        config.content.useTexts = !noTexts
+        config.content.textOptions.dimensions = textDimensions
+        config.content.sequenceVectors = !noSequenceVectors
+        config.content.sessionGapMinutes = sessionGapMinutes
+        config.content.sequenceOptions.dimensions = sequenceDim
+        do { try config.content.validate() } catch let e as WeeklyError { throw ValidationError(e.description) }
         // An explicit format or column option is resolved here (reading the header when it must); plain `auto` is
         // left to the job, which guesses when it loads the log.
         if let events, !(inputFormat.isDefault && inputFormat.format.lowercased() == "auto") {

@@ -246,3 +246,43 @@ struct FeaturesFileTests {
         #expect(result.output.contains("ok"))
     }
 }
+
+@Suite("Analysis cache")
+struct AudioFeatureCacheTests {
+    @Test("each content is analysed once; a later run reads the cache, failures included; changed bytes are analysed again")
+    func cacheByContent() throws {
+        let dir = try FeaturesFileTests.collection()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        // A copy of a.wav under another name: same bytes, one analysis.
+        try FileManager.default.copyItem(atPath: dir + "/a.wav", toPath: dir + "/copy.wav")
+        let inputs = try AudioInput.discover(dir)   // a, c, copy, notes (bad), quiet (silent), sub/b
+        let cache = AudioFeatureCache(directory: dir + "/cache", options: AnalysisOptions())
+        let first = try cache.prepare(inputs, threads: 2)
+        #expect(first.analysed == 5 && first.cached == 0)
+        #expect(first.keys[0] == first.keys[2] && first.keys[0] != first.keys[1])
+        #expect(first.failed.map(\.index) == [3, 4])
+        #expect(first.failed[0].reason.hasPrefix(dir + "/notes.mp3: "), "\(first.failed)")
+
+        let second = try cache.prepare(inputs, threads: 2)
+        #expect(second.analysed == 0 && second.cached == 6)
+        #expect(second.failed.map(\.index) == [3, 4] && second.failed.map(\.reason) == first.failed.map(\.reason))
+        #expect(second.keys == first.keys)
+
+        // The features file of the cache equals a direct analysis, and lists the failed content.
+        let out = dir + "/week.h5"
+        let stored = try cache.writeFeatures([("A", first.keys[0]!), ("N", first.keys[3]!), ("B", first.keys[5]!)], to: out)
+        #expect(stored.map(\.id) == ["A", "B"])
+        let direct = try AudioAnalyzer.analyze(path: dir + "/a.wav", options: AnalysisOptions(keepLogMel: true))
+        #expect(stored[0].descriptors == direct.descriptors.values.map { Float($0) })
+        let features = try AudioFeatures.read(path: out)
+        #expect(features.ids == ["A", "B"] && features.errors.map(\.id) == ["N"])
+        let logMel = try #require(features.logMel)
+        let own = try #require(direct.logMel)
+        #expect(Array(logMel.storage[0..<own.storage.count]) == own.storage)
+
+        // New bytes under an old name are a new content.
+        try writeAudio(dir + "/a.wav", .wav, sampleRate: 22_050, channels: 1, beats(bpm: 90, seconds: 3))
+        let third = try cache.prepare(inputs, threads: 2)
+        #expect(third.analysed == 1 && third.cached == 5 && third.keys[0] != first.keys[0])
+    }
+}

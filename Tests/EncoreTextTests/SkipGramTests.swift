@@ -87,6 +87,11 @@ struct SkipGramTests {
         #expect(throws: TextError.emptyVocabulary("no token occurs at least min_count = 5 times (most frequent: 2)")) {
             _ = try SkipGramModel.train(sequences: [[0, 1, 0]], names: ["a", "b"])
         }
+        // Token 0 is frequent enough but never shares a sequence with another kept token: nothing to train on
+        // (this used to crash on a NaN keep probability).
+        #expect(throws: TextError.emptyCorpus("no sequence holds two tokens that occur at least min_count = 2 times (3 sequences, 1 tokens kept)")) {
+            _ = try SkipGramModel.train(sequences: [[0, 1], [0, 2], [0]], names: ["a", "b", "c"], options: SkipGramOptions(minCount: 2))
+        }
         #expect(throws: TextError.invalidParameter("window must be positive, got 0")) {
             _ = try SkipGramModel.train(sequences: [[0]], names: ["a"], options: SkipGramOptions(window: 0))
         }

@@ -2,14 +2,16 @@
 """Check an Encore model bundle (HDF5) with h5py and numpy, and list recommendations from it.
 
 Usage:
-    check_bundle.py BUNDLE [EXPECTED_JSON] [--recommend USER_ID] [-n N]
+    check_bundle.py BUNDLE [EXPECTED_JSON] [--recommend USER_ID] [-n N] [--content CONTENT_JSON]
 
 With EXPECTED_JSON (written by the Swift test BundleTests.h5pyReadsBundle) the script compares the root
 attributes, ids, shapes, dtypes, factors (allclose), ALS parameters, the CSR training matrix, metrics and metadata
 with the JSON and exits 1 on any mismatch. With --recommend it prints the user's top-N unplayed items (scores =
 item_factors @ user_factor, items in the user's row of /cf/user_items excluded) and, when the JSON lists expected
 recommendations for that user, checks them too. The recommendation logic is the one of
-notebooks-data/explore_bundle.ipynb.
+notebooks-data/explore_bundle.ipynb. With --content (written by the Swift test of the weekly job's content stages)
+it checks the content spaces (/audio, /text, /sequence): every id is an item of /ids/items, one float32 row per
+id, and the ids and values the JSON lists.
 
 Exit codes: 0 all checks passed, 1 a mismatch, 2 usage error or unreadable bundle, 3 h5py/numpy missing.
 """
@@ -134,12 +136,54 @@ def check_bundle(f, exp):
     return c
 
 
+CONTENT_SPACES = (
+    # (JSON key, ids dataset, vectors dataset)
+    ("audio_embeddings", "/audio/ids", "/audio/embeddings"),
+    ("audio_descriptors", "/audio/ids", "/audio/descriptors"),
+    ("text", "/text/ids", "/text/vectors"),
+    ("sequence", "/sequence/ids", "/sequence/vectors"),
+)
+
+
+def check_content(f, exp, c=None):
+    """Checks the content spaces against exp: {key: {"ids": [...], "vectors": [[...]]}, "descriptor_names": [...],
+    "text_inherited": [0/1...]}; a key set to null means the space must be absent."""
+    c = c or Checker()
+    items = read_ids(f, "/ids/items")
+    index = {item: i for i, item in enumerate(items)}
+    for key, ids_path, vectors_path in CONTENT_SPACES:
+        if key not in exp:
+            continue
+        want = exp[key]
+        if want is None:
+            c.check(vectors_path not in f, f"{vectors_path}: present, expected absent")
+            continue
+        if vectors_path not in f or ids_path not in f:
+            c.check(False, f"{vectors_path} or {ids_path} missing")
+            continue
+        ids = read_ids(f, ids_path)
+        c.equal(ids, want["ids"], ids_path)
+        positions = [index.get(i, -1) for i in ids]
+        c.check(all(p >= 0 for p in positions), f"{ids_path}: an id is not an item of /ids/items")
+        c.check(positions == sorted(set(positions)), f"{ids_path}: ids not distinct and in item order")
+        d = f[vectors_path]
+        c.equal(d.dtype, np.dtype("float32"), f"{vectors_path} dtype")
+        c.equal(d.shape[0], len(ids), f"{vectors_path} rows")
+        c.close(d[()], want["vectors"], vectors_path, rtol=1e-6, atol=1e-6)
+    if "descriptor_names" in exp:
+        c.equal(read_ids(f, "/audio/descriptor_names"), exp["descriptor_names"], "/audio/descriptor_names")
+    if "text_inherited" in exp:
+        c.equal([int(x) for x in f["/text/inherited"][()]], exp["text_inherited"], "/text/inherited")
+    return c
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description="Check an Encore model bundle with h5py.")
     parser.add_argument("bundle")
     parser.add_argument("expected", nargs="?", help="JSON of expected contents (from the Swift test)")
     parser.add_argument("--recommend", metavar="USER_ID", help="print this user's top-N recommendations")
     parser.add_argument("-n", type=int, default=10, help="number of recommendations (default 10)")
+    parser.add_argument("--content", metavar="CONTENT_JSON", help="JSON of the expected content spaces")
     args = parser.parse_args(argv)
 
     try:
@@ -154,6 +198,9 @@ def main(argv=None):
             with open(args.expected, encoding="utf-8") as fh:
                 expected = json.load(fh)
             checker = check_bundle(f, expected)
+        if args.content:
+            with open(args.content, encoding="utf-8") as fh:
+                check_content(f, json.load(fh), checker)
         if args.recommend is not None:
             try:
                 recs = recommend(f, args.recommend, args.n)
