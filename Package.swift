@@ -117,7 +117,7 @@ let package = Package(
             dependencies: [
                 "EncoreCore", "EncoreData", "EncoreFactorization", "EncoreIndex", "EncorePlaylists", "EncoreStorage",
                 "EncoreEventLog", "EncoreEvaluation", "EncoreAudio", "EncoreAnalysis", "EncoreText", "EncoreAudioModel",
-                .product(name: "Logging", package: "swift-log"),
+                "EncoreHybrid", .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swift6),
         // The one product library users depend on: re-exports every layer, so `import RecCore` is all it takes.

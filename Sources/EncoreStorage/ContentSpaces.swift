@@ -87,12 +87,20 @@ public struct ContentSpaces: Sendable, Equatable {
     public var textInherited: [Bool] = []
     /// Sequence (skip-gram) vectors, `/sequence/vectors`.
     public var sequence: ItemVectorSet?
+    /// The hybrid item space, `/hybrid/vectors`: each track's learned CF vector, its content prediction, or their
+    /// blend by evidence (see EncoreHybrid's `EvidenceBlend`); tracks with neither are absent.
+    public var hybrid: ItemVectorSet?
+    /// Per row of ``hybrid``: where the vector came from (`learned`, `blended(0.67 learned; text+artist)`,
+    /// `predicted(audio+text)`), `/hybrid/provenance`.
+    public var hybridProvenance: [String] = []
 
     /// Empty spaces.
     public init() {}
 
     /// Whether no space is present.
-    public var isEmpty: Bool { audioEmbeddings == nil && audioDescriptors == nil && text == nil && sequence == nil }
+    public var isEmpty: Bool {
+        audioEmbeddings == nil && audioDescriptors == nil && text == nil && sequence == nil && hybrid == nil
+    }
 }
 
 /// Storage of ``ContentSpaces`` in a bundle (each group optional; a bundle without them reads as before):
@@ -107,6 +115,8 @@ public struct ContentSpaces: Sendable, Equatable {
 /// | `/text/ids`, `/text/vectors` | datasets `[n]`, `[n, dim]` | item ids and their text (LSA) vectors |
 /// | `/text/inherited` | dataset `[n]` | uint8, 1 where the track took its artist's vector |
 /// | `/sequence/ids`, `/sequence/vectors` | datasets `[n]`, `[n, dim]` | item ids and their skip-gram vectors |
+/// | `/hybrid/ids`, `/hybrid/vectors` | datasets `[n]`, `[n, factors]` | item ids and their hybrid (CF-space) vectors |
+/// | `/hybrid/provenance` | dataset `[n]` | strings: where each hybrid vector came from |
 ///
 /// `/audio/embeddings` and `/audio/descriptors` share `/audio/ids`; either may be absent.
 enum ContentLayout {
@@ -123,6 +133,10 @@ enum ContentLayout {
     static let sequence = "/sequence"
     static let sequenceIDs = "/sequence/ids"
     static let sequenceVectors = "/sequence/vectors"
+    static let hybrid = "/hybrid"
+    static let hybridIDs = "/hybrid/ids"
+    static let hybridVectors = "/hybrid/vectors"
+    static let hybridProvenance = "/hybrid/provenance"
 }
 
 extension ContentSpaces {
@@ -145,6 +159,10 @@ extension ContentSpaces {
         try check(audioDescriptors, ContentLayout.audioDescriptors)
         try check(text, ContentLayout.textVectors)
         try check(sequence, ContentLayout.sequenceVectors)
+        try check(hybrid, ContentLayout.hybridVectors)
+        if let h = hybrid, hybridProvenance.count != h.count {
+            throw .shapeMismatch(path: path, object: ContentLayout.hybridProvenance, reason: "\(hybridProvenance.count) provenances for \(h.count) hybrid vectors")
+        }
         if let e = audioEmbeddings, let d = audioDescriptors, e.items != d.items {
             throw .shapeMismatch(path: path, object: ContentLayout.audioIDs, reason: "the audio embeddings and descriptors cover different items (\(e.count) and \(d.count))")
         }
@@ -204,6 +222,12 @@ extension HDF5File {
             try write(strings: ids(s), at: ContentLayout.sequenceIDs)
             try write(s.vectors, at: ContentLayout.sequenceVectors)
         }
+        if let h = spaces.hybrid {
+            try createGroup(ContentLayout.hybrid)
+            try write(strings: ids(h), at: ContentLayout.hybridIDs)
+            try write(h.vectors, at: ContentLayout.hybridVectors)
+            try write(strings: spaces.hybridProvenance, at: ContentLayout.hybridProvenance)
+        }
     }
 
     /// Reads the content spaces, checking that every id is an item of the bundle (once, in item order) and that
@@ -260,6 +284,13 @@ extension HDF5File {
         if exists(ContentLayout.sequence) {
             for o in [ContentLayout.sequenceIDs, ContentLayout.sequenceVectors] where !exists(o) { throw .missingObject(path: path, object: o) }
             spaces.sequence = try rows(ContentLayout.sequenceVectors, try items(ContentLayout.sequenceIDs))
+        }
+        if exists(ContentLayout.hybrid) {
+            for o in [ContentLayout.hybridIDs, ContentLayout.hybridVectors, ContentLayout.hybridProvenance] where !exists(o) {
+                throw .missingObject(path: path, object: o)
+            }
+            spaces.hybrid = try rows(ContentLayout.hybridVectors, try items(ContentLayout.hybridIDs))
+            spaces.hybridProvenance = try readStrings(at: ContentLayout.hybridProvenance).values
         }
         if spaces.isEmpty { return nil }
         try spaces.validate(items: itemIDs.count, path: path)

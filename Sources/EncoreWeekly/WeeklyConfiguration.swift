@@ -1,4 +1,5 @@
 import EncoreCore
+import EncoreHybrid
 import EncoreData
 import EncoreFactorization
 import EncoreAudio
@@ -111,6 +112,15 @@ public struct ContentOptions: Sendable {
     public var sessionGapMinutes: Double = 30
     /// Skip-gram settings of the sequence vectors.
     public var sequenceOptions = SkipGramOptions()
+    /// Whether the hybrid stage runs (`--no-hybrid` turns it off): CF vectors predicted from the content spaces and
+    /// the artist for tracks with few plays, blended with the learned ones by evidence.
+    public var hybrid = true
+    /// The cold-start model's settings (warm-track threshold, validation share, ridge grid, evidence prior `k`).
+    public var coldStart = ColdStartOptions()
+    /// The share of Discover Weekly reserved for new tracks (`--new-track-share`) when the hybrid space has some.
+    public var newTrackShare: Float = 0.2
+    /// A track is new (a "new for you" candidate) with at most this many listeners (`--cold-max-listeners`).
+    public var coldMaxListeners = 2
 
     /// The defaults: no audio, texts when the catalog has them, sequence vectors.
     public init() {}
@@ -127,6 +137,11 @@ public struct ContentOptions: Sendable {
         do { try audioTraining.validate() } catch { throw WeeklyError("audio training: \(error)") }
         do { try sequenceOptions.validate() } catch { throw WeeklyError("sequence vectors: \(error)") }
         guard textOptions.dimensions > 0 else { throw WeeklyError("--text-dimensions must be positive (got \(textOptions.dimensions))") }
+        do { try coldStart.validate() } catch { throw WeeklyError("hybrid: \(error)") }
+        guard newTrackShare.isFinite, newTrackShare >= 0, newTrackShare <= 1 else {
+            throw WeeklyError("--new-track-share must be in [0, 1] (got \(newTrackShare))")
+        }
+        guard coldMaxListeners >= 0 else { throw WeeklyError("--cold-max-listeners must be >= 0 (got \(coldMaxListeners))") }
         if audio == nil && audioModel != nil { throw WeeklyError("--audio-model needs --audio (the recordings to embed)") }
     }
 }

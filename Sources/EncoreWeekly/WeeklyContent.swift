@@ -31,6 +31,12 @@ public struct ContentStageSummary: Codable, Sendable, Equatable {
     public var textDocuments = 0
     /// Sessions the sequence vectors trained on.
     public var sequenceSessions = 0
+    /// The cold-start model's combination weight of each source (hybrid stage; `nil` when it did not run).
+    public var hybridWeights: [String: Float]?
+    /// How many tracks' hybrid vectors are learned, blended, predicted (hybrid stage).
+    public var hybridProvenance: [String: Int]?
+    /// Why the hybrid stage made no space, when it did not.
+    public var hybridNote: String?
 
     /// An empty summary.
     public init() {}
@@ -328,6 +334,9 @@ extension WeeklyJob {
         case "text":
             content.text = s.text
             content.textInherited = s.textInherited
+        case "hybrid":
+            content.hybrid = s.hybrid
+            content.hybridProvenance = s.hybridProvenance
         default:
             content.sequence = s.sequence
         }
@@ -356,6 +365,13 @@ extension WeeklyJob {
         if config.content.sequenceVectors {
             rows.append(["sequence", content.sequence.map { share($0.count, n) } ?? "-", catalogOnly(content.sequence),
                          "\(contentSummary.sequenceSessions) sessions (gap \(config.content.sessionGapMinutes) min)"])
+        }
+        if config.content.hybrid {
+            let s = contentSummary
+            let weights = (s.hybridWeights ?? [:]).sorted { $0.key < $1.key }.map { "\($0.key) \(String(format: "%.2f", $0.value))" }
+            let kinds = (s.hybridProvenance ?? [:]).sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }
+            let detail = s.hybridNote ?? "weights: \(weights.joined(separator: ", ")); vectors: \(kinds.joined(separator: ", "))"
+            rows.append(["hybrid", content.hybrid.map { share($0.count, n) } ?? "-", catalogOnly(content.hybrid), detail])
         }
         return rows
     }

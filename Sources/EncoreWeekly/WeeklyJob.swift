@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import EncoreCore
+import EncoreHybrid
 import EncoreData
 import EncoreFactorization
 import EncoreIndex
@@ -108,6 +109,9 @@ public final class WeeklyJob {
         }
         if config.content.sequenceVectors {
             try runner.run("sequence", outputs: [contentPath("sequence")], resume: { try resumeContent("sequence") }) { try makeSequenceSpace() }
+        }
+        if config.content.hybrid {
+            try runner.run("hybrid", outputs: [contentPath("hybrid")], resume: { try resumeContent("hybrid") }) { try makeHybridSpace() }
         }
         try runner.run("index", outputs: ["items-ip.hnsw", "items-cosine.hnsw", "users-cosine.hnsw"].map(path), resume: { try loadIndexes() }) { try buildIndexes() }
         try runner.run("discover-weekly", outputs: [path("discover-weekly.h5")], resume: { discoverWeekly = try DiscoverWeeklyTable(contentsOf: path("discover-weekly.h5")) }) {
@@ -302,7 +306,7 @@ public final class WeeklyJob {
         guard let b = fitted, let histories else { throw WeeklyError("no model") }
         let config = try DiscoverWeekly.Configuration.standard(
             histories: histories, model: b.model, catalog: catalog.hasArtists ? catalog : nil, itemIndex: itemIP,
-            userIndex: userCosine)
+            userIndex: userCosine, content: try discoverWeeklyContent(histories: histories))
         let builder = try DiscoverWeekly(environment: try environment(), configuration: config, week: week)
         let users = (0..<Int32(plays.userIDs.count)).map { $0 }
         let progress = ProgressReporter(stage: "discover-weekly", total: users.count, logger: logger)
@@ -317,7 +321,8 @@ public final class WeeklyJob {
 
     func makeDailyMixes() throws {
         guard let histories else { throw WeeklyError("no histories") }
-        let builder = try DailyMix(environment: try environment(), day: week)
+        let builder = try DailyMix(environment: try environment(), day: week, descriptors: try trackDescriptors(),
+                                   newTrackSpace: try hybridItemSpace())
         let users = (0..<Int32(plays.userIDs.count)).map { $0 }
         let progress = ProgressReporter(stage: "daily-mix", total: users.count, logger: logger)
         let all = try builder.buildAll(histories: histories, users: users, threads: threads) { progress.update($0) }

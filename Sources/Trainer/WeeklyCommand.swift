@@ -103,6 +103,18 @@ struct WeeklyCommand: ParsableCommand {
     @Option(help: "Listening sessions are split where a user's plays are further apart than this.")
     var sessionGapMinutes: Double = 30
 
+    @Flag(help: "Skip the hybrid stage (CF vectors predicted from content and artist for tracks with few plays).")
+    var noHybrid = false
+
+    @Option(help: "The evidence prior k of the hybrid blend: a predicted vector weighs as much as k listeners.")
+    var priorListeners: Double = 10
+
+    @Option(help: "The share of Discover Weekly reserved for new tracks (at most --cold-max-listeners listeners).")
+    var newTrackShare: Float = 0.2
+
+    @Option(help: "A track with at most this many listeners is a new-track candidate scored by its hybrid vector.")
+    var coldMaxListeners: Int = 2
+
     @Option(help: "Dimension of the sequence vectors.")
     var sequenceDim: Int = 64
 
@@ -149,6 +161,10 @@ struct WeeklyCommand: ParsableCommand {
         config.content.sequenceVectors = !noSequenceVectors
         config.content.sessionGapMinutes = sessionGapMinutes
         config.content.sequenceOptions.dimensions = sequenceDim
+        config.content.hybrid = !noHybrid
+        config.content.coldStart.priorListeners = priorListeners
+        config.content.newTrackShare = newTrackShare
+        config.content.coldMaxListeners = coldMaxListeners
         do { try config.content.validate() } catch let e as WeeklyError { throw ValidationError(e.description) }
         // An explicit format or column option is resolved here (reading the header when it must); plain `auto` is
         // left to the job, which guesses when it loads the log.

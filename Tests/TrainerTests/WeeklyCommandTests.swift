@@ -64,7 +64,7 @@ import EncoreTestSupport
         try FileManager.default.removeItem(atPath: "\(dir)/out/b.h5.d/current.json")
         let state = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(dir)/out/b.h5.work/state.json"))) as? [String: Any]
         let finished = (state?["order"] as? [String]) ?? []
-        #expect(finished == ["fit", "text", "sequence", "index", "discover-weekly", "daily-mix", "evaluate", "bundle"])
+        #expect(finished == ["fit", "text", "sequence", "hybrid", "index", "discover-weekly", "daily-mix", "evaluate", "bundle"])
         var second = try EncoreTrain.parseAsRoot(args)
         try second.run()
         // Only the bundle, whose output was removed, is written again, from the saved stages.

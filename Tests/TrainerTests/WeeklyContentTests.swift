@@ -132,6 +132,39 @@ import EncoreTestSupport
         #expect(sequence.count > 0)
         #expect(sequence.items.allSatisfy { Int($0) < n - expected.count })
 
+        // Hybrid: played tracks keep their learned vector or blend it with the prediction; catalog-only tracks (no
+        // listener) have only the prediction, from content and their artist's other tracks.
+        let hybrid = try #require(spaces.hybrid)
+        #expect(spaces.hybridProvenance.count == hybrid.count)
+        var listeners = [Int](repeating: 0, count: n)
+        for i in bundle.userItems.indices { listeners[Int(i)] += 1 }
+        let k = job.config.content.coldStart.priorListeners
+        for (r, item) in hybrid.items.enumerated() {
+            let p = spaces.hybridProvenance[r]
+            if listeners[Int(item)] == 0 {
+                // Catalog-only tracks, and played tracks whose every play was a skip.
+                #expect(p.hasPrefix("predicted("), "\(bundle.itemIDs.id(at: item)): \(p)")
+            } else {
+                #expect(p == "learned" || p.hasPrefix("blended("), "\(p)")
+                // The blend's learned weight is n / (n + k).
+                if p.hasPrefix("blended(") {
+                    let w = (Double(listeners[Int(item)]) / (Double(listeners[Int(item)]) + k) * 100).rounded() / 100
+                    #expect(p.hasPrefix("blended(\(w) learned;"), "\(p) with \(listeners[Int(item)]) listeners")
+                }
+            }
+        }
+        #expect(hybrid.items.contains { Int($0) >= n - expected.count }, "no catalog-only track got a predicted vector")
+        // Discover Weekly's new-for-you tracks are tracks with at most --cold-max-listeners listeners.
+        let dw = try #require(bundle.discoverWeekly)
+        var newForYou = 0
+        for u in 0..<dw.userCount {
+            for t in dw.tracks(ofUser: u) where t.source.contains("new-for-you") {
+                newForYou += 1
+                #expect(listeners[Int(t.item)] <= job.config.content.coldMaxListeners)
+            }
+        }
+        #expect(newForYou > 0, "no Discover Weekly track came from the hybrid space's new tracks")
+
         // The report covers every space and the catalog-only tracks.
         let report = try String(contentsOfFile: "\(dir)/a/b-report/report.txt", encoding: .utf8)
         #expect(report.contains("catalog tracks without plays: \(expected.count) of \(n) items"), "\(report)")
@@ -139,6 +172,7 @@ import EncoreTestSupport
         #expect(report.contains("12 analysed, 0 from the cache"), "\(report)")
         #expect(report.contains("content text: \(text.count) of \(n)"), "\(report)")
         #expect(report.contains("content sequence: \(sequence.count) of \(n)"), "\(report)")
+        #expect(report.contains("content hybrid: \(hybrid.count) of \(n)"), "\(report)")
 
         // h5py reads the same ids and vectors.
         if TestPython.shouldRun {
@@ -203,7 +237,10 @@ import EncoreTestSupport
                      "--iterations", "1", "--eval-users", "0", "--threads", "2", "--no-sequence-vectors", "--no-texts"] + extra)
             let bundle = try PublishedModel.readBundle(at: "\(dir)/\(name)/b.h5")
             #expect(Set(bundle.itemIDs.ids) == played)
-            #expect(bundle.contentSpaces == nil)
+            // No content space; with a catalog, the artist prior still gives a hybrid space.
+            let spaces = bundle.contentSpaces
+            #expect(spaces?.audioEmbeddings == nil && spaces?.text == nil && spaces?.sequence == nil)
+            #expect((spaces?.hybrid != nil) == (name == "played"))
             #expect(bundle.metadata["catalog_only_tracks"] == nil)
         }
     }

@@ -1,0 +1,122 @@
+import EncoreCore
+import EncoreHybrid
+import EncorePlaylists
+import EncoreStorage
+
+// The hybrid stage and what the playlists take from it: predicted CF vectors for tracks with few plays, blended with
+// the learned ones by evidence (EncoreHybrid), the audio space, and the descriptors that order Daily Mixes.
+extension WeeklyJob {
+    /// Fits the cold-start model on this week's factors, content spaces and artists, and keeps the hybrid vectors.
+    func makeHybridSpace() throws {
+        guard let b = fitted else { throw WeeklyError("no model") }
+        let n = b.model.itemCount
+        var spaces: [ContentSpace] = []
+        for (name, set) in [("audio", content.audioEmbeddings), ("text", content.text), ("sequence", content.sequence)] {
+            guard let set, set.count > 0 else { continue }
+            let (vectors, present) = set.aligned(itemCount: n)
+            spaces.append(try ContentSpace(name: name, vectors: vectors, present: present))
+        }
+        let artists: [Int32]? = catalog.hasArtists ? catalog.trackArtist : nil
+        var out = ContentSpaces()
+        defer { content.hybrid = out.hybrid; content.hybridProvenance = out.hybridProvenance }
+        guard !spaces.isEmpty || artists != nil else {
+            contentSummary.hybridNote = "no content space and no artists: nothing to predict from"
+            logger.info("hybrid stage: nothing to predict from (no content space, no catalog artists)")
+            try saveContent(out, name: "hybrid")
+            return
+        }
+        let progress = ProgressReporter(stage: "hybrid", total: 1, logger: logger)
+        let listeners = ColdStartModel.listeners(userItems: b.userItems)
+        let options = config.content.coldStart
+        let model: ColdStartModel
+        do {
+            model = try ColdStartModel.fit(
+                itemFactors: b.model.itemFactors, listeners: listeners, artists: artists, spaces: spaces, options: options)
+        } catch {
+            // Too few warm tracks (a tiny catalog) is not a reason to stop the week: the CF playlists still stand.
+            contentSummary.hybridNote = "not fitted: \(error)"
+            logger.warning("hybrid stage skipped", metadata: ["reason": .string("\(error)")])
+            try saveContent(out, name: "hybrid")
+            return
+        }
+        let prediction = try model.predict(artists: artists, spaces: spaces)
+        let blended = try EvidenceBlend.blend(
+            learned: b.model.itemFactors, listeners: listeners, predicted: prediction, priorListeners: options.priorListeners)
+        let items = (0..<n).filter { blended.provenance[$0].kind != .none }
+        var vectors = Matrix(rows: items.count, cols: blended.vectors.cols)
+        for (k, i) in items.enumerated() { vectors.setRow(k, blended.vectors.row(i)) }
+        out.hybrid = try ItemVectorSet(items: items.map(Int32.init), vectors: vectors, object: "/hybrid/vectors")
+        out.hybridProvenance = items.map { blended.describe($0) }
+        contentSummary.hybridWeights = Dictionary(uniqueKeysWithValues: zip(model.sourceNames, model.weights))
+        contentSummary.hybridProvenance = Dictionary(uniqueKeysWithValues: blended.counts().map { ("\($0.key)", $0.value) })
+        progress.update(1)
+        logger.info("hybrid vectors", metadata: [
+            "tracks": "\(items.count)", "sources": .string(model.sourceNames.joined(separator: ",")),
+            "weights": .string(model.weights.map { String(format: "%.2f", $0) }.joined(separator: ",")),
+            "warm": "\(model.warmTracks)"])
+        try saveContent(out, name: "hybrid")
+    }
+
+    /// The hybrid vectors aligned to every item (zero rows where a track has none) and the items that have one.
+    func hybridAligned() -> (vectors: Matrix, present: IDBitset)? {
+        guard let h = content.hybrid, let b = fitted else { return nil }
+        let (vectors, present) = h.aligned(itemCount: b.model.itemCount)
+        return (vectors, Self.bitset(present))
+    }
+
+    /// The hybrid space for Daily Mix's new tracks, when the stage made one.
+    func hybridItemSpace() throws -> ItemSpace? {
+        guard let (vectors, present) = hybridAligned() else { return nil }
+        return try ItemSpace(name: "hybrid", vectors: vectors, validItems: present)
+    }
+
+    /// Discover Weekly's content sources: audio neighbours of the heavy rotation, and tracks with at most
+    /// `coldMaxListeners` listeners scored by their hybrid vectors, with `newTrackShare` of the list reserved for them.
+    func discoverWeeklyContent(histories: ListeningHistories) throws -> DiscoverWeekly.Content? {
+        guard let b = fitted else { return nil }
+        let n = b.model.itemCount
+        var audio: ItemSpace?
+        if let e = content.audioEmbeddings, e.count > 0 {
+            let (vectors, present) = e.aligned(itemCount: n)
+            audio = try ItemSpace(name: "audio", vectors: vectors, validItems: Self.bitset(present))
+        }
+        var cold: IDBitset?, predicted: Matrix?
+        if let (vectors, present) = hybridAligned() {
+            var c = try ColdTracks.select(
+                histories: histories, catalog: catalog, maxListeners: config.content.coldMaxListeners, referenceTime: week.timestamp)
+            for i in 0..<Int32(n) where c.contains(i) && !present.contains(i) { c.remove(i) }
+            cold = c
+            predicted = vectors
+        }
+        guard audio != nil || cold != nil else { return nil }
+        return DiscoverWeekly.Content(
+            audio: audio, coldItems: cold, predictedVectors: predicted,
+            newTrackShare: cold == nil ? 0 : config.content.newTrackShare)
+    }
+
+    /// Tempo, key, mode and energy of the analysed tracks, for Daily Mix's flow; `nil` without audio descriptors.
+    func trackDescriptors() throws -> TrackDescriptors? {
+        guard let d = content.audioDescriptors, let b = fitted else { return nil }
+        let names = content.descriptorNames
+        func column(_ name: String) -> Int? { names.firstIndex(of: name) }
+        let tempo = column("tempo_bpm"), key = column("key"), mode = column("mode"), energy = column("energy")
+        var tracks: [Int32: TrackDescriptors.Track] = [:]
+        for (k, item) in d.items.enumerated() {
+            let row = d.vectors.row(k)
+            func value(_ c: Int?) -> Float? { c.flatMap { row[$0].isFinite ? row[$0] : nil } }
+            // Values a descriptor file should not hold count as unknown rather than stopping the week.
+            let m = value(mode).map { Int($0.rounded()) }.flatMap { (0...1).contains($0) ? $0 : nil }
+            let k = m == nil ? nil : value(key).map { Int($0.rounded()) }.flatMap { (0...11).contains($0) ? $0 : nil }
+            tracks[item] = TrackDescriptors.Track(
+                tempoBPM: value(tempo).flatMap { $0 > 0 ? $0 : nil }, key: k, mode: k == nil ? nil : m,
+                energy: value(energy).flatMap { $0 >= 0 ? $0 : nil })
+        }
+        return try TrackDescriptors(itemCount: b.model.itemCount, tracks: tracks)
+    }
+
+    static func bitset(_ present: [Bool]) -> IDBitset {
+        var b = IDBitset(capacity: present.count)
+        for (i, p) in present.enumerated() where p { b.insert(Int32(i)) }
+        return b
+    }
+}
