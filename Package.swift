@@ -44,6 +44,8 @@ let package = Package(
             name: "CEbur128", path: "Sources/CEbur128", pkgConfig: "libebur128", providers: [.apt(["libebur128-dev"])]),
         // No pkgConfig: fluidsynth.pc pulls in glib and SDL2 flags that the import does not need.
         .systemLibrary(name: "CFluidSynth", path: "Sources/CFluidSynth", providers: [.apt(["libfluidsynth-dev"])]),
+        // Zip archives (NumPy's .npz files, e.g. implicit's saved models).
+        .systemLibrary(name: "CZip", path: "Sources/CZip", pkgConfig: "libzip", providers: [.apt(["libzip-dev"])]),
         // Small SIMD kernels (AVX2+FMA chosen at run time, portable fallback) for the solvers' and indexes' hot loops.
         .target(name: "CKernels", path: "Sources/CKernels"),
         // The library, in layers: a target may import only the targets listed above it (docs/architecture.md).
@@ -55,7 +57,7 @@ let package = Package(
             name: "EncoreData", dependencies: ["EncoreCore", .product(name: "SystemPackage", package: "swift-system")],
             swiftSettings: swift6),
         .target(name: "EncoreFactorization", dependencies: ["EncoreCore", "EncoreData", "CKernels"], swiftSettings: swift6),
-        .target(name: "EncoreIndex", dependencies: ["EncoreCore", "CKernels"], swiftSettings: swift6),
+        .target(name: "EncoreIndex", dependencies: ["EncoreCore", "CKernels", "CZip"], swiftSettings: swift6),
         // Audio front-end: decoding, resampling, spectrograms and descriptors (beside Factorization and Index).
         .target(
             name: "EncoreAudio", dependencies: ["EncoreCore", "CSndFile", "CSoxr", "CKissFFT", "CEbur128", "CBLAS"],

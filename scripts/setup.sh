@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(libopenblas-dev liblapacke-dev libhdf5-dev pkg-config python3-venv
-          libsndfile1-dev libsoxr-dev libkissfft-dev libebur128-dev libfluidsynth-dev fluid-soundfont-gm)
+          libsndfile1-dev libsoxr-dev libkissfft-dev libebur128-dev libfluidsynth-dev fluid-soundfont-gm libzip-dev)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

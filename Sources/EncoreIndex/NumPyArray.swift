@@ -214,7 +214,7 @@ public enum NumPyArray {
 
     /// Parses the preamble in `prefix` (up to 12 bytes) and the header dictionary fetched with `fetch(offset, count)`.
     static func parseHeader(
-        prefix: [UInt8], path: String, fetch: (Int, Int) throws(IndexError) -> [UInt8]
+        prefix: [UInt8], path: String, allowScalar: Bool = false, fetch: (Int, Int) throws(IndexError) -> [UInt8]
     ) throws(IndexError) -> Header {
         func bad(_ reason: String) -> IndexError { .io(path: path, reason: "not a valid .npy file: \(reason)") }
         guard !prefix.isEmpty else { throw bad("the file is empty") }
@@ -260,7 +260,7 @@ public enum NumPyArray {
         guard !fortran else {
             throw .io(path: path, reason: "unsupported .npy array: Fortran order (column-major); save numpy.ascontiguousarray(a) instead")
         }
-        guard shape.count == 1 || shape.count == 2 else {
+        guard shape.count == 1 || shape.count == 2 || (allowScalar && shape.isEmpty) else {
             throw .io(path: path, reason: "unsupported .npy array: \(shape.count)-D shape \(shapeText(shape)) (Encore reads 1-D and 2-D arrays)")
         }
         guard shape.allSatisfy({ $0 >= 0 }) else { throw bad("negative dimension in shape \(shapeText(shape))") }

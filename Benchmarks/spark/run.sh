@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# The Spark job (spark/encore_weekly.py) on a local Spark (local[2]) against Encore's own fit, on a generated world:
+#   1. Spark's weighting equals Encore's on the same data (a sample of pairs against `fit`'s /cf/user_items, relative
+#      tolerance 1e-5), for the play log itself (listens from ms_played) and for the training split (weights);
+#   2. `encore-train import-factors` on the job's .npy shards makes a bundle holding them exactly;
+#   3. quality: `encore-train evaluate` of Spark's factors and of `encore-train fit`'s on the same split.
+# Runs from Benchmarks/ (not CI: it installs pyspark and a Java runtime and takes minutes).
+# Usage: Benchmarks/spark/run.sh [--preset tiny|sample] [--factors N --iterations N] [--work DIR]
+#   ENCORE_TRAIN=path/to/encore-train (default: the debug build in .build/debug).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+preset=sample factors=64 iterations=15 work=Benchmarks/results/spark
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --preset) preset=$2; shift 2 ;;
+        --factors) factors=$2; shift 2 ;;
+        --iterations) iterations=$2; shift 2 ;;
+        --work) work=$2; shift 2 ;;
+        *) echo "unknown option $1" >&2; exit 2 ;;
+    esac
+done
+train_bin=${ENCORE_TRAIN:-.build/debug/encore-train}
+[ -x "$train_bin" ] || { echo "no $train_bin: run swift build first (or set ENCORE_TRAIN)" >&2; exit 1; }
+
+# What the job needs: a Java 17 runtime (Debian's) and pyspark, numpy and h5py (PyPI) in Benchmarks/.venv-spark.
+if ! command -v java >/dev/null; then
+    apt-get update -qq && apt-get install -y -qq openjdk-17-jre-headless
+fi
+venv=Benchmarks/.venv-spark
+if ! "$venv/bin/python" -c 'import pyspark, numpy, h5py' 2>/dev/null; then
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install -q pyspark numpy h5py
+fi
+py="$venv/bin/python"
+export PYSPARK_PYTHON="$py" PYSPARK_DRIVER_PYTHON="$py"
+
+mkdir -p "$work"
+world="$work/world-$preset"
+[ -f "$world/plays.tsv" ] || "$train_bin" generate --preset "$preset" --output "$world"
+[ -f "$work/train.tsv" ] && [ "$work/train.tsv" -nt "$world/plays.tsv" ] ||
+    "$train_bin" split --input "$world/plays.tsv" --method random --train "$work/train.tsv" --test "$work/test.tsv"
+uptime | sed 's/^/load before: /'
+
+als=(--factors "$factors" --iterations "$iterations" --regularization 0.01 --alpha 1)
+timed() { local t0=$SECONDS; "$@"; echo "  ($(( SECONDS - t0 )) s: ${*:1:3} ...)"; }
+
+echo "== 1. weighting on the play log (listens from ms_played): Spark against fit"
+rm -rf "$work/job-plays"
+timed "$py" spark/encore_weekly.py --input "$world/plays.tsv" --output "$work/job-plays" --weights-only \
+    --weights-sample 0.1 --master 'local[2]' --partitions 2 > "$work/job-plays.log"
+timed "$train_bin" fit --input "$world/plays.tsv" --output "$work/fit-plays.h5" --factors 8 --iterations 1 2>/dev/null
+"$py" Benchmarks/spark/check.py --job "$work/job-plays" --fit-bundle "$work/fit-plays.h5"
+
+echo "== 2. the Spark job on the training split, fit on the same split"
+rm -rf "$work/job"
+timed "$py" spark/encore_weekly.py --input "$work/train.tsv" --output "$work/job" --weights-sample 0.1 \
+    --master 'local[2]' --partitions 2 "${als[@]}" > "$work/job.log"
+cat "$work/job/job.json"
+timed "$train_bin" fit --input "$work/train.tsv" --output "$work/fit.h5" "${als[@]}" 2>/dev/null
+timed "$train_bin" import-factors --users "$work/job/users" --items "$work/job/items" --output "$work/spark.h5" \
+    --regularization 0.01 --alpha 1 --interactions "$work/train.tsv" 2>/dev/null
+"$py" Benchmarks/spark/check.py --job "$work/job" --bundle "$work/spark.h5" --fit-bundle "$work/fit.h5"
+
+echo "== 3. quality on the same split"
+"$train_bin" evaluate --bundle "$work/spark.h5" --train "$work/train.tsv" --test "$work/test.tsv" --no-save \
+    --json "$work/spark-metrics.json" 2>/dev/null
+"$train_bin" evaluate --bundle "$work/fit.h5" --train "$work/train.tsv" --test "$work/test.tsv" --no-save \
+    --json "$work/fit-metrics.json" 2>/dev/null
+"$py" Benchmarks/spark/check.py --job "$work/job" --metrics "$work/spark-metrics.json" "$work/fit-metrics.json"
+uptime | sed 's/^/load after: /'
