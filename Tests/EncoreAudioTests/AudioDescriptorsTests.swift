@@ -278,7 +278,11 @@ struct AudioFeatureCacheTests {
         #expect(features.ids == ["A", "B"] && features.errors.map(\.id) == ["N"])
         let logMel = try #require(features.logMel)
         let own = try #require(direct.logMel)
-        #expect(Array(logMel.storage[0..<own.storage.count]) == own.storage)
+        // Equal up to sgemm's blocking: the mel product's OpenBLAS thread count is process-wide, and other tests
+        // running at the same time change it.
+        let stored0 = Array(logMel.storage[0..<own.storage.count])
+        let worst = zip(stored0, own.storage).map { abs($0 - $1) }.max() ?? 0
+        #expect(worst < 1e-3, "log-mel differs from a direct analysis by up to \(worst) dB")
 
         // New bytes under an old name are a new content.
         try writeAudio(dir + "/a.wav", .wav, sampleRate: 22_050, channels: 1, beats(bpm: 90, seconds: 3))
