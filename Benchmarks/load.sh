@@ -9,8 +9,9 @@
 # 1. The knee: with shedding off (--shed-queue-delay-ms 0 --max-in-flight 0), paced open-loop GETs of
 #    /v1/users/{user}/recommendations (Benchmarks/serve/overload.lua, wrk's delay() per connection) at each rate of
 #    --rates for --step seconds; the knee is the first rate whose p99 passes 5 ms (or --knee RATE skips the search).
-# 2. At 2x the knee for --duration seconds: with the default shedding (503 + Retry-After counted; the p99 of the
-#    admitted requests bounded from wrk's histogram, see overload.lua), then with shedding off for contrast.
+# 2. At 2x the knee for --duration seconds: with the default shedding (the connection guard's 503 + Retry-After
+#    while a queue stands, counted; the p99 of the admitted requests bounded from wrk's histogram, see overload.lua),
+#    then with shedding off for contrast.
 # 3. Recovery: right after the overload run, 0.5x the knee for 5 s (503s counted).
 # 4. 1 000 idle connections (Benchmarks/serve/idle_connections.py: connected, silent) held while wrk runs 0.5x the
 #    knee for 5 s; then whether the header timeout closed them.
@@ -79,7 +80,8 @@ start_server
 run "$OVER" "$DURATION"
 echo "== 3. recovery: $LOW/s for 5 s right after"
 run "$LOW" 5
-echo "-- shed counters: $(curl -fsS "http://127.0.0.1:$PORT/metrics" | grep '^encore_http_requests_shed_total' | tr '\n' ' ')"
+echo "-- shed counters: $(curl -fsS "http://127.0.0.1:$PORT/metrics" \
+    | grep -E '^encore_http_(requests_shed_total|requests_waiting|queue_standing)' | tr '\n' ' ')"
 
 echo "== 4. 1 000 idle connections held while $LOW/s for 5 s; load: $(uptime)"
 python3 "$HERE/idle_connections.py" --port "$PORT" --count 1000 --seconds 14 &
