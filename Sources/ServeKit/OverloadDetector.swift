@@ -11,7 +11,8 @@ import Synchronization
 /// least `longShare` of them had waited `target` or more; it keeps standing through an interval in which requests
 /// were shed (the shedding is what holds the waits down) and ends after an interval with neither. While it stands,
 /// a new request is shed when the requests already waiting would take `target` or more to drain at the rate the
-/// last interval handled them (the bound: that rate times `target`, at least 1); otherwise it is admitted. So the
+/// last interval handled them (the bound: that rate times `target`, at least 1, and while the queue keeps standing
+/// at least seven eighths of the previous bound); otherwise it is admitted. So the
 /// waiting of admitted requests stays near `target`, a burst that has already drained is not shed, and shedding
 /// ends once the requests waiting stay under the bound for an interval.
 public final class OverloadDetector: Sendable {
@@ -121,10 +122,13 @@ public final class OverloadDetector: Sendable {
             bound.store(0, ordering: .releasing)
             return
         }
-        // The rate the interval handled requests at, times the target: what drains in `target`.
+        // The rate the interval handled requests at, times the target: what drains in `target`. Shedding empties the
+        // queue at times, which lowers the handled rate without lowering what the server can do: while the queue
+        // keeps standing, the bound falls by at most an eighth per interval.
         let (product, overflow) = UInt64(max(handled, 0)).multipliedReportingOverflow(by: targetNanoseconds)
         let drains = overflow ? Int.max : Int(clamping: product / (now - start))
-        bound.store(max(1, drains), ordering: .releasing)
+        let previous = bound.load(ordering: .relaxed)
+        bound.store(max(1, drains, previous - previous / 8), ordering: .releasing)
     }
 }
 

@@ -72,12 +72,21 @@ final class ManualClock: Sendable {
         Self.wait(d, 1)
         #expect(d.shouldShed(now: clock.now), "20 waiting take the whole 5 ms")
         #expect(d.waiting == 20, "a shed request does not join the queue")
-        // An interval that lasted 200 ms (nobody came to close it earlier) with 400 handled: 2 per ms, bound 10.
+        // An interval that lasted 200 ms (nobody came to close it earlier) with 400 handled: 2 per ms, 10 drain in
+        // 5 ms; but the bound falls by at most an eighth per interval: 20 - 20 / 8 = 18, then 18 - 2 = 16.
         Self.handle(d, clock, long: 400, short: 0)
         clock.advance(milliseconds: 200)
-        Self.handle(d, clock, long: 0, short: 0)
         #expect(d.shouldShed(now: clock.now))
-        #expect(d.shedBound == 10)
+        #expect(d.shedBound == 18)
+        Self.handle(d, clock, long: 200, short: 0)
+        clock.advance(milliseconds: 100)
+        #expect(d.shouldShed(now: clock.now))
+        #expect(d.shedBound == 16)
+        // A rate that rises raises it at once: 800 in 100 ms drain 40 in 5 ms.
+        Self.handle(d, clock, long: 800, short: 0)
+        clock.advance(milliseconds: 100)
+        #expect(!d.shouldShed(now: clock.now), "20 waiting, bound 40")
+        #expect(d.shedBound == 40)
     }
 
     @Test func sheddingHoldsTheQueueStandingAndAQuietIntervalEndsIt() {
