@@ -3,18 +3,20 @@ import Synchronization
 /// Watches the queue between the event loop, where a request's head is decoded, and the task that handles it, and
 /// decides which new requests to shed before they join it (``ConnectionGuardHandler`` asks at every request head).
 ///
-/// Two signals, both kept in atomics (no lock on the request path):
+/// Three signals, all kept in atomics (no lock on the request path):
 /// - the count of requests decoded but not yet handled (``waiting``), fresh at every decision;
-/// - per `interval`, how many requests were handled and how many of them had waited `target` or more.
+/// - per `interval`, how many requests were handled and how many of them had waited `target` or more;
+/// - per `interval`, the *busy* time: how long at least one request was waiting.
 ///
 /// The queue *stands* from the end of an interval in which at least `minimumRequests` requests were handled and at
 /// least `longShare` of them had waited `target` or more; it keeps standing through an interval in which requests
 /// were shed (the shedding is what holds the waits down) and ends after an interval with neither. While it stands,
 /// a new request is shed when the requests already waiting would take `target` or more to drain at the rate the
-/// last interval handled them (the bound: that rate times `target`, at least 1, and while the queue keeps standing
-/// at least seven eighths of the previous bound); otherwise it is admitted. So the
-/// waiting of admitted requests stays near `target`, a burst that has already drained is not shed, and shedding
-/// ends once the requests waiting stay under the bound for an interval.
+/// queue drained in the last interval *while it was busy* (the bound: requests handled per busy second times
+/// `target`, at least 1; busy time counts as at least `target`). Shedding that leaves the queue empty part of an
+/// interval lowers the handled count and the busy time together, so it does not lower the bound; only a slower
+/// drain does. So the waiting of admitted requests stays near `target`, a burst that has already drained is not
+/// shed, and shedding ends once the requests waiting stay under the bound for an interval.
 public final class OverloadDetector: Sendable {
     /// The wait that counts as long, and what the waiting requests may take to drain while the queue stands.
     public let target: Duration
@@ -33,6 +35,11 @@ public final class OverloadDetector: Sendable {
     private let windowHandled = Atomic<Int>(0)
     private let windowLong = Atomic<Int>(0)
     private let windowShed = Atomic<Int>(0)
+    /// Nanoseconds of the current interval during which at least one request was waiting.
+    private let windowBusy = Atomic<UInt64>(0)
+    /// When the last event (a decision, an arrival, a departure) was seen; the time since it is busy when a request
+    /// was waiting through it.
+    private let lastEvent: Atomic<UInt64>
     /// How many requests may be waiting before a new one is shed; 0 while the queue does not stand.
     private let bound = Atomic<Int>(0)
 
@@ -57,7 +64,9 @@ public final class OverloadDetector: Sendable {
         targetNanoseconds = Self.nanoseconds(target)
         intervalNanoseconds = max(Self.nanoseconds(interval), 1)
         self.clock = clock
-        windowStart = Atomic(clock())
+        let start = clock()
+        windowStart = Atomic(start)
+        lastEvent = Atomic(start)
     }
 
     static func nanoseconds(_ d: Duration) -> UInt64 {
@@ -86,6 +95,7 @@ public final class OverloadDetector: Sendable {
     /// Whether a request whose head was decoded at `now` is shed instead of joining the queue (counted as shed when
     /// it is).
     func shouldShed(now: UInt64) -> Bool {
+        elapse(to: now, busy: waitingCount.load(ordering: .relaxed) > 0)
         roll(now: now)
         let limit = bound.load(ordering: .relaxed)
         guard limit > 0, waitingCount.load(ordering: .relaxed) >= limit else { return false }
@@ -94,18 +104,39 @@ public final class OverloadDetector: Sendable {
     }
 
     /// A request joined the queue.
-    func arrived() { waitingCount.wrappingAdd(1, ordering: .relaxed) }
+    func arrived() {
+        elapse(to: clock(), busy: waitingCount.load(ordering: .relaxed) > 0)
+        waitingCount.wrappingAdd(1, ordering: .relaxed)
+    }
 
     /// A request left the queue at `now` to be handled, after waiting `waited` nanoseconds.
     func handled(waited: UInt64, now: UInt64) {
-        waitingCount.wrappingSubtract(1, ordering: .relaxed)
+        elapse(to: now, busy: true)
         roll(now: now)
+        waitingCount.wrappingSubtract(1, ordering: .relaxed)
         windowHandled.wrappingAdd(1, ordering: .relaxed)
         if waited >= targetNanoseconds { windowLong.wrappingAdd(1, ordering: .relaxed) }
     }
 
     /// `count` requests left the queue without being handled (their connection closed).
-    func dropped(_ count: Int) { waitingCount.wrappingSubtract(count, ordering: .relaxed) }
+    func dropped(_ count: Int) {
+        elapse(to: clock(), busy: true)
+        waitingCount.wrappingSubtract(count, ordering: .relaxed)
+    }
+
+    /// Moves the last event's time to `now` (never back) and counts the time between as busy when a request was
+    /// waiting through it.
+    private func elapse(to now: UInt64, busy: Bool) {
+        var last = lastEvent.load(ordering: .relaxed)
+        while now > last {
+            let (exchanged, original) = lastEvent.compareExchange(expected: last, desired: now, ordering: .relaxed)
+            if exchanged {
+                if busy { windowBusy.wrappingAdd(now - last, ordering: .relaxed) }
+                return
+            }
+            last = original
+        }
+    }
 
     /// Closes the interval when `now` is past its end: whoever sees it first takes the interval's counts and sets
     /// the bound for the next one.
@@ -116,19 +147,21 @@ public final class OverloadDetector: Sendable {
         let handled = windowHandled.exchange(0, ordering: .acquiringAndReleasing)
         let long = windowLong.exchange(0, ordering: .acquiringAndReleasing)
         let shed = windowShed.exchange(0, ordering: .acquiringAndReleasing)
+        let busy = windowBusy.exchange(0, ordering: .acquiringAndReleasing)
         let wasStanding = bound.load(ordering: .relaxed) > 0
         let manyLong = handled >= minimumRequests && Double(long) >= longShare * Double(handled)
         guard manyLong || (wasStanding && shed > 0) else {
             bound.store(0, ordering: .releasing)
             return
         }
-        // The rate the interval handled requests at, times the target: what drains in `target`. Shedding empties the
-        // queue at times, which lowers the handled rate without lowering what the server can do: while the queue
-        // keeps standing, the bound falls by at most an eighth per interval.
+        // What drains in `target` at the rate the queue drained while it was busy: requests handled per busy
+        // nanosecond times the target. Busy time is clamped to the interval and taken as at least the target (a
+        // queue that stood had requests waiting that long), so a few requests in a sliver of busy time do not make
+        // the bound unbounded.
+        let busyTime = max(min(busy, now - start), max(targetNanoseconds, 1))
         let (product, overflow) = UInt64(max(handled, 0)).multipliedReportingOverflow(by: targetNanoseconds)
-        let drains = overflow ? Int.max : Int(clamping: product / (now - start))
-        let previous = bound.load(ordering: .relaxed)
-        bound.store(max(1, drains, previous - previous / 8), ordering: .releasing)
+        let drains = overflow ? Int.max : Int(clamping: product / busyTime)
+        bound.store(max(1, drains), ordering: .releasing)
     }
 }
 

@@ -40,13 +40,13 @@ import Testing
         }, body)
     }
 
-    /// A detector whose queue stands with a bound of 20 (400 requests handled in 100 ms, all after a 20 ms wait),
+    /// A detector whose queue stands with a bound of 20 (320 requests handled in 80 busy ms, all after a 20 ms wait),
     /// and 25 requests made to wait: every request the guard may shed is shed until `release` lets them go.
     static func standingDetector() -> (OverloadDetector, release: @Sendable () -> Void) {
         let clock = ManualClock()
         let d = OverloadDetectorTests.detector(clock)
-        OverloadDetectorTests.handle(d, clock, long: 400, short: 0)
-        clock.advance(milliseconds: 100)
+        OverloadDetectorTests.handle(d, clock, long: 320, short: 0, busy: 80)
+        clock.advance(milliseconds: 20)
         OverloadDetectorTests.wait(d, 25)
         return (d, { d.dropped(25) })
     }
