@@ -12,7 +12,8 @@ import EncoreServing
 /// - `encore_http_requests_shed_total{reason}` (`in_flight`, or `queue_delay`: shed by the connection guard while a
 ///   queue stands), `encore_http_in_flight`, `encore_http_queue_delay_seconds` (histogram: from a request's head
 ///   arriving to its handling), `encore_http_requests_waiting` (decoded, not yet handled) and
-///   `encore_http_queue_standing` (1 while the overload detector sheds), the last two with an overload detector;
+///   `encore_http_queue_standing` (1 while the overload detector sheds) and `encore_http_shed_bound` (the waiting
+///   count from which it sheds, 0 while no queue stands), the last three with an overload detector;
 /// - `encore_http_connections`, `encore_http_connections_refused_total`,
 ///   `encore_http_connections_timed_out_total{phase}` (`idle`, `header`, `body`), `encore_http_parse_errors_total`;
 /// - `encore_events_applied_total`, `encore_events_duplicate_total`, `encore_events_replayed`,
@@ -58,6 +59,7 @@ public final class ServeMetrics: Sendable {
         "encore_http_requests_shed_total": "Requests refused with 503: too many in flight, or shed before their handler while a queue stands.",
         "encore_http_requests_waiting": "Requests decoded and not yet handled (the overload detector's queue).",
         "encore_http_queue_standing": "1 while the overload detector says a queue stands (requests are shed), else 0.",
+        "encore_http_shed_bound": "Requests waiting from which a new one is shed while a queue stands (0 while none stands).",
         "encore_http_in_flight": "Requests being served.",
         "encore_http_queue_delay_seconds": "Time from a request head's arrival to its handling.",
         "encore_http_connections": "Open HTTP connections.",
@@ -120,6 +122,7 @@ public final class ServeMetrics: Sendable {
         if let detector = overload.withLock({ $0 }) {
             registry.makeGauge(descriptor: Self.d("encore_http_requests_waiting"), labels: []).set(Double(detector.waiting))
             registry.makeGauge(descriptor: Self.d("encore_http_queue_standing"), labels: []).set(detector.standing ? 1.0 : 0.0)
+            registry.makeGauge(descriptor: Self.d("encore_http_shed_bound"), labels: []).set(Double(detector.shedBound))
         }
         if let engine {
             let s = engine.statistics

@@ -89,6 +89,7 @@ import Testing
         #expect(text.contains(#"encore_http_requests_shed_total{reason="queue_delay"} 1"#))
         #expect(text.contains("encore_http_requests_waiting 0.0\n"))
         #expect(text.contains("encore_http_queue_standing 1.0\n"))
+        #expect(text.contains("encore_http_shed_bound 20.0\n"))
     }
 
     @Test func aShedPostsBodyIsReadAndDroppedNotTakenForARequest() async throws {
