@@ -50,11 +50,14 @@ struct EncoreServe: AsyncParsableCommand {
 
     @Option(help: "The most requests in flight before shedding with 503 (0: no limit).") var maxInFlight = 512
 
-    @Option(help: "Shed requests (503 + Retry-After) once they wait more than this many milliseconds to be handled for a whole --shed-interval-ms (0: shed by --max-in-flight only).")
+    @Option(help: "The queueing delay target in milliseconds: once a queue stands, requests are shed (503 + Retry-After, on the event loop, before their handler) when those already waiting would take this long to drain (0: shed by --max-in-flight only).")
     var shedQueueDelayMs = 5.0
 
-    @Option(help: "How long, in milliseconds, requests may keep waiting more than --shed-queue-delay-ms before shedding starts; a request that waited this long is shed.")
+    @Option(help: "How often, in milliseconds, the share of requests that waited more than --shed-queue-delay-ms is taken; the queue stands from an interval where it reaches --shed-long-share, and ends after an interval with neither long waits nor shedding.")
     var shedIntervalMs = 100.0
+
+    @Option(help: "The share (0-1) of requests in an interval that waited more than --shed-queue-delay-ms from which the queue stands.")
+    var shedLongShare = OverloadDetector.defaultLongShare
 
     @Option(help: "The most open connections; one more is answered 503 and closed (0: no limit).") var maxConnections = 4096
 
@@ -108,6 +111,7 @@ struct EncoreServe: AsyncParsableCommand {
         guard shedQueueDelayMs >= 0, shedIntervalMs > 0 else {
             throw ValidationError("--shed-queue-delay-ms must be >= 0 and --shed-interval-ms > 0")
         }
+        guard (0...1).contains(shedLongShare) else { throw ValidationError("--shed-long-share must be in 0...1") }
         guard maxConnections >= 0 else { throw ValidationError("--max-connections must be >= 0") }
         guard idleTimeout > 0, headerTimeout > 0, bodyTimeout > 0 else {
             throw ValidationError("--idle-timeout, --header-timeout and --body-timeout must be > 0 seconds")
@@ -130,10 +134,11 @@ struct EncoreServe: AsyncParsableCommand {
         let options = ServeOptions(
             tokens: ServeOptions.tokens(flags: tokens, environment: ProcessInfo.processInfo.environment),
             readAuth: readAuth, maxBodyBytes: maxBodyBytes, maxEventsPerRequest: maxEvents, maxInFlight: maxInFlight,
-            eventRules: EventRules(maximumFutureSeconds: maxEventAheadSeconds),
-            queueDelay: shedQueueDelayMs > 0
-                ? QueueDelayShedder(target: .microseconds(Int64(shedQueueDelayMs * 1000)), interval: .microseconds(Int64(shedIntervalMs * 1000)))
-                : nil)
+            eventRules: EventRules(maximumFutureSeconds: maxEventAheadSeconds))
+        let overload = shedQueueDelayMs > 0
+            ? OverloadDetector(target: .microseconds(Int64(shedQueueDelayMs * 1000)), interval: .microseconds(Int64(shedIntervalMs * 1000)),
+                               longShare: shedLongShare)
+            : nil
         let limits = ConnectionLimits(
             idleTimeout: .milliseconds(Int64(idleTimeout * 1000)), headerTimeout: .milliseconds(Int64(headerTimeout * 1000)),
             bodyTimeout: .milliseconds(Int64(bodyTimeout * 1000)), maxConnections: maxConnections)
@@ -147,7 +152,7 @@ struct EncoreServe: AsyncParsableCommand {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: threads == 0 ? ProcessInfo.processInfo.activeProcessorCount : threads)
         let app = Application(
             router: router,
-            server: .encore(limits: limits, metrics: metrics),
+            server: .encore(limits: limits, metrics: metrics, overload: overload),
             configuration: .init(address: .hostname(host, port: port), serverName: "encore-serve"),
             onServerRunning: { channel in
                 logger.info("listening", metadata: ["address": .string("\(channel.localAddress.map { "\($0)" } ?? "?")")])

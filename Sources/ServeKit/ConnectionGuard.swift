@@ -22,7 +22,7 @@ public struct ConnectionLimits: Sendable {
     public var bodyTimeout: Duration
     /// The most connections open at once; one more is answered 503 with `Retry-After` and closed (0: no limit).
     public var maxConnections: Int
-    /// The `Retry-After` of a refused connection, in seconds.
+    /// The `Retry-After` of a refused connection and of a request shed by the guard, in seconds.
     public var retryAfterSeconds: Int
     /// The largest request line and header block, in bytes (431 above it).
     public var maxHeaderBytes: Int
@@ -40,9 +40,18 @@ public struct ConnectionLimits: Sendable {
 }
 
 /// The header the connection guard stamps on every request head with the monotonic time (nanoseconds) its head was
-/// decoded, so the load shedder can measure how long the request waited to be handled. A client's own value is
+/// decoded, so the handler's side can measure how long the request waited to be handled. A client's own value is
 /// replaced.
 let receivedAtHeader = HTTPField.Name("X-Encore-Received-At")!
+
+/// The paths never shed (health, readiness and metrics), by the guard or by the in-flight limit.
+enum NeverShed {
+    /// Whether `target` (a request target: path and query) is one of them.
+    static func contains(_ target: some StringProtocol) -> Bool {
+        let path = target.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
+        return path == "/health" || path == "/ready" || path == "/metrics"
+    }
+}
 
 /// The monotonic clock of the connection guard and the load shedder, in nanoseconds.
 func monotonicNanoseconds() -> UInt64 { NIODeadline.now().uptimeNanoseconds }
@@ -67,31 +76,46 @@ final class ConnectionCounter: Sendable {
 
 extension HTTPServerBuilder {
     /// HTTP/1.1 with Encore's connection guard: the timeouts and connection limit of `limits`, JSON bodies on the
-    /// HTTP parser's own errors, and the arrival stamp the queue-delay shedder reads.
-    public static func encore(limits: ConnectionLimits, metrics: ServeMetrics) -> HTTPServerBuilder {
+    /// HTTP parser's own errors, each request's wait to be handled in `encore_http_queue_delay_seconds`, and, with
+    /// `overload`, requests shed on the event loop (503 `overloaded` with `Retry-After`) while a queue stands.
+    public static func encore(limits: ConnectionLimits, metrics: ServeMetrics, overload: OverloadDetector? = nil) -> HTTPServerBuilder {
         let counter = ConnectionCounter()
-        return .init { responder in EncoreHTTP1Channel(responder: responder, limits: limits, metrics: metrics, counter: counter) }
+        if let overload { metrics.observe(overload) }
+        return .init { responder in
+            EncoreHTTP1Channel(responder: responder, limits: limits, metrics: metrics, counter: counter, overload: overload)
+        }
     }
+}
+
+/// One connection of ``EncoreHTTP1Channel``: its async channel and its requests in the overload detector's queue.
+struct EncoreConnection: ServerChildChannelValue {
+    let asyncChannel: NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>
+    let queue: ConnectionQueue?
+    var channel: any Channel { asyncChannel.channel }
 }
 
 /// Hummingbird's HTTP/1.1 child channel with ``ConnectionGuardHandler`` in its pipeline.
 struct EncoreHTTP1Channel: ServerChildChannel, HTTPChannelHandler {
-    typealias Value = NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>
+    typealias Value = EncoreConnection
     let responder: HTTPChannelHandler.Responder
     let limits: ConnectionLimits
     let metrics: ServeMetrics
     let counter: ConnectionCounter
+    let overload: OverloadDetector?
 
-    init(responder: @escaping HTTPChannelHandler.Responder, limits: ConnectionLimits, metrics: ServeMetrics, counter: ConnectionCounter) {
+    init(responder: @escaping HTTPChannelHandler.Responder, limits: ConnectionLimits, metrics: ServeMetrics, counter: ConnectionCounter,
+         overload: OverloadDetector?) {
         self.responder = responder
         self.limits = limits
         self.metrics = metrics
         self.counter = counter
+        self.overload = overload
     }
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         channel.eventLoop.makeCompletedFuture {
             let clock = ConnectionPhase()
+            let queue = overload.map { ConnectionQueue(detector: $0) }
             var decoderLimits = NIOHTTPDecoderLimitConfiguration()
             decoderLimits.maxHeaderListSize = limits.maxHeaderBytes
             decoderLimits.maxHeaderFieldSize = limits.maxHeaderBytes
@@ -101,14 +125,29 @@ struct EncoreHTTP1Channel: ServerChildChannel, HTTPChannelHandler {
                 withEncoderConfiguration: .init(), withDecoderLimitConfiguration: decoderLimits)
             try channel.pipeline.syncOperations.addHandler(HTTP1ToHTTPServerCodec(secure: false))
             try channel.pipeline.syncOperations.addHandler(
-                ConnectionGuardHandler(limits: limits, metrics: metrics, counter: counter, phase: clock))
+                ConnectionGuardHandler(limits: limits, metrics: metrics, counter: counter, phase: clock, queue: queue))
             try channel.pipeline.syncOperations.addHandler(HTTPConnectionStateHandler(idleTimeout: nil, logger: logger))
-            return try NIOAsyncChannel(wrappingChannelSynchronously: channel, configuration: .init(isOutboundHalfClosureEnabled: true))
+            let asyncChannel = try NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>(
+                wrappingChannelSynchronously: channel, configuration: .init(isOutboundHalfClosureEnabled: true))
+            return EncoreConnection(asyncChannel: asyncChannel, queue: queue)
         }
     }
 
-    func handle(value asyncChannel: NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>, logger: Logger) async {
-        await handleHTTP(asyncChannel: asyncChannel, logger: logger)
+    /// Serves the connection's requests; as each one starts to be handled, its wait since the guard stamped it is
+    /// recorded and it leaves the overload detector's queue.
+    func handle(value: EncoreConnection, logger: Logger) async {
+        let inner = responder, metrics = metrics, queue = value.queue
+        let measured: HTTPChannelHandler.Responder = { request, writer, channel in
+            if let stamp = request.headers[receivedAtHeader].flatMap({ UInt64($0) }) {
+                let now = monotonicNanoseconds()
+                let waited = stamp <= now ? now - stamp : 0
+                metrics.queueDelay.record(.nanoseconds(Int64(clamping: waited)))
+                queue?.handled(waited: waited)
+            }
+            try await inner(request, writer, channel)
+        }
+        let connection = EncoreHTTP1Channel(responder: measured, limits: limits, metrics: metrics, counter: counter, overload: overload)
+        await connection.handleHTTP(asyncChannel: value.asyncChannel, logger: logger)
     }
 }
 
@@ -175,6 +214,12 @@ final class RawReadObserver: ChannelInboundHandler, RemovableChannelHandler {
 /// Guards one connection: admits it under the connection limit (else 503 and close), closes it when a client is
 /// idle, or slow to send a head or a body, past the limits (408 when a request was under way), answers the HTTP
 /// parser's errors with the API's JSON error body, and stamps each request head with its arrival time.
+///
+/// With an overload detector it also sheds on the event loop, before the request is handed to its handler task:
+/// when the detector says the queue stands and no earlier request of the connection is still open (responses keep
+/// their order), a request head (other than health, readiness and metrics) is answered 503 `overloaded` with
+/// `Retry-After` at once, its body is read and dropped, and it is never forwarded; the connection stays open unless
+/// the request asked to close it or expects `100-continue`.
 final class ConnectionGuardHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPRequestPart
     typealias InboundOut = HTTPRequestPart
@@ -185,17 +230,21 @@ final class ConnectionGuardHandler: ChannelDuplexHandler, RemovableChannelHandle
     let metrics: ServeMetrics
     let counter: ConnectionCounter
     let phase: ConnectionPhase
+    let queue: ConnectionQueue?
     private var admitted = false
+    /// Whether the request being read was shed: its body parts are dropped until its end.
+    private var swallowing = false
     private var decided = false
     private var closing = false
     private var timer: Scheduled<Void>?
     private var timerDeadline: NIODeadline?
 
-    init(limits: ConnectionLimits, metrics: ServeMetrics, counter: ConnectionCounter, phase: ConnectionPhase) {
+    init(limits: ConnectionLimits, metrics: ServeMetrics, counter: ConnectionCounter, phase: ConnectionPhase, queue: ConnectionQueue? = nil) {
         self.limits = limits
         self.metrics = metrics
         self.counter = counter
         self.phase = phase
+        self.queue = queue
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -211,6 +260,7 @@ final class ConnectionGuardHandler: ChannelDuplexHandler, RemovableChannelHandle
     func channelInactive(context: ChannelHandlerContext) {
         phase.onHeadStart = nil
         cancelTimer()
+        queue?.abandon()
         if admitted {
             admitted = false
             counter.release()
@@ -222,6 +272,7 @@ final class ConnectionGuardHandler: ChannelDuplexHandler, RemovableChannelHandle
     func handlerRemoved(context: ChannelHandlerContext) {
         phase.onHeadStart = nil
         cancelTimer()
+        queue?.abandon()
     }
 
     private func admit(_ context: ChannelHandlerContext) {
@@ -248,19 +299,59 @@ final class ConnectionGuardHandler: ChannelDuplexHandler, RemovableChannelHandle
         case .head(var head):
             phase.partialHeadSince = nil
             phase.bodySince = .now()
+            phase.fresh = false
+            if let queue, phase.requestsOpen == 0, !NeverShed.contains(head.path ?? ""),
+               queue.detector.shouldShed(now: queue.detector.now()) {
+                shed(context, head, detector: queue.detector)
+                return
+            }
             phase.requestsOpen += 1
             phase.responseStarted = false
-            phase.fresh = false
             head.headerFields[receivedAtHeader] = String(monotonicNanoseconds())
+            queue?.joined()
             reschedule(context)
             context.fireChannelRead(wrapInboundOut(.head(head)))
         case .body:
+            if swallowing { return }
             context.fireChannelRead(data)
         case .end:
             phase.bodySince = nil
+            if swallowing {
+                swallowing = false
+                phase.lastActivity = .now()
+                reschedule(context)
+                return
+            }
             reschedule(context)
             context.fireChannelRead(data)
         }
+    }
+
+    /// Answers a request head 503 `overloaded` without forwarding it; its body is dropped as it arrives.
+    private func shed(_ context: ChannelHandlerContext, _ head: HTTPRequest, detector: OverloadDetector) {
+        metrics.shedQueueDelay.increment()
+        var headers = HTTPFields()
+        headers[.retryAfter] = "\(limits.retryAfterSeconds)"
+        let error = APIError(.serviceUnavailable, code: "overloaded",
+                             message: "requests are waiting more than \(detector.targetMilliseconds) ms to be handled; retry later",
+                             headers: headers)
+        let bodyless = head.method == .head
+        // A client that waits for 100-continue would never send the body this connection must read past: close.
+        let close = head.headerFields[.connection].map { Self.hasToken("close", $0) } == true
+            || head.headerFields[.expect].map { Self.hasToken("100-continue", $0) } == true
+        phase.responseStarted = true
+        if close {
+            respondAndClose(context, error, bodyless: bodyless)
+            return
+        }
+        swallowing = true
+        write(context, error, close: false, bodyless: bodyless)
+        reschedule(context)
+    }
+
+    /// Whether a comma-separated header value holds `token` (case-insensitive).
+    static func hasToken(_ token: String, _ value: String) -> Bool {
+        value.split(separator: ",").contains { $0.trimmingCharacters(in: .whitespaces).lowercased() == token }
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
@@ -295,6 +386,11 @@ final class ConnectionGuardHandler: ChannelDuplexHandler, RemovableChannelHandle
             apiError = APIError(.badRequest, code: "bad_request", message: "malformed request body framing (\(parse))")
         default:
             apiError = APIError(.badRequest, code: "bad_request", message: "malformed HTTP request (\(parse))")
+        }
+        // A shed request was answered already and its handler never saw it: close.
+        if swallowing {
+            close(context)
+            return
         }
         // A body cut short must fail its reader, never read as a whole (Hummingbird ends a body when its stream ends).
         if phase.bodySince != nil { context.fireErrorCaught(error) }
@@ -334,7 +430,7 @@ final class ConnectionGuardHandler: ChannelDuplexHandler, RemovableChannelHandle
             return
         }
         metrics.connectionTimedOut(phase: kind)
-        if kind == "body" { context.fireErrorCaught(BodyTimeoutError(limit: limits.bodyTimeout)) }
+        if kind == "body" && !swallowing { context.fireErrorCaught(BodyTimeoutError(limit: limits.bodyTimeout)) }
         let underway = phase.partialHeadSince != nil || phase.bodySince != nil
         if underway && !phase.responseStarted {
             let what = kind == "body" ? "body" : "head"
@@ -346,21 +442,29 @@ final class ConnectionGuardHandler: ChannelDuplexHandler, RemovableChannelHandle
         }
     }
 
-    private func respondAndClose(_ context: ChannelHandlerContext, _ error: APIError) {
-        closing = true
-        cancelTimer()
+    /// Writes `error` as a whole response (no body for a HEAD request), with `Connection: close` when `close`; the
+    /// returned future completes once it is flushed.
+    @discardableResult
+    private func write(_ context: ChannelHandlerContext, _ error: APIError, close: Bool, bodyless: Bool = false) -> EventLoopFuture<Void> {
         var fields = error.headers
         fields[.contentType] = "application/json; charset=utf-8"
-        fields[.connection] = "close"
+        if close { fields[.connection] = "close" }
         let body = error.jsonBody
         fields[.contentLength] = "\(body.count)"
         context.write(wrapOutboundOut(.head(HTTPResponse(status: error.status, headerFields: fields))), promise: nil)
-        context.write(wrapOutboundOut(.body(context.channel.allocator.buffer(bytes: body))), promise: nil)
+        if !bodyless { context.write(wrapOutboundOut(.body(context.channel.allocator.buffer(bytes: body))), promise: nil) }
         let done = context.eventLoop.makePromise(of: Void.self)
         context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: done)
+        return done.futureResult
+    }
+
+    private func respondAndClose(_ context: ChannelHandlerContext, _ error: APIError, bodyless: Bool = false) {
+        closing = true
+        cancelTimer()
+        let done = write(context, error, close: true, bodyless: bodyless)
         // A lingering close: stop writing, keep reading (and discarding) for a moment, so a client still sending
         // reads the answer instead of a reset that would discard it.
-        done.futureResult.assumeIsolated().whenComplete { _ in
+        done.assumeIsolated().whenComplete { _ in
             context.close(mode: .output, promise: nil)
             context.eventLoop.assumeIsolated().scheduleTask(in: .seconds(2)) { context.close(promise: nil) }
         }

@@ -61,8 +61,7 @@ public enum EncoreServer {
         router.add(middleware: HeadMiddleware())
         router.add(middleware: MetricsMiddleware(metrics: metrics))
         router.add(middleware: JSONErrorMiddleware())
-        router.add(middleware: LoadSheddingMiddleware(limit: options.maxInFlight, retryAfter: options.retryAfterSeconds, metrics: metrics,
-                                                     queueDelay: options.queueDelay))
+        router.add(middleware: LoadSheddingMiddleware(limit: options.maxInFlight, retryAfter: options.retryAfterSeconds, metrics: metrics))
         let auth = BearerAuthMiddleware<BasicRequestContext>(tokens: options.tokens)
         let readAuth = options.readAuth
         let blocking = BlockingExecutor()

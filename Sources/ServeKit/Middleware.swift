@@ -44,38 +44,23 @@ struct MetricsMiddleware<Context: RequestContext>: RouterMiddleware {
     }
 }
 
-/// Sheds load with 503 and `Retry-After`, cheaply and before any work: when `limit` requests are already in flight,
-/// and when requests wait too long to be handled (``QueueDelayShedder``). Health, readiness and metrics are never
-/// shed.
+/// Sheds load with 503 and `Retry-After`, cheaply and before any work, when `limit` requests are already in flight.
+/// Health, readiness and metrics are never shed. (Shedding by queueing delay happens earlier, in the connection
+/// guard on the event loop: ``OverloadDetector``.)
 struct LoadSheddingMiddleware<Context: RequestContext>: RouterMiddleware {
     let limit: Int
     let retryAfter: Int
     let metrics: ServeMetrics
-    let queueDelay: QueueDelayShedder?
     let inFlight = Locked(0)
 
-    init(limit: Int, retryAfter: Int, metrics: ServeMetrics, queueDelay: QueueDelayShedder? = nil) {
+    init(limit: Int, retryAfter: Int, metrics: ServeMetrics) {
         self.limit = limit
         self.retryAfter = retryAfter
         self.metrics = metrics
-        self.queueDelay = queueDelay
     }
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        let path = request.uri.path
-        if path == "/health" || path == "/ready" || path == "/metrics" {
-            return try await next(request, context)
-        }
-        if let stamp = request.headers[receivedAtHeader].flatMap({ UInt64($0) }) {
-            let now = monotonicNanoseconds()
-            let waited = now &- stamp
-            if stamp <= now { metrics.queueDelay.record(.nanoseconds(Int64(clamping: waited))) }
-            if let queueDelay, stamp <= now, !queueDelay.admit(waited: waited, now: now) {
-                metrics.shedQueueDelay.increment()
-                throw overloaded("requests are waiting more than \(queueDelay.targetMilliseconds) ms to be handled; retry later")
-            }
-        }
-        if limit <= 0 { return try await next(request, context) }
+        if limit <= 0 || NeverShed.contains(request.uri.path) { return try await next(request, context) }
         let admitted = inFlight.withLock { n -> Bool in
             guard n < limit else { return false }
             n += 1
@@ -83,7 +68,10 @@ struct LoadSheddingMiddleware<Context: RequestContext>: RouterMiddleware {
         }
         guard admitted else {
             metrics.shedInFlight.increment()
-            throw overloaded("the server is at its limit of \(limit) requests in flight; retry later")
+            var headers = HTTPFields()
+            headers[.retryAfter] = "\(retryAfter)"
+            throw APIError(.serviceUnavailable, code: "overloaded",
+                           message: "the server is at its limit of \(limit) requests in flight; retry later", headers: headers)
         }
         metrics.inFlight.increment()
         defer {
@@ -91,68 +79,6 @@ struct LoadSheddingMiddleware<Context: RequestContext>: RouterMiddleware {
             metrics.inFlight.decrement()
         }
         return try await next(request, context)
-    }
-
-    private func overloaded(_ message: String) -> APIError {
-        var headers = HTTPFields()
-        headers[.retryAfter] = "\(retryAfter)"
-        return APIError(.serviceUnavailable, code: "overloaded", message: message, headers: headers)
-    }
-}
-
-/// Sheds by queueing delay, in the manner of CoDel (controlled delay): a request whose wait to be handled is below
-/// `target` is always admitted and marks the queue as draining; once no request has waited less than `target` for
-/// a whole `interval` (a standing queue), every request that waited `target` or more is shed, and any request that
-/// waited a whole `interval` is shed at once. Shedding drains the queue, so the first request to wait less than
-/// `target` ends it. After an interval with no request at all, the interval starts when the next request arrived.
-public final class QueueDelayShedder: Sendable {
-    /// The wait that counts as queueing.
-    public let target: Duration
-    /// How long the wait may stay above `target` before shedding starts.
-    public let interval: Duration
-    private let targetNanoseconds: UInt64
-    private let intervalNanoseconds: UInt64
-    /// When a request last waited less than `target`, and when any request was last handled (monotonic nanoseconds).
-    private let state: Locked<(lastShort: UInt64, lastSeen: UInt64)>
-
-    /// A shedder; `target` and `interval` must be positive.
-    public init(target: Duration, interval: Duration) {
-        self.target = target
-        self.interval = interval
-        targetNanoseconds = Self.nanoseconds(target)
-        intervalNanoseconds = max(Self.nanoseconds(interval), 1)
-        let now = monotonicNanoseconds()
-        state = Locked((lastShort: now, lastSeen: now))
-    }
-
-    /// `target` in milliseconds, for messages.
-    var targetMilliseconds: String {
-        let ms = Double(targetNanoseconds) / 1e6
-        return ms == ms.rounded() ? String(Int(ms)) : String(ms)
-    }
-
-    static func nanoseconds(_ d: Duration) -> UInt64 {
-        let c = d.components
-        return UInt64(clamping: c.seconds) &* 1_000_000_000 &+ UInt64(clamping: c.attoseconds / 1_000_000_000)
-    }
-
-    /// Whether a request that waited `waited` nanoseconds, handled at `now`, is served.
-    func admit(waited: UInt64, now: UInt64) -> Bool {
-        state.withLock { state in
-            // After an idle stretch (no request for an interval) the queue started when this request arrived: an
-            // idle server's first burst is not a standing queue.
-            if now >= state.lastSeen, now - state.lastSeen >= intervalNanoseconds {
-                state.lastShort = max(state.lastShort, now >= waited ? now - waited : 0)
-            }
-            state.lastSeen = max(state.lastSeen, now)
-            if waited < targetNanoseconds {
-                state.lastShort = max(state.lastShort, now)
-                return true
-            }
-            if waited >= intervalNanoseconds { return false }
-            let since = state.lastShort
-            return now < since || now - since < intervalNanoseconds
-        }
     }
 }
 

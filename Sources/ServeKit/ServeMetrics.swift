@@ -9,8 +9,11 @@ import EncoreServing
 ///
 /// - `encore_http_requests_total{route,method,status}` and `encore_http_request_duration_seconds{route,method}`
 ///   (histogram) per matched route;
-/// - `encore_http_requests_shed_total{reason}` (`in_flight` or `queue_delay`), `encore_http_in_flight`,
-///   `encore_http_queue_delay_seconds` (histogram: from a request's head arriving to its handling);
+/// - `encore_http_requests_shed_total{reason}` (`in_flight`, or `queue_delay`: shed by the connection guard while a
+///   queue stands), `encore_http_in_flight`, `encore_http_queue_delay_seconds` (histogram: from a request's head
+///   arriving to its handling), `encore_http_requests_waiting` (decoded, not yet handled) and
+///   `encore_http_queue_standing` (1 while the overload detector sheds) and `encore_http_shed_bound` (the waiting
+///   count from which it sheds, 0 while no queue stands), the last three with an overload detector;
 /// - `encore_http_connections`, `encore_http_connections_refused_total`,
 ///   `encore_http_connections_timed_out_total{phase}` (`idle`, `header`, `body`), `encore_http_parse_errors_total`;
 /// - `encore_events_applied_total`, `encore_events_duplicate_total`, `encore_events_replayed`,
@@ -40,6 +43,8 @@ public final class ServeMetrics: Sendable {
         .milliseconds(500), .seconds(1), .seconds(5),
     ]
     private let lastBundle = Locked<String?>(nil)
+    /// The overload detector whose state `/metrics` shows.
+    private let overload = Locked<OverloadDetector?>(nil)
     /// The engine totals already added to the `*_total` counters, by metric name.
     private let exportedTotals = Locked<[String: Int]>([:])
 
@@ -51,7 +56,10 @@ public final class ServeMetrics: Sendable {
     static let help: [String: String] = [
         "encore_http_requests_total": "HTTP requests by matched route, method and status.",
         "encore_http_request_duration_seconds": "HTTP request latency by matched route and method.",
-        "encore_http_requests_shed_total": "Requests refused with 503: too many in flight, or waiting too long to be handled.",
+        "encore_http_requests_shed_total": "Requests refused with 503: too many in flight, or shed before their handler while a queue stands.",
+        "encore_http_requests_waiting": "Requests decoded and not yet handled (the overload detector's queue).",
+        "encore_http_queue_standing": "1 while the overload detector says a queue stands (requests are shed), else 0.",
+        "encore_http_shed_bound": "Requests waiting from which a new one is shed while a queue stands (0 while none stands).",
         "encore_http_in_flight": "Requests being served.",
         "encore_http_queue_delay_seconds": "Time from a request head's arrival to its handling.",
         "encore_http_connections": "Open HTTP connections.",
@@ -91,6 +99,9 @@ public final class ServeMetrics: Sendable {
         registry.makeGauge(descriptor: Self.d("encore_build_info"), labels: [("version", Encore.version)]).set(1.0)
     }
 
+    /// Shows `detector`'s queue in the rendered metrics.
+    func observe(_ detector: OverloadDetector) { overload.withLock { $0 = detector } }
+
     /// Counts a connection closed by a timeout of `phase` (`idle`, `header` or `body`).
     func connectionTimedOut(phase: String) {
         registry.makeCounter(descriptor: Self.d("encore_http_connections_timed_out_total"), labels: [("phase", phase)]).increment()
@@ -108,6 +119,11 @@ public final class ServeMetrics: Sendable {
     /// Updates the counters and gauges read from the engine (every `*_total` is a counter), then renders the
     /// exposition text.
     func render(engine: RealtimeEngine?) -> [UInt8] {
+        if let detector = overload.withLock({ $0 }) {
+            registry.makeGauge(descriptor: Self.d("encore_http_requests_waiting"), labels: []).set(Double(detector.waiting))
+            registry.makeGauge(descriptor: Self.d("encore_http_queue_standing"), labels: []).set(detector.standing ? 1.0 : 0.0)
+            registry.makeGauge(descriptor: Self.d("encore_http_shed_bound"), labels: []).set(Double(detector.shedBound))
+        }
         if let engine {
             let s = engine.statistics
             let m = engine.model

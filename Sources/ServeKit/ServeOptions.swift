@@ -1,7 +1,8 @@
 import Foundation
 import EncoreData
 
-/// The HTTP server's policies: authentication, body limit, load shedding.
+/// The HTTP server's policies: authentication, body limit, the in-flight limit. (Shedding by queueing delay is the
+/// connection guard's: `HTTPServerBuilder.encore(limits:metrics:overload:)`.)
 public struct ServeOptions: Sendable {
     /// Bearer tokens accepted on write endpoints (and on reads with ``readAuth``). Empty: no authentication.
     public var tokens: Set<String>
@@ -17,16 +18,12 @@ public struct ServeOptions: Sendable {
     public var retryAfterSeconds: Int
     /// The event rules; their plausibility window refuses events dated too far ahead of the server clock.
     public var eventRules: EventRules
-    /// Sheds requests that wait too long to be handled (`nil`: shed by the in-flight count only).
-    public var queueDelay: QueueDelayShedder?
 
     /// Options.
     public init(
         tokens: Set<String> = [], readAuth: Bool = false, maxBodyBytes: Int = 1 << 20, maxEventsPerRequest: Int = 1000,
-        maxInFlight: Int = 512, retryAfterSeconds: Int = 1, eventRules: EventRules = .standard,
-        queueDelay: QueueDelayShedder? = nil
+        maxInFlight: Int = 512, retryAfterSeconds: Int = 1, eventRules: EventRules = .standard
     ) {
-        self.queueDelay = queueDelay
         self.eventRules = eventRules
         self.tokens = tokens
         self.readAuth = readAuth
