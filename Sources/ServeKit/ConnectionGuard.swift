@@ -234,6 +234,9 @@ final class ConnectionGuardHandler: ChannelDuplexHandler, RemovableChannelHandle
     private var admitted = false
     /// Whether the request being read was shed: its body parts are dropped until its end.
     private var swallowing = false
+    /// The 503 this connection sheds with (head and JSON body), made on the first shed and reused: a shed request
+    /// must cost the event loop far less than an answer.
+    private var shedResponse: (head: HTTPResponse, body: ByteBuffer)?
     private var decided = false
     private var closing = false
     private var timer: Scheduled<Void>?
@@ -330,22 +333,39 @@ final class ConnectionGuardHandler: ChannelDuplexHandler, RemovableChannelHandle
     /// Answers a request head 503 `overloaded` without forwarding it; its body is dropped as it arrives.
     private func shed(_ context: ChannelHandlerContext, _ head: HTTPRequest, detector: OverloadDetector) {
         metrics.shedQueueDelay.increment()
-        var headers = HTTPFields()
-        headers[.retryAfter] = "\(limits.retryAfterSeconds)"
-        let error = APIError(.serviceUnavailable, code: "overloaded",
-                             message: "requests are waiting more than \(detector.targetMilliseconds) ms to be handled; retry later",
-                             headers: headers)
+        // Only the first shed of a connection (or a closing one) builds and encodes the error.
+        func overloaded() -> APIError {
+            var headers = HTTPFields()
+            headers[.retryAfter] = "\(limits.retryAfterSeconds)"
+            return APIError(.serviceUnavailable, code: "overloaded",
+                            message: "requests are waiting more than \(detector.targetMilliseconds) ms to be handled; retry later",
+                            headers: headers)
+        }
         let bodyless = head.method == .head
         // A client that waits for 100-continue would never send the body this connection must read past: close.
         let close = head.headerFields[.connection].map { Self.hasToken("close", $0) } == true
             || head.headerFields[.expect].map { Self.hasToken("100-continue", $0) } == true
         phase.responseStarted = true
         if close {
-            respondAndClose(context, error, bodyless: bodyless)
+            respondAndClose(context, overloaded(), bodyless: bodyless)
             return
         }
         swallowing = true
-        write(context, error, close: false, bodyless: bodyless)
+        let response: (head: HTTPResponse, body: ByteBuffer)
+        if let shedResponse {
+            response = shedResponse
+        } else {
+            let error = overloaded()
+            let body = error.jsonBody
+            var fields = error.headers
+            fields[.contentType] = "application/json; charset=utf-8"
+            fields[.contentLength] = "\(body.count)"
+            response = (HTTPResponse(status: error.status, headerFields: fields), context.channel.allocator.buffer(bytes: body))
+            shedResponse = response
+        }
+        context.write(wrapOutboundOut(.head(response.head)), promise: nil)
+        if !bodyless { context.write(wrapOutboundOut(.body(response.body)), promise: nil) }
+        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
         reschedule(context)
     }
 
