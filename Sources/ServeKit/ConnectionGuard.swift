@@ -351,18 +351,8 @@ final class ConnectionGuardHandler: ChannelDuplexHandler, RemovableChannelHandle
             return
         }
         swallowing = true
-        let response: (head: HTTPResponse, body: ByteBuffer)
-        if let shedResponse {
-            response = shedResponse
-        } else {
-            let error = overloaded()
-            let body = error.jsonBody
-            var fields = error.headers
-            fields[.contentType] = "application/json; charset=utf-8"
-            fields[.contentLength] = "\(body.count)"
-            response = (HTTPResponse(status: error.status, headerFields: fields), context.channel.allocator.buffer(bytes: body))
-            shedResponse = response
-        }
+        let response = shedResponse ?? encoded(context, overloaded(), close: false)
+        shedResponse = response
         context.write(wrapOutboundOut(.head(response.head)), promise: nil)
         if !bodyless { context.write(wrapOutboundOut(.body(response.body)), promise: nil) }
         context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
@@ -466,16 +456,22 @@ final class ConnectionGuardHandler: ChannelDuplexHandler, RemovableChannelHandle
     /// returned future completes once it is flushed.
     @discardableResult
     private func write(_ context: ChannelHandlerContext, _ error: APIError, close: Bool, bodyless: Bool = false) -> EventLoopFuture<Void> {
+        let response = encoded(context, error, close: close)
+        context.write(wrapOutboundOut(.head(response.head)), promise: nil)
+        if !bodyless { context.write(wrapOutboundOut(.body(response.body)), promise: nil) }
+        let done = context.eventLoop.makePromise(of: Void.self)
+        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: done)
+        return done.futureResult
+    }
+
+    /// `error` as a response head (JSON content type, its length, `Connection: close` when `close`) and body.
+    private func encoded(_ context: ChannelHandlerContext, _ error: APIError, close: Bool) -> (head: HTTPResponse, body: ByteBuffer) {
         var fields = error.headers
         fields[.contentType] = "application/json; charset=utf-8"
         if close { fields[.connection] = "close" }
         let body = error.jsonBody
         fields[.contentLength] = "\(body.count)"
-        context.write(wrapOutboundOut(.head(HTTPResponse(status: error.status, headerFields: fields))), promise: nil)
-        if !bodyless { context.write(wrapOutboundOut(.body(context.channel.allocator.buffer(bytes: body))), promise: nil) }
-        let done = context.eventLoop.makePromise(of: Void.self)
-        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: done)
-        return done.futureResult
+        return (HTTPResponse(status: error.status, headerFields: fields), context.channel.allocator.buffer(bytes: body))
     }
 
     private func respondAndClose(_ context: ChannelHandlerContext, _ error: APIError, bodyless: Bool = false) {
