@@ -57,17 +57,11 @@ extension WeeklyJob {
         try saveContent(out, name: "hybrid")
     }
 
-    /// The hybrid vectors aligned to every item (zero rows where a track has none) and the items that have one.
-    func hybridAligned() -> (vectors: Matrix, present: IDBitset)? {
-        guard let h = content.hybrid, let b = fitted else { return nil }
-        let (vectors, present) = h.aligned(itemCount: b.model.itemCount)
-        return (vectors, Self.bitset(present))
-    }
-
-    /// The hybrid space for Daily Mix's new tracks, when the stage made one.
+    /// The hybrid space for Daily Mix's new tracks, when the stage made one (tracks without a hybrid vector have a
+    /// zero row, which the space leaves out).
     func hybridItemSpace() throws -> ItemSpace? {
-        guard let (vectors, present) = hybridAligned() else { return nil }
-        return try ItemSpace(name: "hybrid", vectors: vectors, validItems: present)
+        guard let h = content.hybrid, let b = fitted else { return nil }
+        return try ItemSpace(name: "hybrid", vectors: h.aligned(itemCount: b.model.itemCount).vectors)
     }
 
     /// Discover Weekly's content sources: audio neighbours of the heavy rotation, and tracks with at most
@@ -77,16 +71,17 @@ extension WeeklyJob {
         let n = b.model.itemCount
         var audio: ItemSpace?
         if let e = content.audioEmbeddings, e.count > 0 {
-            let (vectors, present) = e.aligned(itemCount: n)
-            audio = try ItemSpace(name: "audio", vectors: vectors, validItems: Self.bitset(present))
+            audio = try ItemSpace(name: "audio", vectors: e.aligned(itemCount: n).vectors)
         }
         var cold: IDBitset?, predicted: Matrix?
-        if let (vectors, present) = hybridAligned() {
-            var c = try ColdTracks.select(
+        if let h = content.hybrid {
+            // New tracks: few listeners, and a hybrid vector to score them with.
+            let few = try ColdTracks.select(
                 histories: histories, catalog: catalog, maxListeners: config.content.coldMaxListeners, referenceTime: week.timestamp)
-            for i in 0..<Int32(n) where c.contains(i) && !present.contains(i) { c.remove(i) }
+            var c = IDBitset(capacity: n)
+            for i in h.items where few.contains(i) { c.insert(i) }
             cold = c
-            predicted = vectors
+            predicted = h.aligned(itemCount: n).vectors
         }
         guard audio != nil || cold != nil else { return nil }
         return DiscoverWeekly.Content(
@@ -112,11 +107,5 @@ extension WeeklyJob {
                 energy: value(energy).flatMap { $0 >= 0 ? $0 : nil })
         }
         return try TrackDescriptors(itemCount: b.model.itemCount, tracks: tracks)
-    }
-
-    static func bitset(_ present: [Bool]) -> IDBitset {
-        var b = IDBitset(capacity: present.count)
-        for (i, p) in present.enumerated() where p { b.insert(Int32(i)) }
-        return b
     }
 }
