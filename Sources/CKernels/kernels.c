@@ -156,25 +156,171 @@ AVX2 static void cg_avx2(float *x, long f, const float *gram, const float *y, co
 }
 #endif
 
+/* ---- the CG update with its accumulators in registers (AVX2, f a multiple of 8 up to 128) -------------------------
+ *
+ * The same arithmetic as CG_BODY, reorganised so that the two f-vectors every pass accumulates (the residual's start
+ * and A p) stay in registers for the whole pass instead of being loaded and stored once per observed item:
+ * - the Gram product is formed as a sum of Gram rows scaled by broadcast entries (the Gram matrix is symmetric),
+ *   so it needs no horizontal sums;
+ * - each observed item's row is read once per pass for its dot product and its update, which the compiler keeps in
+ *   registers between the two.
+ * NV is the number of 8-float registers per vector; the function is instantiated for each NV so its loops unroll. */
+
+#ifdef ENCORE_X86
+#define ALWAYS_INLINE __attribute__((always_inline)) inline
+
+AVX2 static ALWAYS_INLINE void gram_times(int nv, const float *gram, const float *v, __m256 *acc, float sign) {
+    long f = nv * 8;
+    for (int k = 0; k < nv; k++) acc[k] = _mm256_setzero_ps();
+    for (long j = 0; j < f; j++) {
+        __m256 b = _mm256_set1_ps(sign * v[j]);
+        const float *g = gram + j * f;
+        for (int k = 0; k < nv; k++) acc[k] = _mm256_fmadd_ps(b, _mm256_loadu_ps(g + 8 * k), acc[k]);
+    }
+}
+
+AVX2 static ALWAYS_INLINE float row_dot(int nv, const float *a, const float *b) {
+    __m256 s0 = _mm256_mul_ps(_mm256_loadu_ps(a), _mm256_loadu_ps(b));
+    __m256 s1 = _mm256_setzero_ps();
+    for (int k = 1; k < nv; k++) {
+        if (k & 1) s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + 8 * k), _mm256_loadu_ps(b + 8 * k), s1);
+        else s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + 8 * k), _mm256_loadu_ps(b + 8 * k), s0);
+    }
+    return hsum256(_mm256_add_ps(s0, s1));
+}
+
+AVX2 static ALWAYS_INLINE void cg_registers(int nv, float *x, const float *gram, const float *y, const int32_t *cols,
+                                            const float *vals, long count, int steps, float *r, float *p, float *ap) {
+    long f = nv * 8;
+    __m256 acc[16];
+    /* r = b - A x = sum_{c>0} c y_i - gram x - sum (|c| - 1)(y_i . x) y_i */
+    gram_times(nv, gram, x, acc, -1.0f);
+    for (long t = 0; t < count; t++) {
+        float c = vals[t];
+        const float *yi = y + (long)cols[t] * f;
+        if (t + PREFETCH_AHEAD < count) prefetch_row(y + (long)cols[t + PREFETCH_AHEAD] * f, f);
+        float temp = c > 0 ? c : 0;
+        c = fabsf(c);
+        temp -= (c - 1) * row_dot(nv, yi, x);
+        __m256 b = _mm256_set1_ps(temp);
+        for (int k = 0; k < nv; k++) acc[k] = _mm256_fmadd_ps(b, _mm256_loadu_ps(yi + 8 * k), acc[k]);
+    }
+    for (int k = 0; k < nv; k++) {
+        _mm256_storeu_ps(r + 8 * k, acc[k]);
+        _mm256_storeu_ps(p + 8 * k, acc[k]);
+    }
+    float rsold = row_dot(nv, r, r);
+    if (rsold < 1e-20f) return;
+    for (int it = 0; it < steps; it++) {
+        gram_times(nv, gram, p, acc, 1.0f);
+        for (long t = 0; t < count; t++) {
+            float c = fabsf(vals[t]) - 1;
+            const float *yi = y + (long)cols[t] * f;
+            __m256 b = _mm256_set1_ps(c * row_dot(nv, yi, p));
+            for (int k = 0; k < nv; k++) acc[k] = _mm256_fmadd_ps(b, _mm256_loadu_ps(yi + 8 * k), acc[k]);
+        }
+        for (int k = 0; k < nv; k++) _mm256_storeu_ps(ap + 8 * k, acc[k]);
+        float pap = row_dot(nv, p, ap);
+        if (!(pap > 0)) return;
+        float alpha = rsold / pap;
+        __m256 va = _mm256_set1_ps(alpha), rs = _mm256_setzero_ps();
+        for (int k = 0; k < nv; k++) {
+            __m256 pk = _mm256_loadu_ps(p + 8 * k);
+            _mm256_storeu_ps(x + 8 * k, _mm256_fmadd_ps(va, pk, _mm256_loadu_ps(x + 8 * k)));
+            __m256 rk = _mm256_fnmadd_ps(va, acc[k], _mm256_loadu_ps(r + 8 * k));
+            _mm256_storeu_ps(r + 8 * k, rk);
+            rs = _mm256_fmadd_ps(rk, rk, rs);
+        }
+        float rsnew = hsum256(rs);
+        if (rsnew < 1e-20f) return;
+        __m256 vb = _mm256_set1_ps(rsnew / rsold);
+        for (int k = 0; k < nv; k++) {
+            _mm256_storeu_ps(p + 8 * k, _mm256_fmadd_ps(vb, _mm256_loadu_ps(p + 8 * k), _mm256_loadu_ps(r + 8 * k)));
+        }
+        rsold = rsnew;
+    }
+}
+
+#define CG_REGISTERS(NV)                                                                                             \
+    AVX2 static void cg_registers_##NV(float *x, const float *gram, const float *y, const int32_t *cols,              \
+                                       const float *vals, long count, int steps, float *r, float *p, float *ap) {    \
+        cg_registers(NV, x, gram, y, cols, vals, count, steps, r, p, ap);                                           \
+    }
+CG_REGISTERS(1)
+CG_REGISTERS(2)
+CG_REGISTERS(3)
+CG_REGISTERS(4)
+CG_REGISTERS(5)
+CG_REGISTERS(6)
+CG_REGISTERS(7)
+CG_REGISTERS(8)
+CG_REGISTERS(10)
+CG_REGISTERS(12)
+CG_REGISTERS(16)
+
+typedef void (*cg_fn)(float *, const float *, const float *, const int32_t *, const float *, long, int, float *,
+                      float *, float *);
+
+static cg_fn cg_registers_for(long f) {
+    if (f <= 0 || f % 8 != 0) return NULL;
+    switch (f / 8) {
+    case 1: return cg_registers_1;
+    case 2: return cg_registers_2;
+    case 3: return cg_registers_3;
+    case 4: return cg_registers_4;
+    case 5: return cg_registers_5;
+    case 6: return cg_registers_6;
+    case 7: return cg_registers_7;
+    case 8: return cg_registers_8;
+    case 10: return cg_registers_10;
+    case 12: return cg_registers_12;
+    case 16: return cg_registers_16;
+    default: return NULL;
+    }
+}
+#endif
+
 /* ---- run-time dispatch ---------------------------------------------------------------------------------------- */
 
-static int use_avx2 = -1;
+/* 0: portable; 1: AVX2+FMA with dot/axpy loops; 2: AVX2+FMA with the register-resident CG update. */
+static int level = -1;
+
+static int best_level = -1;
 
 static int detect(void) {
+    if (__builtin_expect(best_level >= 0, 1)) return best_level;
 #ifdef ENCORE_X86
     __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    best_level = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? 2 : 0;
 #else
-    return 0;
+    best_level = 0;
 #endif
+    return best_level;
 }
 
-static inline int avx2(void) {
-    if (__builtin_expect(use_avx2 < 0, 0)) use_avx2 = detect();
-    return use_avx2;
+/* The best level the CPU has, lowered by the environment variable ENCORE_KERNEL_LEVEL when it is set (0, 1 or 2). */
+static int initial_level(void) {
+    int best = detect();
+    const char *env = getenv("ENCORE_KERNEL_LEVEL");
+    if (env && env[0] >= '0' && env[0] <= '9' && env[1] == 0) {
+        int wanted = env[0] - '0';
+        return wanted < best ? wanted : best;
+    }
+    return best;
 }
+
+static inline int kernel_level(void) {
+    if (__builtin_expect(level < 0, 0)) level = initial_level();
+    return level;
+}
+
+static inline int avx2(void) { return kernel_level() >= 1; }
 
 int encore_kernels_use_avx2(void) { return avx2(); }
+
+int encore_kernels_level(void) { return kernel_level(); }
+
+int encore_kernels_best_level(void) { return detect(); }
 
 float encore_dot(const float *a, const float *b, long n) {
 #ifdef ENCORE_X86
@@ -200,15 +346,29 @@ float encore_squared_distance(const float *a, const float *b, long n) {
     return sqdist_generic(a, b, n);
 }
 
-void encore_cg_update(float *x, long f, const float *gram, const float *y, const int32_t *cols, const float *vals,
-                      long count, int steps, float *r, float *p, float *ap) {
+void encore_cg_update_at(int use, float *x, long f, const float *gram, const float *y, const int32_t *cols,
+                         const float *vals, long count, int steps, float *r, float *p, float *ap) {
+    int best = detect();
+    if (use > best) use = best;
 #ifdef ENCORE_X86
-    if (avx2()) {
+    if (use >= 2) {
+        cg_fn fn = cg_registers_for(f);
+        if (fn) {
+            fn(x, gram, y, cols, vals, count, steps, r, p, ap);
+            return;
+        }
+    }
+    if (use >= 1) {
         cg_avx2(x, f, gram, y, cols, vals, count, steps, r, p, ap);
         return;
     }
 #endif
     cg_generic(x, f, gram, y, cols, vals, count, steps, r, p, ap);
+}
+
+void encore_cg_update(float *x, long f, const float *gram, const float *y, const int32_t *cols, const float *vals,
+                      long count, int steps, float *r, float *p, float *ap) {
+    encore_cg_update_at(kernel_level(), x, f, gram, y, cols, vals, count, steps, r, p, ap);
 }
 
 /* ---- sparse (CSR) x dense rows ------------------------------------------------------------------------------ */

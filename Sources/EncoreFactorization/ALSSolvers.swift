@@ -45,6 +45,16 @@ package enum ALSSolvers {
         encore_cg_update(x, f, gram, y, cols, vals, count, Int32(steps), r, p, ap)
     }
 
+    /// ``conjugateGradient(x:f:gram:y:cols:vals:count:steps:r:p:ap:)`` with the kernels of at most `level`
+    /// (``Kernels/level``), so tests can compare the versions.
+    package static func conjugateGradient(
+        level: Int, x: UnsafeMutablePointer<Float>, f: Int, gram: UnsafePointer<Float>, y: UnsafePointer<Float>,
+        cols: UnsafePointer<Int32>, vals: UnsafePointer<Float>, count: Int, steps: Int,
+        r: UnsafeMutablePointer<Float>, p: UnsafeMutablePointer<Float>, ap: UnsafeMutablePointer<Float>
+    ) {
+        encore_cg_update_at(Int32(level), x, f, gram, y, cols, vals, count, Int32(steps), r, p, ap)
+    }
+
     /// Builds `A = YᵀY + λI + Σ (cᵢ − 1) yᵢyᵢᵀ` (upper triangle) in `a` and `b = Σ_{cᵢ>0} cᵢ yᵢ` in `b`.
     ///
     /// The rank-`n` update is one BLAS `ssyrk` over the gathered rows `√(cᵢ − 1) yᵢ`; rows with `|cᵢ| < 1` are added

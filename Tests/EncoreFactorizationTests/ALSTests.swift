@@ -91,6 +91,69 @@ private func plantedMatrix(users: Int, items: Int, perUser: Int, seed: UInt64) -
         }
     }
 
+    /// Every kernel version's CG update (portable, AVX2 loops, AVX2 with register accumulators: the last only for f a
+    /// multiple of 8) converges to the dense solution, negative examples included, and a few steps agree across
+    /// versions up to rounding.
+    @Test(arguments: [8, 16, 24, 40, 64, 96, 128, 12])
+    func cgKernelVersionsAgreeWithDenseSolve(f: Int) throws {
+        var rows: [Int32] = [], cols: [Int32] = [], vals: [Float] = []
+        var rng = SplitMix64(seed: UInt64(f))
+        let users = 6, items = 3 * f + 20
+        for u in 0..<users {
+            for i in 0..<items where rng.next() % 3 == 0 {
+                rows.append(Int32(u)); cols.append(Int32(i))
+                let v = Float(1 + rng.next() % 9) * (rng.next() % 7 == 0 ? -1 : 1)
+                vals.append(v)
+            }
+        }
+        let c = try CSRMatrix(rows: users, cols: items, rowIndices: rows, colIndices: cols, values: vals)
+        let y = Matrix.random(rows: items, cols: f, scale: 0.3, seed: 5)
+        let gram = ImplicitALS.regularizedGram(y, regularization: 0.1, threads: 1)
+        func solve(level: Int, steps: Int) -> [[Float]] {
+            let scratch = ALSSolvers.Scratch(factors: f)
+            return (0..<users).map { u in
+                var x = [Float](repeating: 0, count: f)
+                for j in 0..<f { x[j] = Float(j % 5) * 0.01 }
+                let lo = c.indptr[u], n = c.indptr[u + 1] - lo
+                x.withUnsafeMutableBufferPointer { xp in
+                    y.storage.withUnsafeBufferPointer { yp in
+                        gram.storage.withUnsafeBufferPointer { gp in
+                            c.indices.withUnsafeBufferPointer { ip in
+                                c.values.withUnsafeBufferPointer { vp in
+                                    ALSSolvers.conjugateGradient(
+                                        level: level, x: xp.baseAddress!, f: f, gram: gp.baseAddress!,
+                                        y: yp.baseAddress!, cols: ip.baseAddress! + lo, vals: vp.baseAddress! + lo,
+                                        count: n, steps: steps, r: scratch.r, p: scratch.p, ap: scratch.ap)
+                                }
+                            }
+                        }
+                    }
+                }
+                return x
+            }
+        }
+        let levels = Array(0...Kernels.bestLevel)
+        for level in levels {
+            let x = solve(level: level, steps: 4 * f)
+            for u in 0..<users {
+                let ref = denseSolve(row: u, c: c, y: y, lambda: 0.1, alpha: 1)
+                let scale = ref.map(abs).max()! + 1
+                for j in 0..<f {
+                    #expect(abs(Double(x[u][j]) - ref[j]) / scale < 2e-3, "level \(level) f=\(f) u=\(u) j=\(j)")
+                }
+            }
+        }
+        let few = levels.map { solve(level: $0, steps: 3) }
+        for level in levels.dropFirst() {
+            for u in 0..<users {
+                let scale = few[0][u].map(abs).max()! + 1e-3
+                for j in 0..<f {
+                    #expect(abs(few[level][u][j] - few[0][u][j]) / scale < 1e-3, "3 steps, level \(level) f=\(f) u=\(u)")
+                }
+            }
+        }
+    }
+
     @Test func negativeValuesAreNegativeExamples() throws {
         // A stored negative value means p = 0 with confidence |value|.
         var r: [Int32] = [0, 0, 1], cIdx: [Int32] = [1, 3, 2], v: [Float] = [4, -6, 2]

@@ -22,6 +22,11 @@ float encore_squared_distance(const float *a, const float *b, long n);
 void encore_cg_update(float *x, long f, const float *gram, const float *y, const int32_t *cols, const float *vals,
                       long count, int steps, float *r, float *p, float *ap);
 
+/* encore_cg_update with the kernels of at most level `level` (see encore_kernels_level), for tests that compare the
+ * versions. */
+void encore_cg_update_at(int level, float *x, long f, const float *gram, const float *y, const int32_t *cols,
+                         const float *vals, long count, int steps, float *r, float *p, float *ap);
+
 /* Rows row_begin..<row_end of y = A x, A sparse in CSR (indptr, indices, values), x and y dense row-major with l
  * columns: y[r, :] = sum over p in indptr[r]..<indptr[r+1] of values[p] * x[indices[p], :]. Rows are overwritten. */
 void encore_spmm_rows(const long *indptr, const int32_t *indices, const float *values, const float *x, float *y,
@@ -29,6 +34,14 @@ void encore_spmm_rows(const long *indptr, const int32_t *indices, const float *v
 
 /* 1 when the AVX2+FMA versions are in use. */
 int encore_kernels_use_avx2(void);
+
+/* The kernels in use: 0 portable, 1 AVX2+FMA loops, 2 AVX2+FMA with the CG update's accumulators in registers
+ * (f a multiple of 8 up to 64, or 80, 96, 128; other f use level 1). The environment variable
+ * ENCORE_KERNEL_LEVEL, read once, lowers it (for benchmarks that compare the versions). */
+int encore_kernels_level(void);
+
+/* The best level this CPU supports (what encore_kernels_level gives unless ENCORE_KERNEL_LEVEL lowers it). */
+int encore_kernels_best_level(void);
 
 /* One step of an HNSW best-first search: for each slot in links[0..<count] (read with acquire loads) whose visit tag
  * is not `tag` (slots at or past visited_cap count as visited), marks it visited and computes its distance to

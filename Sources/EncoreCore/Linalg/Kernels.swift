@@ -36,4 +36,11 @@ public enum Kernels {
 
     /// Whether the AVX2+FMA kernels are in use on this CPU.
     public static var usesAVX2: Bool { encore_kernels_use_avx2() != 0 }
+
+    /// The kernels in use: 0 portable, 1 AVX2+FMA loops, 2 AVX2+FMA with the ALS conjugate-gradient update's
+    /// accumulators held in registers. The best the CPU has unless `ENCORE_KERNEL_LEVEL` lowers it.
+    public static var level: Int { Int(encore_kernels_level()) }
+
+    /// The best level this CPU supports.
+    public static var bestLevel: Int { Int(encore_kernels_best_level()) }
 }
