@@ -38,8 +38,12 @@ extension ImplicitALS {
         }
         let f = parameters.factors
         let alpha = parameters.alpha
-        let cui = alpha == 1 ? userItems : userItems.mapValues { $0 * alpha }
-        let ciu = cui.transposed()
+        // Users and items are solved in order of descending activity and popularity: the factor rows every solve
+        // gathers then cluster by how often they are read, so the popular ones stay in cache. The factors are
+        // returned in the caller's order.
+        let userOrder = Self.descendingCountOrder(Self.rowCounts(userItems))
+        let itemOrder = Self.descendingCountOrder(Self.columnCounts(userItems))
+        let (cui, ciu) = Self.reordered(userItems, rowOrder: userOrder, columnOrder: itemOrder, scale: alpha)
         var x: Matrix, y: Matrix
         if warmStart && userFactors.cols == f && itemFactors.cols == f {
             x = Self.extended(userFactors, rows: cui.rows, seed: parameters.seed)
@@ -48,6 +52,8 @@ extension ImplicitALS {
             x = Matrix.random(rows: cui.rows, cols: f, scale: 0.01, seed: parameters.seed)
             y = Matrix.random(rows: cui.cols, cols: f, scale: 0.01, seed: parameters.seed &+ 1)
         }
+        x = Self.gatheredRows(x, order: userOrder)
+        y = Self.gatheredRows(y, order: itemOrder)
         var reports: [ALSProgress] = []
         let start = Date()
         for it in 0..<parameters.iterations {
@@ -62,9 +68,83 @@ extension ImplicitALS {
             reports.append(report)
             progress?(report)
         }
-        userFactors = x
-        itemFactors = y
+        userFactors = Self.scatteredRows(x, order: userOrder)
+        itemFactors = Self.scatteredRows(y, order: itemOrder)
         return reports
+    }
+
+    /// The number of stored values in each row.
+    private static func rowCounts(_ m: CSRMatrix) -> [Int] { (0..<m.rows).map { m.indptr[$0 + 1] - m.indptr[$0] } }
+
+    /// The number of stored values in each column.
+    private static func columnCounts(_ m: CSRMatrix) -> [Int] {
+        var counts = [Int](repeating: 0, count: m.cols)
+        for c in m.indices { counts[Int(c)] += 1 }
+        return counts
+    }
+
+    /// The indices ordered by descending count, ties by index.
+    static func descendingCountOrder(_ counts: [Int]) -> [Int32] {
+        (0..<Int32(counts.count)).sorted { a, b in
+            let ca = counts[Int(a)], cb = counts[Int(b)]
+            return ca != cb ? ca > cb : a < b
+        }
+    }
+
+    /// `m` with row `k` of the result holding row `rowOrder[k]` and column `k` holding column `columnOrder[k]`, values
+    /// multiplied by `scale`; and its transpose. Both keep their columns sorted within each row.
+    static func reordered(
+        _ m: CSRMatrix, rowOrder: [Int32], columnOrder: [Int32], scale: Float
+    ) -> (CSRMatrix, CSRMatrix) {
+        var newColumn = [Int32](repeating: 0, count: m.cols)
+        for (k, c) in columnOrder.enumerated() { newColumn[Int(c)] = Int32(k) }
+        // The transpose first: visiting the new rows in order fills each column's list in ascending row order.
+        var start = [Int](repeating: 0, count: m.cols + 1)
+        for c in m.indices { start[Int(newColumn[Int(c)]) + 1] += 1 }
+        for c in 0..<m.cols { start[c + 1] += start[c] }
+        var next = start
+        var tIndices = [Int32](repeating: 0, count: m.nnz)
+        var tValues = [Float](repeating: 0, count: m.nnz)
+        for (k, r) in rowOrder.enumerated() {
+            for p in m.indptr[Int(r)]..<m.indptr[Int(r) + 1] {
+                let c = Int(newColumn[Int(m.indices[p])])
+                tIndices[next[c]] = Int32(k)
+                tValues[next[c]] = m.values[p] * scale
+                next[c] += 1
+            }
+        }
+        // A permutation of a valid matrix's rows and columns is valid: the checks cannot fail.
+        let t = (try? CSRMatrix(rows: m.cols, cols: m.rows, indptr: start, indices: tIndices, values: tValues))
+            ?? m.transposed()
+        return (t.transposed(), t)
+    }
+
+    /// Rows of `m` in `order`: row `k` of the result is row `order[k]` of `m`.
+    static func gatheredRows(_ m: Matrix, order: [Int32]) -> Matrix {
+        var out = Matrix(rows: m.rows, cols: m.cols)
+        let f = m.cols
+        out.storage.withUnsafeMutableBufferPointer { o in
+            m.storage.withUnsafeBufferPointer { s in
+                for (k, r) in order.enumerated() {
+                    (o.baseAddress! + k * f).update(from: s.baseAddress! + Int(r) * f, count: f)
+                }
+            }
+        }
+        return out
+    }
+
+    /// The inverse of ``gatheredRows(_:order:)``: row `order[k]` of the result is row `k` of `m`.
+    static func scatteredRows(_ m: Matrix, order: [Int32]) -> Matrix {
+        var out = Matrix(rows: m.rows, cols: m.cols)
+        let f = m.cols
+        out.storage.withUnsafeMutableBufferPointer { o in
+            m.storage.withUnsafeBufferPointer { s in
+                for (k, r) in order.enumerated() {
+                    (o.baseAddress! + Int(r) * f).update(from: s.baseAddress! + k * f, count: f)
+                }
+            }
+        }
+        return out
     }
 
     /// The `implicit` training loss of the model on `userItems`:
