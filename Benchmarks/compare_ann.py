@@ -30,8 +30,19 @@ Data sets:
            spreads), 1 000 queries from the same mixture; metrics cosine and l2. Saved under data/ann/.
 --quick uses 20 000 base vectors (a seeded subset of the items; a 20 000-vector mixture) and 500 queries.
 
+The suite of factor sets (--suite, instead of --datasets): item factors trained by Encore (`encore-train fit`) and by
+implicit 0.7.3, on BM25-weighted and on raw play counts, with 64 and 128 factors, on two worlds of the Last.fm-360K
+preset with 100 000 and 1 000 000 tracks (data/ann-suite/, generated and trained once), 5 000 seeded users' vectors
+as queries, cosine and inner product on every set. Sets are named trainer-weighting-factors-size
+(e.g. implicit-raw-64-100k; '*' matches any part). Each (set, metric) runs --rounds rounds (default 2), the libraries
+in alternating order; the table gives each library's median QPS at recall 0.95 over the rounds and the median of
+Encore's per-round ratio to the metric's peer (hnswlib for cosine, voyager for the inner product), and replaces the
+suite's section of docs/benchmarks.md.
+    Benchmarks/.venv/bin/python Benchmarks/compare_ann.py --suite '*-*-*-100k' --libraries encore,hnswlib,voyager
+    Benchmarks/.venv/bin/python Benchmarks/compare_ann.py --suite '*-*-*-*'      # every set: many hours
+
 Not part of CI. Set up once (the venv of compare_implicit.py):
-    Benchmarks/.venv/bin/pip install hnswlib==0.8.0 voyager==2.2.3 faiss-cpu h5py
+    Benchmarks/.venv/bin/pip install hnswlib==0.8.0 voyager==2.2.3 faiss-cpu h5py implicit==0.7.3 pandas scipy threadpoolctl
 Run:
     Benchmarks/.venv/bin/python Benchmarks/compare_ann.py --quick                 # both data sets, small, minutes
     Benchmarks/.venv/bin/python Benchmarks/compare_ann.py --datasets als          # full ALS factors
@@ -135,6 +146,131 @@ def mixture_dataset(quick, n_queries, seed, n=1_000_000, d=64, clusters=1000):
         np.save(query_path, sample(n_queries, np.random.default_rng(seed + 2)))
     tag = "mixture-quick" if quick else "mixture"
     return tag, np.load(base_path), np.load(query_path), ("cosine", "l2")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The suite of factor sets (--suite)
+#
+# Item factors trained by Encore and by implicit, on BM25-weighted and on raw play counts, with 64 and 128 factors,
+# over two worlds of the generator's Last.fm-360K preset (360 000 users) with 100 000 and 1 000 000 tracks. The base
+# is every non-zero item vector, the queries are seeded users' vectors (the recommend case); both metrics, cosine
+# and inner product, run on every set.
+
+SUITE = os.path.join(ROOT, "data", "ann-suite")
+SUITE_SIZES = {"100k": 100_000, "1m": 1_000_000}
+
+
+def suite_names(spec):
+    """Expands a --suite spec: comma-separated names, each part may be '*' ('*-*-64-100k')."""
+    out = []
+    for pattern in spec.split(","):
+        parts = pattern.split("-")
+        if len(parts) != 4:
+            raise SystemExit(f"--suite: {pattern!r} is not trainer-weighting-factors-size (e.g. implicit-raw-64-100k)")
+        choices = [("encore", "implicit"), ("bm25", "raw"), ("64", "128"), tuple(SUITE_SIZES)]
+        names = [[]]
+        for part, allowed in zip(parts, choices):
+            if part != "*" and part not in allowed:
+                raise SystemExit(f"--suite: {part!r} in {pattern!r} is not one of {', '.join(allowed)} or *")
+            names = [n + [v] for n in names for v in (allowed if part == "*" else (part,))]
+        out += ["-".join(n) for n in names if "-".join(n) not in out]
+    return out
+
+
+def suite_world(size, seed, binary):
+    world = os.path.join(SUITE, f"world-{size}")
+    if not os.path.exists(os.path.join(world, "plays.tsv")):
+        sh([binary, "generate", "--preset", "lastfm360k", "--tracks", str(SUITE_SIZES[size]), "--output", world,
+            "--seed", str(seed)])
+    return world
+
+
+def suite_factors(name, seed, binary, iterations=15, n_queries=5000):
+    """(tag, base, queries, metrics) of one suite set, trained once and kept under data/ann-suite/."""
+    trainer, weighting, factors, size = name.split("-")
+    base_path = os.path.join(SUITE, f"{name}-items.npy")
+    user_path = os.path.join(SUITE, f"{name}-users.npy")
+    if not (os.path.exists(base_path) and os.path.exists(user_path)):
+        world = suite_world(size, seed, binary)
+        plays = os.path.join(world, "plays.tsv")
+        if trainer == "encore":
+            bundle = os.path.join(SUITE, f"{name}.h5")
+            sh([binary, "fit", "--input", plays, "--output", bundle, "--factors", factors, "--iterations",
+                str(iterations), "--weighting", "bm25" if weighting == "bm25" else "none", "--threads", "2",
+                "--seed", str(seed)])
+            import h5py
+            with h5py.File(bundle, "r") as f:
+                items, users = f["/cf/item_factors"][:], f["/cf/user_factors"][:]
+        else:
+            import pandas as pd
+            import scipy.sparse as sp
+            from implicit.cpu.als import AlternatingLeastSquares
+            from implicit.nearest_neighbours import bm25_weight
+            from threadpoolctl import threadpool_limits
+            t = pd.read_csv(plays, sep="\t", usecols=["user", "item"], dtype={"user": str, "item": str})
+            t = t.groupby(["user", "item"]).size().reset_index(name="plays")
+            users_index, items_index = pd.Index(pd.unique(t["user"])), pd.Index(pd.unique(t["item"]))
+            m = sp.csr_matrix((t["plays"].to_numpy(np.float32),
+                               (users_index.get_indexer(t["user"]), items_index.get_indexer(t["item"]))),
+                              shape=(len(users_index), len(items_index)))
+            if weighting == "bm25":
+                m = bm25_weight(m.T.tocsr(), K1=100, B=0.8).T.tocsr().astype(np.float32)
+            with threadpool_limits(1, "blas"):
+                model = AlternatingLeastSquares(factors=int(factors), regularization=0.05, iterations=iterations,
+                                                num_threads=2, random_state=seed)
+                model.fit(m, show_progress=False)
+            items, users = np.asarray(model.item_factors), np.asarray(model.user_factors)
+        os.makedirs(SUITE, exist_ok=True)
+        np.save(base_path, np.ascontiguousarray(items, dtype=np.float32))
+        np.save(user_path, np.ascontiguousarray(users, dtype=np.float32))
+    items, users = np.load(base_path), np.load(user_path, mmap_mode="r")
+    items = items[np.any(items != 0, axis=1)]
+    rng = np.random.default_rng(seed)
+    rows = np.sort(rng.choice(users.shape[0], size=min(n_queries, users.shape[0]), replace=False))
+    return name, np.ascontiguousarray(items), np.ascontiguousarray(users[rows], dtype=np.float32), ("cosine", "ip")
+
+
+# The peer each metric's goal is measured against.
+SUITE_PEER = {"cosine": "hnswlib", "ip": "voyager", "l2": "hnswlib"}
+
+
+def suite_table(results, target=0.95):
+    """Markdown: per set and metric, each library's median QPS at the target over its rounds, build seconds, and the
+    median over rounds of Encore's QPS over the metric's peer's QPS of the same round."""
+    lines = ["| set | vectors | metric | library | QPS@0.95 (median of rounds) | build s | Encore / peer (median) |",
+             "|---|---|---|---|---|---|---|"]
+    for (tag, metric), per_lib in results.items():
+        peer = SUITE_PEER[metric]
+        ratios = []
+        for enc, other in zip(per_lib.get("encore", []), per_lib.get(peer, [])):
+            a, b = qps_at(enc["sweep"], target), qps_at(other["sweep"], target)
+            if a is not None and b:
+                ratios.append(a / b)
+        ratio = f"{np.median(ratios):.2f}x vs {peer}" if ratios else f"n/a (a library did not reach {target})"
+        for lib, rounds in per_lib.items():
+            qps = [qps_at(r["sweep"], target) for r in rounds]
+            reached = [q for q in qps if q is not None]
+            cell = f"{np.median(reached):.0f}" if reached else "not reached"
+            build = np.median([r["build_seconds"] for r in rounds])
+            lines.append(f"| {tag} | {rounds[0]['n']} x {rounds[0]['dimension']} | {metric} | {lib} | {cell} | "
+                         f"{build:.1f} | {ratio if lib == 'encore' else ''} |")
+    return "\n".join(lines)
+
+
+def write_suite_section(table, header):
+    """Replaces the suite's section of docs/benchmarks.md (between its markers) with the table."""
+    doc = os.path.join(ROOT, "docs", "benchmarks.md")
+    begin, end = "<!-- ann-suite:begin -->", "<!-- ann-suite:end -->"
+    with open(doc) as f:
+        text = f.read()
+    block = f"{begin}\n{header}\n\n{table}\n{end}"
+    if begin in text and end in text:
+        text = text[:text.index(begin)] + block + text[text.index(end) + len(end):]
+    else:
+        text += f"\n## Nearest-neighbor search: the suite of factor sets\n\n{block}\n"
+    with open(doc, "w") as f:
+        f.write(text)
+    log(f"wrote the suite's table to {doc}")
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -355,6 +491,76 @@ def run_encore(base, queries, metric, args, tag, ip_graph="mobius"):
             "ground_truth_seconds": report["ground_truth_seconds"], "index_file_io": report.get("index_file_io")}
 
 
+def run_library(lib, tag, base, queries, metric, gt, args):
+    """Builds and searches one library's index; the result row with recall counted against `gt`."""
+    log(f"{tag} {metric} {lib}: building and searching")
+    if lib == "encore":
+        res = run_encore(base, queries, metric, args, tag)
+    elif lib == "encore-plain":
+        res = run_encore(base, queries, metric, args, tag, ip_graph="plain")
+    else:
+        res = RUNNERS[lib](base, queries, metric, args)
+    for p in res["sweep"]:
+        p["recall"] = recall(p.pop("found"), gt, args.k)
+        if "self_reported_recall" in p and abs(p["self_reported_recall"] - p["recall"]) > 0.002:
+            log(f"  note: encore ef={p['ef']} counts recall {p['self_reported_recall']:.4f} against its "
+                f"own ExactIndex ground truth, {p['recall']:.4f} here")
+    row = {"library": lib, "dataset": tag, "metric": metric, "n": int(base.shape[0]),
+           "dimension": int(base.shape[1]), "queries": int(queries.shape[0]), "k": args.k, "m": args.m,
+           "ef_construction": args.ef_construction, "threads": args.threads, **res}
+    sweep = "  ".join(f"ef{p['ef']}:{p['recall']:.3f}/{p['qps']:.0f}" for p in row["sweep"])
+    log(f"  {lib}: build {row['build_seconds']:.1f} s; recall/QPS {sweep}")
+    return row
+
+
+def run_suite(args, libraries):
+    """Every library on every suite set and metric, in `args.rounds` rounds of alternating library order; each
+    (set, metric, library, round) result is saved under Benchmarks/results/ (and reused with --reuse); the table goes
+    to stdout and docs/benchmarks.md."""
+    results = {}
+    for name in suite_names(args.suite):
+        if args.report_only:
+            tag, base, queries, metrics = name, None, None, ("cosine", "ip")
+        else:
+            tag, base, queries, metrics = suite_factors(name, args.seed, args.binary, n_queries=args.suite_queries)
+            log(f"{tag}: base {base.shape}, queries {queries.shape}")
+        if args.metrics:
+            metrics = tuple(m for m in metrics if m in args.metrics.split(","))
+        for metric in metrics:
+            gt = None
+            per_lib = {}
+            for r in range(args.rounds):
+                order = [lib for lib in libraries if not (lib in IP_ONLY and metric != "ip")]
+                if r % 2 == 1:
+                    order.reverse()
+                for lib in order:
+                    path = os.path.join(RESULTS, f"suite-{tag}-{metric}-{lib}-r{r}.json")
+                    if (args.reuse or args.report_only) and os.path.exists(path):
+                        with open(path) as f:
+                            per_lib.setdefault(lib, []).append(json.load(f))
+                        continue
+                    if args.report_only:
+                        continue
+                    if gt is None:
+                        gt = ground_truth(base, queries, metric, args.k)
+                    row = run_library(lib, tag, base, queries, metric, gt, args)
+                    row["round"] = r
+                    with open(path, "w") as f:
+                        json.dump(row, f, indent=1)
+                    per_lib.setdefault(lib, []).append(row)
+            if per_lib:
+                results[(tag, metric)] = per_lib
+    table = suite_table(results)
+    print(table)
+    load = os.getloadavg()
+    header = (f"`Benchmarks/.venv/bin/python Benchmarks/compare_ann.py --suite '{args.suite}' --rounds {args.rounds}` "
+              f"(k {args.k}, M {args.m}, ef_construction {args.ef_construction}, build threads {args.threads}, "
+              f"queries one at a time on one thread; load average at the end {load[0]:.2f} / {load[1]:.2f} / "
+              f"{load[2]:.2f}; written {time.strftime('%Y-%m-%d %H:%M', time.gmtime())} UTC)")
+    if not args.report_only or results:
+        write_suite_section(table, header)
+
+
 RUNNERS = {"encore": None, "encore-plain": None, "hnswlib": run_hnswlib, "hnswlib-aug": run_hnswlib_aug,
            "voyager": run_voyager, "faiss": run_faiss}
 # Variants that only apply to the inner product.
@@ -382,6 +588,12 @@ def main():
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--binary", default=None, help="an encore-train to use as it is (default: build one)")
     ap.add_argument("--reuse", action="store_true", help="reuse finished results from Benchmarks/results/")
+    ap.add_argument("--suite", default=None,
+                    help="run the suite of factor sets instead of --datasets: comma-separated trainer-weighting-"
+                         "factors-size names, '*' for any part (all: '*-*-*-*'; the 100k sets: '*-*-*-100k')")
+    ap.add_argument("--rounds", type=int, default=2,
+                    help="with --suite: rounds per set and metric, the libraries in alternating order")
+    ap.add_argument("--suite-queries", type=int, default=5000)
     ap.add_argument("--report-only", action="store_true",
                     help="print the table of the saved results in Benchmarks/results/ and run nothing")
     args = ap.parse_args()
@@ -395,6 +607,9 @@ def main():
     os.makedirs(RESULTS, exist_ok=True)
     nq_als = 500 if args.quick else args.als_queries
     nq_mix = 500 if args.quick else args.mixture_queries
+
+    if args.suite:
+        return run_suite(args, libraries)
 
     tables = []
     for name in [x for x in args.datasets.split(",") if x]:
@@ -430,25 +645,9 @@ def main():
                     t = time.perf_counter()
                     gt = ground_truth(base, queries, metric, args.k)
                     log(f"{tag} {metric}: ground truth in {time.perf_counter() - t:.1f} s")
-                log(f"{tag} {metric} {lib}: building and searching")
-                if lib == "encore":
-                    res = run_encore(base, queries, metric, args, tag)
-                elif lib == "encore-plain":
-                    res = run_encore(base, queries, metric, args, tag, ip_graph="plain")
-                else:
-                    res = RUNNERS[lib](base, queries, metric, args)
-                for p in res["sweep"]:
-                    p["recall"] = recall(p.pop("found"), gt, args.k)
-                    if "self_reported_recall" in p and abs(p["self_reported_recall"] - p["recall"]) > 0.002:
-                        log(f"  note: encore ef={p['ef']} counts recall {p['self_reported_recall']:.4f} against its "
-                            f"own ExactIndex ground truth, {p['recall']:.4f} here")
-                row = {"library": lib, "dataset": tag, "metric": metric, "n": int(base.shape[0]),
-                       "dimension": int(base.shape[1]), "queries": int(queries.shape[0]), "k": args.k, "m": args.m,
-                       "ef_construction": args.ef_construction, "threads": args.threads, **res}
+                row = run_library(lib, tag, base, queries, metric, gt, args)
                 with open(path, "w") as f:
                     json.dump(row, f, indent=1)
-                sweep = "  ".join(f"ef{p['ef']}:{p['recall']:.3f}/{p['qps']:.0f}" for p in row["sweep"])
-                log(f"  {lib}: build {row['build_seconds']:.1f} s; recall/QPS {sweep}")
                 rows.append(row)
             if rows:
                 tables.append((tag, metric, base.shape, queries.shape[0], rows))

@@ -60,12 +60,15 @@ def main():
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--k", type=int, default=10)
     ap.add_argument("--solver", default="cg", choices=["cg", "cholesky"])
+    ap.add_argument("--weighting", default="bm25", choices=["bm25", "none"],
+                    help="confidence weighting given to both libraries: bm25 (K1 100, B 0.8) or none (raw play counts)")
+    ap.add_argument("--binary", default=None, help="an encore-train release binary (default: build one)")
     ap.add_argument("--eval-users", type=int, default=20000,
                     help="score this many test users (a seeded sample, the same for both libraries; 0 = all)")
     args = ap.parse_args()
 
     data = args.data or os.path.join(ROOT, "data", f"bench-{args.preset}")
-    binary = encore_binary()
+    binary = args.binary or encore_binary()
     if not os.path.exists(os.path.join(data, "plays.tsv")):
         sh([binary, "generate", "--preset", args.preset, "--output", data, "--seed", str(args.seed)])
     train_path, test_path = os.path.join(data, "train.tsv"), os.path.join(data, "test.tsv")
@@ -91,7 +94,7 @@ def main():
     metrics = os.path.join(data, "encore-eval.json")
     sh([binary, "fit", "--input", train_path, "--output", bundle, "--factors", str(args.factors),
         "--regularization", str(args.regularization), "--alpha", str(args.alpha), "--iterations", str(args.iterations),
-        "--threads", str(args.threads), "--solver", args.solver, "--weighting", "bm25", "--seed", str(args.seed),
+        "--threads", str(args.threads), "--solver", args.solver, "--weighting", args.weighting, "--seed", str(args.seed),
         "--timings", timings])
     sh([binary, "evaluate", "--bundle", bundle, "--train", train_path, "--test", scored_test, "--k", str(args.k),
         "--json", metrics])
@@ -120,7 +123,10 @@ def main():
         m.sum_duplicates()
         return m
     x_train, x_test = matrix(train), matrix(test)
-    weighted = bm25_weight(x_train.T.tocsr(), K1=100, B=0.8).T.tocsr().astype(np.float32)
+    if args.weighting == "bm25":
+        weighted = bm25_weight(x_train.T.tocsr(), K1=100, B=0.8).T.tocsr().astype(np.float32)
+    else:
+        weighted = x_train.astype(np.float32)
     load_seconds = time.time() - t0
 
     iteration_seconds = []
@@ -150,7 +156,7 @@ def main():
     ]
     for name in ["precision", "map", "ndcg", "auc"]:
         rows.append((f"{name}@{args.k}", f"{imp[name]:.4f}", f"{enc_eval[name + '@' + str(args.k)]:.4f}"))
-    print(f"\nimplicit {implicit.__version__} vs Encore, factors={args.factors} reg={args.regularization} "
+    print(f"\nimplicit {implicit.__version__} vs Encore, weighting={args.weighting} factors={args.factors} reg={args.regularization} "
           f"alpha={args.alpha} iterations={args.iterations} solver={args.solver} threads={args.threads}")
     print(f"{'':34} {'implicit':>16} {'Encore':>16}")
     for name, a, b in rows:
