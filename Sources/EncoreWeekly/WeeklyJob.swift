@@ -235,7 +235,7 @@ public final class WeeklyJob {
             // every space and index treats them as having none.
             var y = model.itemFactors
             for i in (y.rows - catalogOnlyTracks)..<y.rows { for j in 0..<y.cols { y[i, j] = 0 } }
-            model = try ImplicitALS(parameters: params, userFactors: model.userFactors, itemFactors: y)
+            model = try ImplicitALS(parameters: model.parameters, userFactors: model.userFactors, itemFactors: y)
         }
         var bundle = ModelBundle(
             userIDs: plays.userIDs, itemIDs: plays.itemIDs, model: model, userItems: userItems,

@@ -92,7 +92,9 @@ import EncoreTestSupport
 
         // --model: the factors of `full` replace the fit; --no-playlists publishes the item side only, and its parts
         // equal the full job's tables on the same model.
-        try run(["weekly"] + common + ["--output", "\(dir)/item.h5", "--model", "\(dir)/full.h5", "--no-playlists"])
+        // (--factors 12 is not used: the model's 8 factors are.)
+        let itemArgs = common.map { $0 == "8" ? "12" : $0 } + ["--output", "\(dir)/item.h5", "--model", "\(dir)/full.h5", "--no-playlists"]
+        try run(["weekly"] + itemArgs)
         let item = try PublishedModel.readBundle(at: "\(dir)/item.h5")
         #expect(item.discoverWeekly == nil && item.dailyMixes == nil)
         #expect(item.model.userFactors == full.model.userFactors && item.model.itemFactors == full.model.itemFactors)
