@@ -6,7 +6,7 @@ import RecCore
 import ServeKit
 import Testing
 
-/// Two shard servers (`encore-serve --users-shard I/2`) over a sharded bundle made from the fixture's unit: together
+/// Two live shard servers (`encore-serve --users-shard I/2`, on loopback) over a sharded bundle made from the fixture's unit: together
 /// they answer every user as the single server does, and each refuses the other's users with 421 naming the owner.
 @Suite struct ShardServeTests {
     @Test func twoShardServersAnswerEveryUserAndRefuseEachOthers() async throws {
@@ -41,7 +41,8 @@ import Testing
 
         var answered = [0, 0]
         for i in 0..<2 {
-            answered[i] = try await servers[i].app.test(.router) { client in
+            let app = servers[i].app
+            answered[i] = try await onServerThreads { try await app.test(.live) { client in
                 var count = 0
                 for (u, user) in single.bundle.userIDs.ids.enumerated() {
                     let owner = UserShard.shard(of: user, count: 2)
@@ -74,7 +75,7 @@ import Testing
                 let status = try await client.get("/v1/users/\(stranger)/recommendations?k=5").status.code
                 #expect(status == (UserShard.shard(of: stranger, count: 2) == i ? 200 : 421))
                 return count
-            }
+            } }
         }
         #expect(answered[0] + answered[1] == single.bundle.userIDs.count && answered.allSatisfy { $0 > 0 })
     }
