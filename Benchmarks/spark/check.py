@@ -97,18 +97,25 @@ def playlists(h5, users):
 
 
 def check_shards(manifest_path, reference):
-    """The union of the manifest's parts equals the single-process job's playlists, user by user, exactly."""
+    """Each part holds the users whose XXH64 (Python's xxhash) mod N is its shard, and the union of the parts equals
+    the single-process job's playlists, user by user, exactly."""
     with open(manifest_path) as f:
         manifest = json.load(f)
     folder = os.path.dirname(manifest_path)
     with h5py.File(bundle_file(reference), "r") as h5:
         want = playlists(h5, ids_of(h5, "users"))
+    import xxhash  # an implementation of XXH64 independent of Encore's
     got, failures = {}, 0
+    n = manifest["shard_count"]
     for shard in manifest["shards"]:
         path = shard["path"] if os.path.isabs(shard["path"]) else os.path.join(folder, shard["path"])
         with h5py.File(path, "r") as h5:
             users = ids_of(h5, "users")
             part = playlists(h5, users)
+        strangers = [u for u in users if xxhash.xxh64_intdigest(u.encode("utf-8")) % n != shard["index"]]
+        if strangers:
+            print(f"  shard {shard['index']}/{n} holds users whose XXH64 mod {n} is another shard: {strangers[:5]}")
+            failures += len(strangers)
         for user in part:
             if user in got:
                 print(f"  user {user} is in two shards")

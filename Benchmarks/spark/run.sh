@@ -26,14 +26,14 @@ done
 train_bin=${ENCORE_TRAIN:-.build/debug/encore-train}
 [ -x "$train_bin" ] || { echo "no $train_bin: run swift build first (or set ENCORE_TRAIN)" >&2; exit 1; }
 
-# What the job needs: a Java 17 runtime (Debian's) and pyspark, numpy and h5py (PyPI) in Benchmarks/.venv-spark.
+# What the job needs: a Java 17 runtime (Debian's) and pyspark, numpy, h5py and xxhash (PyPI) in Benchmarks/.venv-spark.
 if ! command -v java >/dev/null; then
     apt-get update -qq && apt-get install -y -qq openjdk-17-jre-headless
 fi
 venv=Benchmarks/.venv-spark
-if ! "$venv/bin/python" -c 'import pyspark, numpy, h5py' 2>/dev/null; then
+if ! "$venv/bin/python" -c 'import pyspark, numpy, h5py, xxhash' 2>/dev/null; then
     python3 -m venv "$venv"
-    "$venv/bin/pip" install -q pyspark numpy h5py
+    "$venv/bin/pip" install -q pyspark numpy h5py xxhash
 fi
 py="$venv/bin/python"
 export PYSPARK_PYTHON="$py" PYSPARK_DRIVER_PYTHON="$py"
