@@ -123,7 +123,7 @@ public struct ShardedBundle: Codable, Sendable, Equatable {
             itemSide: ItemSide(path: relative(itemSide), xxh64: sum, users: summary.userCount, items: summary.itemCount),
             shards: shards.sorted { $0.index < $1.index })
         let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         let data = try encoder.encode(manifest)
         try AtomicFile.write(Array(data) + [10], to: output, as: FileError.self)
         return manifest
