@@ -9,6 +9,14 @@ Stages, as `encore-train weekly` runs them on one machine:
   3. write the factors as .npy shards with an .ids file beside each, one per partition, from the executors
      (OUTPUT/users/part-XXXXX.npy + .ids, OUTPUT/items/...): `encore-train import-factors --users OUTPUT/users
      --items OUTPUT/items --output B.h5` makes the bundle. Nothing is collected on the driver.
+With --encore-train BIN (the binary installed on the driver and the workers, OUTPUT on storage they share):
+  4. import the factors (`encore-train import-factors`, OUTPUT/imported.h5), build the item side once in one process
+     (`encore-train weekly --model OUTPUT/imported.h5 --no-playlists`: content spaces and HNSW indexes, the unit
+     OUTPUT/item.h5.d), then run Discover Weekly and Daily Mix for --shards user shards in parallel on the executors:
+     one task per shard calls `encore-train playlists --users-shard I/N` (OUTPUT/parts/part-I.h5);
+  5. assemble the sharded bundle (`encore-train assemble-shards`): OUTPUT/sharded.json names the item side and the
+     parts (`encore-serve --bundle OUTPUT/sharded.json --users-shard I/N` serves shard I).
+A user belongs to shard I of N when the XXH64 of its UTF-8 id is I modulo N (docs/scale.md).
 
 Input columns: `user`, `item`, and either a strength column (`weight`, `plays`, `count` or `rating`: summed per pair)
 or `ms_played` (Encore's play log: a row of at least --min-ms-played milliseconds is one listen, shorter rows are
@@ -45,6 +53,13 @@ def parse_args(argv):
                    help="also write this fraction of the weighted pairs to OUTPUT/weights (CSV: user,item,raw,weight)")
     p.add_argument("--weights-only", action="store_true", help="stop after stage 1 (with --weights-sample)")
     p.add_argument("--master", help="Spark master (default: spark-submit's, else local[2])")
+    p.add_argument("--encore-train", help="the encore-train binary (same path on the workers): run stages 4 and 5")
+    p.add_argument("--shards", type=int, default=0, help="user shards of stage 4 (default: Spark's parallelism)")
+    p.add_argument("--encore-events", help="the play log as Encore reads it for the item side and the playlists "
+                                           "(default: --input, when it is a TSV/CSV file)")
+    p.add_argument("--encore-threads", type=int, default=1, help="threads of each encore-train process")
+    p.add_argument("--weekly-arg", action="append", default=[],
+                   help="an extra argument of the item side's `encore-train weekly` (repeatable, e.g. --weekly-arg=--no-hybrid)")
     a = p.parse_args(argv)
     if a.factors <= 0 or a.iterations <= 0:
         p.error("--factors and --iterations must be > 0")
@@ -54,6 +69,15 @@ def parse_args(argv):
         p.error("--bm25-b must be in [0, 1], --bm25-k1 >= 0, --log-epsilon > 0")
     if not (0 <= a.weights_sample <= 1):
         p.error("--weights-sample must be in [0, 1]")
+    if a.encore_train and a.weights_only:
+        p.error("--encore-train needs the factors: drop --weights-only")
+    if a.shards < 0 or a.encore_threads < 1:
+        p.error("--shards must be >= 0 and --encore-threads >= 1")
+    if a.encore_train and a.encore_events is None:
+        if os.path.isfile(a.input) and not a.input.endswith(".parquet"):
+            a.encore_events = a.input
+        else:
+            p.error("--encore-train needs --encore-events: the play log as a file Encore reads (TSV/CSV)")
     if a.weight_alpha is None:
         a.weight_alpha = 40.0 if a.weighting == "linear" else 1.0
     return a
@@ -163,6 +187,57 @@ def write_side(factors_df, out_dir, rank):
     return sum(factors_df.rdd.mapPartitionsWithIndex(write).collect())  # row counts only, one per partition
 
 
+def encore(binary, *args):
+    """Runs `encore-train` with `args` on this machine; its log goes to stderr, a failure stops the job."""
+    import subprocess
+    t = time.time()
+    r = subprocess.run([binary, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    if r.returncode != 0:
+        sys.exit(f"encore-train {args[0]} failed ({r.returncode}):\n{r.stderr[-4000:]}")
+    return time.time() - t, r.stdout
+
+
+def sharded_playlists(spark, args, times, report):
+    """Stages 4 and 5: import, the item side once, the user shards on the executors, the manifest."""
+    out = os.path.abspath(args.output)
+    binary = os.path.abspath(args.encore_train)
+    imported, item = os.path.join(out, "imported.h5"), os.path.join(out, "item.h5")
+    times["import_s"], _ = encore(binary, "import-factors", "--users", os.path.join(out, "users"),
+                                  "--items", os.path.join(out, "items"), "--output", imported,
+                                  "--regularization", str(args.regularization), "--alpha", str(args.alpha))
+    events = os.path.abspath(args.encore_events)
+    times["item_side_s"], _ = encore(binary, "weekly", "--events", events, "--model", imported, "--no-playlists",
+                                     "--eval-users", "0", "--threads", str(args.encore_threads), "--output", item,
+                                     "--work-dir", os.path.join(out, "item.work"), *args.weekly_arg)
+    n = args.shards or spark.sparkContext.defaultParallelism
+    parts_dir = os.path.join(out, "parts")
+    os.makedirs(parts_dir, exist_ok=True)
+    threads = str(args.encore_threads)
+
+    def run_shards(numbers):
+        import subprocess
+        import time as clock
+        for i in numbers:
+            path = os.path.join(parts_dir, "part-%d.h5" % i)
+            t = clock.time()
+            r = subprocess.run([binary, "playlists", "--bundle", item, "--users-shard", "%d/%d" % (i, n), "--output",
+                                path, "--events", events, "--threads", threads],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            if r.returncode != 0:  # the task fails, so Spark retries it and then stops the job with this message
+                raise RuntimeError("shard %d/%d: encore-train playlists failed (%d): %s" % (i, n, r.returncode, r.stderr[-2000:]))
+            yield i, path, clock.time() - t, r.stdout.strip()
+
+    t = time.time()
+    done = spark.sparkContext.parallelize(range(n), n).mapPartitions(run_shards).collect()  # n small tuples
+    times["playlists_s"] = time.time() - t
+    manifest = os.path.join(out, "sharded.json")
+    times["assemble_s"], _ = encore(binary, "assemble-shards", "--item-side", item, "--output", manifest,
+                                    *[path for _, path, _, _ in sorted(done)])
+    report.update(shards=n, manifest=manifest,
+                  shard_seconds={str(i): round(s, 3) for i, _, s, _ in sorted(done)},
+                  shard_summaries=[line for _, _, _, line in sorted(done)])
+
+
 def main(argv=None):
     args = parse_args(argv if argv is not None else sys.argv[1:])
     from pyspark.sql import SparkSession, functions as F
@@ -219,6 +294,8 @@ def main(argv=None):
                       encore={"factors": args.factors, "regularization": args.regularization, "alpha": args.alpha,
                               "iterations": args.iterations},
                       spark=mapped)
+        if args.encore_train:
+            sharded_playlists(spark, args, times, report)
     report["stage_seconds"] = times
     with open(os.path.join(args.output, "job.json"), "w") as f:
         json.dump(report, f, indent=2)

@@ -3,33 +3,37 @@
 #   1. Spark's weighting equals Encore's on the same data (a sample of pairs against `fit`'s /cf/user_items, relative
 #      tolerance 1e-5), for the play log itself (listens from ms_played) and for the training split (weights);
 #   2. `encore-train import-factors` on the job's .npy shards makes a bundle holding them exactly;
-#   3. quality: `encore-train evaluate` of Spark's factors and of `encore-train fit`'s on the same split.
+#   3. quality: `encore-train evaluate` of Spark's factors and of `encore-train fit`'s on the same split;
+#   4. sharded playlists: the job on the whole play log with --encore-train (import, the item side once, one
+#      `encore-train playlists --users-shard I/N` task per shard on the executors, the manifest), checked user by user
+#      against the single-process `encore-train weekly --model` on the same imported factors.
 # Runs from Benchmarks/ (not CI: it installs pyspark and a Java runtime and takes minutes).
-# Usage: Benchmarks/spark/run.sh [--preset tiny|sample] [--factors N --iterations N] [--work DIR]
+# Usage: Benchmarks/spark/run.sh [--preset tiny|sample] [--factors N --iterations N] [--shards N] [--work DIR]
 #   ENCORE_TRAIN=path/to/encore-train (default: the debug build in .build/debug).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-preset=sample factors=64 iterations=15 work=Benchmarks/results/spark
+preset=sample factors=64 iterations=15 shards=4 work=Benchmarks/results/spark
 while [ $# -gt 0 ]; do
     case "$1" in
         --preset) preset=$2; shift 2 ;;
         --factors) factors=$2; shift 2 ;;
         --iterations) iterations=$2; shift 2 ;;
         --work) work=$2; shift 2 ;;
+        --shards) shards=$2; shift 2 ;;
         *) echo "unknown option $1" >&2; exit 2 ;;
     esac
 done
 train_bin=${ENCORE_TRAIN:-.build/debug/encore-train}
 [ -x "$train_bin" ] || { echo "no $train_bin: run swift build first (or set ENCORE_TRAIN)" >&2; exit 1; }
 
-# What the job needs: a Java 17 runtime (Debian's) and pyspark, numpy and h5py (PyPI) in Benchmarks/.venv-spark.
+# What the job needs: a Java 17 runtime (Debian's) and pyspark, numpy, h5py and xxhash (PyPI) in Benchmarks/.venv-spark.
 if ! command -v java >/dev/null; then
     apt-get update -qq && apt-get install -y -qq openjdk-17-jre-headless
 fi
 venv=Benchmarks/.venv-spark
-if ! "$venv/bin/python" -c 'import pyspark, numpy, h5py' 2>/dev/null; then
+if ! "$venv/bin/python" -c 'import pyspark, numpy, h5py, xxhash' 2>/dev/null; then
     python3 -m venv "$venv"
-    "$venv/bin/pip" install -q pyspark numpy h5py
+    "$venv/bin/pip" install -q pyspark numpy h5py xxhash
 fi
 py="$venv/bin/python"
 export PYSPARK_PYTHON="$py" PYSPARK_DRIVER_PYTHON="$py"
@@ -67,4 +71,17 @@ echo "== 3. quality on the same split"
 "$train_bin" evaluate --bundle "$work/fit.h5" --train "$work/train.tsv" --test "$work/test.tsv" --no-save \
     --json "$work/fit-metrics.json" 2>/dev/null
 "$py" Benchmarks/spark/check.py --job "$work/job" --metrics "$work/spark-metrics.json" "$work/fit-metrics.json"
+
+echo "== 4. sharded playlists: the item side once, Discover Weekly and Daily Mix per user shard on the executors"
+rm -rf "$work/job-shards" "$work/reference.h5.d" "$work/reference.work"
+timed "$py" spark/encore_weekly.py --input "$world/plays.tsv" --output "$work/job-shards" --master 'local[2]' \
+    --partitions 2 "${als[@]}" --encore-train "$train_bin" --shards "$shards" > "$work/job-shards.log"
+"$py" -c 'import json, sys; j = json.load(open(sys.argv[1])); print("stage seconds:", j["stage_seconds"]); print("shard seconds:", j["shard_seconds"])' \
+    "$work/job-shards/job.json"
+# The single-process job on the same imported factors (one thread, as the item side: the sequence vectors'
+# training is deterministic on one thread only).
+timed "$train_bin" weekly --events "$world/plays.tsv" --model "$work/job-shards/imported.h5" --eval-users 0 --threads 1 \
+    --output "$work/reference.h5" --work-dir "$work/reference.work" > /dev/null 2>&1
+"$train_bin" inspect "$work/job-shards/sharded.json"
+"$py" Benchmarks/spark/check.py --job "$work/job-shards" --shards "$work/job-shards/sharded.json" "$work/reference.h5"
 uptime | sed 's/^/load after: /'

@@ -476,7 +476,7 @@ public final class RealtimeEngine: Sendable {
         let target = path ?? model.path
         do {
             return try reloading.withLock { (_: inout Bool) throws(ServingError) -> ReloadResult in
-                let model = try ServingModel.load(path: target, validator: validator, logger: logger)
+                let model = try ServingModel.load(path: target, shard: self.model.userShard, validator: validator, logger: logger)
                 return try swap(to: model)
             }
         } catch {

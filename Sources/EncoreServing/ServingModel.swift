@@ -50,6 +50,8 @@ public final class ServingModel: Sendable {
     public let loadedAt: Double
     /// Which index files were found, by role (`items-ip`, `items-cosine`), for the logs and `/metrics`.
     public let indexFiles: [String: String]
+    /// The users this model answers for (`encore-serve --users-shard I/N`); `nil`: every user.
+    public let userShard: UserShard?
 
     /// The index roles the server loads.
     public static let indexRoles = ["items-ip", "items-cosine"]
@@ -101,7 +103,12 @@ public final class ServingModel: Sendable {
     /// when the model was replaced in between.
     /// - Throws: ``ServingError/bundle(_:)`` when the unit is refused or the bundle cannot be read,
     ///   ``ServingError/validation(_:)`` when the validating child refuses the model, crashes or times out.
-    public static func load(path: String, validator: BundleValidator? = nil, logger: Logger? = nil) throws(ServingError) -> ServingModel {
+    ///
+    /// With `shard`, `path` is a sharded bundle's manifest (``ShardedBundle``): the item side it names is validated
+    /// and loaded as above, with the playlists of the shard's part (``UserShardPart/applied(to:)``); the manifest
+    /// is the file watched for a new model, and ``userShard`` says which users this model answers for.
+    public static func load(path: String, shard: UserShard? = nil, validator: BundleValidator? = nil, logger: Logger? = nil) throws(ServingError) -> ServingModel {
+        if let shard { return try loadShard(manifest: path, shard: shard, validator: validator, logger: logger) }
         var attempt = 0
         while true {
             var report: BundleValidator.Report?
@@ -135,10 +142,32 @@ public final class ServingModel: Sendable {
         }
     }
 
+    /// The item side of the sharded bundle `manifest` with the playlists of `shard`.
+    private static func loadShard(manifest: String, shard: UserShard, validator: BundleValidator?, logger: Logger?) throws(ServingError) -> ServingModel {
+        let identity = FileIdentity.of(manifest)
+        do {
+            let m = try ShardedBundle.read(from: manifest)
+            let report = try validator?.validate(path: ShardedBundle.resolve(m.itemSide.path, relativeTo: manifest))
+            let (bundle, itemSide, part) = try ShardedBundle.open(shard: shard, manifest: manifest)
+            logger?.info("user shard loaded", metadata: [
+                "shard": .string(shard.description), "users": "\(part.userIDs.count) of \(part.bundleUserCount)", "manifest": .string(manifest)])
+            return try load(opened: itemSide, bundle: bundle, identity: identity, validated: report?.files, logger: logger,
+                            shard: (manifest, shard))
+        } catch let e as ServingError {
+            throw e
+        } catch let e as BundleError {
+            throw .bundle(e)
+        } catch let e as BundleValidationError {
+            throw .validation(e)
+        } catch {
+            throw .model("\(error)")
+        }
+    }
+
     /// The index files of an opened model, checked against its bundle.
     private static func load(
         opened: PublishedModel, bundle: ModelBundle, identity: FileIdentity?, validated: [String: FileIdentity]?,
-        logger: Logger?
+        logger: Logger?, shard: (manifest: String, shard: UserShard)? = nil
     ) throws(ServingError) -> ServingModel {
         var indexes: [String: HNSWIndex] = [:]
         var files: [String: String] = [:]
@@ -217,9 +246,10 @@ public final class ServingModel: Sendable {
                 fallBack(.unreadable, error.description)
             }
         }
-        return try ServingModel(bundle: bundle, path: opened.path, bundlePath: opened.bundlePath, catalog: nil, recommendationIndex: indexes["items-ip"],
+        return try ServingModel(bundle: bundle, path: shard?.manifest ?? opened.path, bundlePath: opened.bundlePath, catalog: nil, recommendationIndex: indexes["items-ip"],
                                 similarityIndex: indexes["items-cosine"], fileIdentity: identity, indexFiles: files,
-                                watchPath: opened.watchPath, publishedVersion: opened.version, indexStatus: statuses)
+                                watchPath: shard?.manifest ?? opened.watchPath, publishedVersion: opened.version, indexStatus: statuses,
+                                userShard: shard?.shard)
     }
 
     /// A serving model from a bundle in memory.
@@ -232,12 +262,14 @@ public final class ServingModel: Sendable {
     ///   - watchPath: the file a poller watches for a new model (default: `path`).
     ///   - publishedVersion: the published unit's version folder, when loaded from a unit.
     ///   - indexStatus: what became of each index role at load.
+    ///   - userShard: the users this model answers for (`nil`: every user).
     /// - Throws: ``ServingError/model(_:)`` when the parts disagree in size.
     public init(
         bundle: ModelBundle, path: String = "", bundlePath: String? = nil, catalog: TrackCatalog? = nil, recommendationIndex: HNSWIndex? = nil,
         similarityIndex: HNSWIndex? = nil, fileIdentity: FileIdentity? = nil, indexFiles: [String: String] = [:],
-        watchPath: String? = nil, publishedVersion: String? = nil, indexStatus: [IndexStatus] = []
+        watchPath: String? = nil, publishedVersion: String? = nil, indexStatus: [IndexStatus] = [], userShard: UserShard? = nil
     ) throws(ServingError) {
+        self.userShard = userShard
         let items = bundle.itemIDs.count
         let catalog = catalog ?? Self.catalog(of: bundle)
         guard catalog.itemCount == items else {

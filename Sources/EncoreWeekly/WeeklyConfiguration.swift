@@ -45,6 +45,12 @@ public struct WeeklyConfiguration: Sendable {
     public var output: String
     /// Last week's bundle, whose factors warm-start the fit.
     public var previous: String?
+    /// A model trained elsewhere (`encore-train import-factors`' bundle, or any bundle) whose factors replace the
+    /// fit: the fit stage only builds the training matrix. `nil` fits ALS.
+    public var model: String?
+    /// Whether the Discover Weekly and Daily Mix stages run; `false` publishes the item side only (the factors,
+    /// content spaces and indexes), for `encore-train playlists --users-shard` to make the playlists by shard.
+    public var makesPlaylists = true
     /// The week (a Monday, `YYYY-MM-DD`); default the Monday after the latest event.
     public var week: String?
     /// The folder of finished stages (default `<output>.work`).

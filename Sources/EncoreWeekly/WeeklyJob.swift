@@ -31,6 +31,8 @@ public final class WeeklyJob {
     var hasCatalog = false
     /// The generator's ground truth of tastes, when its files are beside the catalog.
     var tasteTruth: TasteTruth?
+    /// Whether ``load()`` reads the generator's truth files when they are beside the catalog (the report's only).
+    var readsTasteTruth = true
     var eventLog: EventLogInput?
     var eventLogReport = EventLogInput.Report()
     /// The format the play log was read in.
@@ -94,8 +96,8 @@ public final class WeeklyJob {
         let loadCPU = StageRunner.processCPUSeconds() - cpuStart
         let contentInputs = contentFingerprint
         let inputs = (config.events.map { [$0] } ?? []) + ["tracks.tsv", "artists.tsv", "likes.tsv", "dislikes.tsv", "follows.tsv"].compactMap(file)
-            + (config.previous.map { [$0] } ?? []) + contentInputs.files
-        let options = ["\(params)", week.description, "eval=\(config.evaluationUsers)", "catalog=\(catalogDir ?? "none")", Encore.version,
+            + (config.previous.map { [$0] } ?? []) + (config.model.map { [$0] } ?? []) + contentInputs.files
+        let options = ["\(params)", week.description, "model=\(config.model ?? "fit")", "playlists=\(config.makesPlaylists)", "eval=\(config.evaluationUsers)", "catalog=\(catalogDir ?? "none")", Encore.version,
                        "eventlog=\(eventLog.map { "\($0.directory)@\($0.through)" } ?? "none")"]
             + (config.hasInputOptions ? ["input=\(playsFormat.map { "\($0)" } ?? "none")"] : []) + contentInputs.options
         let runner = try StageRunner(workDir: work, fingerprint: StageRunner.fingerprint(files: inputs, options: options), logger: logger)
@@ -114,11 +116,13 @@ public final class WeeklyJob {
             try runner.run("hybrid", outputs: [contentPath("hybrid")], resume: { try resumeContent("hybrid") }) { try makeHybridSpace() }
         }
         try runner.run("index", outputs: ["items-ip.hnsw", "items-cosine.hnsw", "users-cosine.hnsw"].map(path), resume: { try loadIndexes() }) { try buildIndexes() }
-        try runner.run("discover-weekly", outputs: [path("discover-weekly.h5")], resume: { discoverWeekly = try DiscoverWeeklyTable(contentsOf: path("discover-weekly.h5")) }) {
-            try makeDiscoverWeekly()
-        }
-        try runner.run("daily-mix", outputs: [path("daily-mix.h5")], resume: { dailyMixes = try DailyMixTable(contentsOf: path("daily-mix.h5")) }) {
-            try makeDailyMixes()
+        if config.makesPlaylists {
+            try runner.run("discover-weekly", outputs: [path("discover-weekly.h5")], resume: { discoverWeekly = try DiscoverWeeklyTable(contentsOf: path("discover-weekly.h5")) }) {
+                try makeDiscoverWeekly()
+            }
+            try runner.run("daily-mix", outputs: [path("daily-mix.h5")], resume: { dailyMixes = try DailyMixTable(contentsOf: path("daily-mix.h5")) }) {
+                try makeDailyMixes()
+            }
         }
         try runner.run("evaluate", outputs: [path("evaluation.json")], resume: { evaluation = try loadJSON(path("evaluation.json")) }) { try evaluate() }
         try runner.run("bundle", outputs: [(PublishedModel.unitDirectory(forOutput: config.output) as NSString).appendingPathComponent(PublishedModel.manifestName)]) { try writeBundle() }
@@ -172,7 +176,7 @@ public final class WeeklyJob {
             feedback = eventLog.applyFeedback(to: feedback, userIDs: log.userIDs, itemIDs: log.itemIDs,
                                               artistIDs: catalog.artistIDs, report: &eventLogReport)
         }
-        if let tracks = file(TasteTruth.trackFile), let users = file(TasteTruth.userFile) {
+        if readsTasteTruth, let tracks = file(TasteTruth.trackFile), let users = file(TasteTruth.userFile) {
             tasteTruth = try TasteTruth.load(tracks: tracks, users: users, userIDs: log.userIDs, itemIDs: log.itemIDs)
             logger.info("loaded the ground truth of tastes", metadata: ["labels": "\(tasteTruth?.labelNames.count ?? 0)"])
         }
@@ -207,7 +211,9 @@ public final class WeeklyJob {
         let userItems = config.weighting.apply(toUserItems: listens)
         var model = ImplicitALS(parameters: params)
         var warm = false
-        if let previous = config.previous {
+        if let fixed = config.model {
+            model = try importedModel(fixed)
+        } else if let previous = config.previous {
             let old = try PublishedModel.readBundle(at: previous)
             if old.model.parameters.factors == params.factors {
                 let x = Self.carryOver(old.model.userFactors, from: old.userIDs, to: plays.userIDs, seed: params.seed)
@@ -219,22 +225,52 @@ public final class WeeklyJob {
                 logger.warning("previous bundle has another factor count; starting cold", metadata: ["previous": .string(previous)])
             }
         }
-        let progress = ProgressReporter(stage: "fit", total: params.iterations, logger: logger)
-        progress.update(0)
-        try model.fit(userItems, warmStart: warm) { progress.update($0.iteration, fields: [("s/iter", String(format: "%.2f", $0.seconds))]) }
+        if config.model == nil {
+            let progress = ProgressReporter(stage: "fit", total: params.iterations, logger: logger)
+            progress.update(0)
+            try model.fit(userItems, warmStart: warm) { progress.update($0.iteration, fields: [("s/iter", String(format: "%.2f", $0.seconds))]) }
+        }
         if catalogOnlyTracks > 0 {
             // Catalog-only tracks have no play: their collaborative vector is zero (not the solver's leftover), so
             // every space and index treats them as having none.
             var y = model.itemFactors
             for i in (y.rows - catalogOnlyTracks)..<y.rows { for j in 0..<y.cols { y[i, j] = 0 } }
-            model = try ImplicitALS(parameters: params, userFactors: model.userFactors, itemFactors: y)
+            model = try ImplicitALS(parameters: model.parameters, userFactors: model.userFactors, itemFactors: y)
         }
         var bundle = ModelBundle(
             userIDs: plays.userIDs, itemIDs: plays.itemIDs, model: model, userItems: userItems,
-            metadata: ["input": config.events ?? config.eventLog ?? "", "week": week.description, "weighting": "\(config.weighting)", "command": "weekly"])
+            metadata: ["input": config.events ?? config.eventLog ?? "", "week": week.description, "weighting": "\(config.weighting)", "command": "weekly"]
+                .merging(config.model.map { ["model": $0] } ?? [:]) { a, _ in a })
         bundle.confidence = ConfidenceContext(weighting: config.weighting, rawUserItems: listens)
         try bundle.write(to: path("fit.h5"))
         fitted = bundle
+    }
+
+    /// The factors of the model at `path` (`--model`: trained elsewhere, e.g. imported from Spark) in the play log's
+    /// user and item order, unchanged; users and tracks the model lacks (only skips, or catalog-only tracks) get
+    /// zero vectors.
+    func importedModel(_ path: String) throws -> ImplicitALS {
+        let imported = try PublishedModel.readBundle(at: path)
+        let f = imported.model.parameters.factors
+        func rows(_ m: Matrix, _ from: IDMap, _ to: IDMap) -> (Matrix, Int) {
+            var out = Matrix(rows: to.count, cols: f)
+            var found = 0
+            for (i, id) in to.ids.enumerated() {
+                if let o = from.index(of: id) { out.setRow(i, m.row(Int(o))); found += 1 }
+            }
+            return (out, found)
+        }
+        let (x, users) = rows(imported.model.userFactors, imported.userIDs, plays.userIDs)
+        let (y, items) = rows(imported.model.itemFactors, imported.itemIDs, plays.itemIDs)
+        guard users > 0, items > 0 else {
+            throw WeeklyError("--model \(path): none of its \(users == 0 ? "users" : "items") is in the play log")
+        }
+        logger.info("model given: no fit", metadata: [
+            "model": .string(path), "factors": "\(f)", "users": "\(users) of \(plays.userIDs.count)",
+            "items": "\(items) of \(plays.itemIDs.count)"])
+        do {
+            return try ImplicitALS(parameters: imported.model.parameters, userFactors: x, itemFactors: y)
+        } catch { throw WeeklyError("--model \(path): \(error)") }
     }
 
     /// Rows of `old` moved to the order of `new` ids; ids the old model lacks start random like a fresh fit.
@@ -303,27 +339,38 @@ public final class WeeklyJob {
     }
 
     func makeDiscoverWeekly() throws {
+        let table = try discoverWeeklyTable(users: (0..<Int32(plays.userIDs.count)).map { $0 })
+        try table.write(to: path("discover-weekly.h5"))
+        discoverWeekly = table
+    }
+
+    /// Discover Weekly of `users` (rows in that order): the one function behind the weekly stage and the shard
+    /// parts of `encore-train playlists`, so the two cannot drift.
+    func discoverWeeklyTable(users: [Int32]) throws -> DiscoverWeeklyTable {
         guard let b = fitted, let histories else { throw WeeklyError("no model") }
         let config = try DiscoverWeekly.Configuration.standard(
             histories: histories, model: b.model, catalog: catalog.hasArtists ? catalog : nil, itemIndex: itemIP,
             userIndex: userCosine, content: try discoverWeeklyContent(histories: histories))
         let builder = try DiscoverWeekly(environment: try environment(), configuration: config, week: week)
-        let users = (0..<Int32(plays.userIDs.count)).map { $0 }
         let progress = ProgressReporter(stage: "discover-weekly", total: users.count, logger: logger)
         let playlists = try builder.buildAll(histories: histories, users: users, threads: threads) { progress.update($0) }
         let rows = playlists.map { p in
             p.tracks.map { t in (item: t.item, score: t.relevance, source: p.sources(of: t).joined(separator: "+")) }
         }
-        let table = DiscoverWeeklyTable(week: week.description, rows: rows)
-        try table.write(to: path("discover-weekly.h5"))
-        discoverWeekly = table
+        return DiscoverWeeklyTable(week: week.description, rows: rows)
     }
 
     func makeDailyMixes() throws {
+        let table = try dailyMixTable(users: (0..<Int32(plays.userIDs.count)).map { $0 })
+        try table.write(to: path("daily-mix.h5"))
+        dailyMixes = table
+    }
+
+    /// Daily Mixes of `users` (rows in that order), for the weekly stage and the shard parts alike.
+    func dailyMixTable(users: [Int32]) throws -> DailyMixTable {
         guard let histories else { throw WeeklyError("no histories") }
         let builder = try DailyMix(environment: try environment(), day: week, descriptors: try trackDescriptors(),
                                    newTrackSpace: try hybridItemSpace())
-        let users = (0..<Int32(plays.userIDs.count)).map { $0 }
         let progress = ProgressReporter(stage: "daily-mix", total: users.count, logger: logger)
         let all = try builder.buildAll(histories: histories, users: users, threads: threads) { progress.update($0) }
         let rows = all.map { m in
@@ -331,9 +378,7 @@ public final class WeeklyJob {
                 DailyMixTable.Mix(name: mix.name, cover: mix.cover, tracks: zip(mix.items, mix.isFamiliar).map { ($0, $1) })
             }
         }
-        let table = DailyMixTable(day: week.description, rows: rows)
-        try table.write(to: path("daily-mix.h5"))
-        dailyMixes = table
+        return DailyMixTable(day: week.description, rows: rows)
     }
 
     func evaluate() throws {
@@ -367,6 +412,7 @@ public final class WeeklyJob {
         if hasCatalog { b.catalog = catalog }
         b.contentSpaces = content.isEmpty ? nil : content
         if catalogOnlyTracks > 0 { b.metadata["catalog_only_tracks"] = "\(catalogOnlyTracks)" }
+        for (key, value) in playlistSettings { b.metadata[key] = value }
         for (key, value) in eventLog?.metadata ?? [:] { b.metadata[key] = value }
         b.metadata["created_at"] = ISO8601DateFormatter().string(from: Date())
         let unit = PublishedModel.unitDirectory(forOutput: config.output)

@@ -8,6 +8,7 @@ import ServiceLifecycle
 import EncoreData
 import EncoreEventLog
 import EncoreServing
+import EncoreStorage
 
 /// `encore-serve`: the HTTP server over a bundle and the event log.
 @main
@@ -23,6 +24,9 @@ struct EncoreServe: AsyncParsableCommand {
 
     @Option(help: "The model: a unit published by `encore-train weekly` (B.h5.d, or B.h5 when only the unit exists), or a plain bundle (.h5) with its index files beside it.")
     var bundle: String
+
+    @Option(help: "Serve one user shard I/N of a sharded bundle: --bundle is then its manifest (encore-train assemble-shards); users of other shards are answered 421 naming their shard.")
+    var usersShard: String?
 
     @Option(help: "The event log's folder (created when missing).")
     var logDir: String
@@ -103,6 +107,9 @@ struct EncoreServe: AsyncParsableCommand {
 
     func validate() throws {
         guard (0...65_535).contains(port) else { throw ValidationError("--port must be in 0...65535") }
+        if let usersShard {
+            do { _ = try UserShard(parsing: usersShard) } catch { throw ValidationError(error.description) }
+        }
         guard threads >= 0 else { throw ValidationError("--threads must be >= 0") }
         guard maxBodyBytes >= 1024 else { throw ValidationError("--max-body-bytes must be at least 1024") }
         guard maxRealtimeUsers >= 0 else { throw ValidationError("--max-realtime-users must be >= 0") }
@@ -160,10 +167,11 @@ struct EncoreServe: AsyncParsableCommand {
             eventLoopGroupProvider: .shared(group),
             logger: logger)
         let bundlePath = bundle, logDirectory = logDir, newLog = newEventLog
+        let shard = try usersShard.map { try UserShard(parsing: $0) }
         let maxUsers = maxRealtimeUsers, maxSeen = maxSeenEventIds
         let validator = validationTimeoutSeconds > 0 ? BundleValidator(timeoutSeconds: validationTimeoutSeconds) : nil
         let loader = EngineLoader(holder: holder, logger: logger) {
-            let model = try ServingModel.load(path: bundlePath, validator: validator, logger: logger)
+            let model = try ServingModel.load(path: bundlePath, shard: shard, validator: validator, logger: logger)
             logger.info("bundle loaded", metadata: [
                 "version": .string(model.version), "users": "\(model.bundle.userIDs.count)", "items": "\(model.itemCount)",
                 "unit_version": .string(model.publishedVersion ?? "none"),

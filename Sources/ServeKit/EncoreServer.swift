@@ -1,10 +1,12 @@
 import EncoreCore
 import Foundation
 import Hummingbird
+import HTTPTypes
 import Logging
 import NIOCore
 import EncoreData
 import EncoreServing
+import EncoreStorage
 
 /// Holds the engine once it is loaded (`/ready` answers 503 until then).
 public final class EngineHolder: Sendable {
@@ -92,7 +94,13 @@ public enum EncoreServer {
             guard !u.isEmpty, u.utf8.count <= UserEvent.maxIDBytes else {
                 throw APIError(.badRequest, code: "invalid_parameter", message: "a user id has 1 to \(UserEvent.maxIDBytes) bytes", field: "user")
             }
+            try checkShard(u, index: nil)
             return u
+        }
+        /// A user of another shard (`encore-serve --users-shard`) is a 421 naming the shard that owns it.
+        @Sendable func checkShard(_ u: String, index: Int?) throws {
+            guard let shard = holder.current?.model.userShard, !shard.contains(u) else { return }
+            throw EncoreServer.misdirected(user: u, shard: shard, index: index)
         }
         @Sendable func call<T>(_ body: () throws(ServingError) -> T) throws -> T {
             do { return try body() } catch { throw APIError.from(error) }
@@ -203,6 +211,7 @@ public enum EncoreServer {
             } catch {
                 throw APIError(.badRequest, code: "invalid_event", message: error.message, field: error.field, index: error.index)
             }
+            for (k, event) in events.enumerated() { try checkShard(event.user, index: events.count > 1 ? k : nil) }
             let result = try await blocking.ingest { () throws(ServingError) in try e.ingest(events) }
             return EventsJSON(accepted: result.accepted, duplicates: result.duplicates,
                               firstSequence: result.sequences?.lowerBound, lastSequence: result.sequences?.upperBound)
@@ -215,6 +224,19 @@ public enum EncoreServer {
             return ReloadJSON(previousVersion: r.previousVersion, version: r.version, replayed: r.replayed)
         }
         return router
+    }
+}
+
+extension EncoreServer {
+    /// The answer to a request for a user another shard owns: 421 Misdirected Request, code `wrong_shard`, the
+    /// owning shard in the message and in the `Encore-User-Shard` header (`I/N`), so a router can resend it.
+    static func misdirected(user: String, shard: UserShard, index: Int?) -> APIError {
+        let owner = UserShard.shard(of: user, count: shard.count)
+        var headers = HTTPFields()
+        if let name = HTTPField.Name("Encore-User-Shard") { headers[name] = "\(owner)/\(shard.count)" }
+        return APIError(HTTPResponse.Status(code: 421, reasonPhrase: "Misdirected Request"), code: "wrong_shard",
+                        message: "user '\(user)' belongs to shard \(owner)/\(shard.count); this server answers shard \(shard)",
+                        field: "user", index: index, headers: headers)
     }
 }
 

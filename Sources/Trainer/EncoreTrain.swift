@@ -9,7 +9,7 @@ struct EncoreTrain: ParsableCommand {
         abstract: "Encore's batch job: generate data, fit models, evaluate them, and recommend.",
         subcommands: [GenerateCommand.self, SplitCommand.self, FitCommand.self, EvaluateCommand.self, RecommendCommand.self, WeeklyCommand.self, ExportCommand.self, EventsCommand.self,
                       AnnBenchCommand.self, AnalyzeCommand.self, TextCommand.self, SequencesCommand.self, TrainAudioCommand.self, EmbedCommand.self,
-                      AudioModelBenchCommand.self, ImportFactorsCommand.self]
+                      AudioModelBenchCommand.self, ImportFactorsCommand.self, PlaylistsCommand.self, AssembleShardsCommand.self, InspectCommand.self]
     )
 
     /// `encore-train validate-bundle PATH` is the child a `BundleValidator` runs (hidden); anything else is a command.

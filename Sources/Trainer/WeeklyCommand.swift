@@ -48,6 +48,12 @@ struct WeeklyCommand: ParsableCommand {
     @Option(help: "The week (a Monday, YYYY-MM-DD). Default: the Monday after the latest event.")
     var week: String?
 
+    @Option(help: "A model trained elsewhere (import-factors' bundle): its factors replace the fit (ALS options are then unused).")
+    var model: String?
+
+    @Flag(help: "Publish the item side only (factors, content spaces, indexes): no Discover Weekly or Daily Mix stage; `encore-train playlists --users-shard I/N` makes them by shard.")
+    var noPlaylists = false
+
     @Option(help: "Folder for the finished stages (default: <output>.work).")
     var workDir: String?
 
@@ -140,10 +146,9 @@ struct WeeklyCommand: ParsableCommand {
             seed: seed, threads: threads)
         config.threads = threads
         config.evaluationUsers = evalUsers
-        config.detectsEncorePlays = inputFormat.guessesColumns
-        config.skipBadRows = inputFormat.skipBadRows
-        if let ms = inputFormat.minMsPlayed { config.rules = EventRules(minimumListenMs: Int64(ms)) }
-        config.hasInputOptions = !inputFormat.isDefault
+        config.model = model
+        config.makesPlaylists = !noPlaylists
+        try inputFormat.apply(to: &config, events: events)
         config.includeUnplayedCatalogTracks = !noCatalogTracks
         config.content.audio = audio
         config.content.audioCache = audioCache
@@ -166,21 +171,33 @@ struct WeeklyCommand: ParsableCommand {
         config.content.newTrackShare = newTrackShare
         config.content.coldMaxListeners = coldMaxListeners
         do { try config.content.validate() } catch let e as WeeklyError { throw ValidationError(e.description) }
-        // An explicit format or column option is resolved here (reading the header when it must); plain `auto` is
-        // left to the job, which guesses when it loads the log.
-        if let events, !(inputFormat.isDefault && inputFormat.format.lowercased() == "auto") {
-            config.playLogFormat = try inputFormat.format(for: events)
-        }
         return config
     }
 
     func run() throws {
         let logger = TrainerLogging.logger()
         if let previous { try BundleCheck.validate(previous) }
+        if let model { try BundleCheck.validate(model) }
         let job = try WeeklyJob(configuration: try jobConfiguration(), logger: logger)
         let report = try job.run()
         print(report.text)
         print(try job.userPlaylists(showUser), terminator: "")
+    }
+}
+
+extension InputFormatOptions {
+    /// Sets the play log's reading options of a weekly job (shared by `weekly` and `playlists`, which must read
+    /// the log the same way).
+    func apply(to config: inout WeeklyConfiguration, events: String?) throws {
+        config.detectsEncorePlays = guessesColumns
+        config.skipBadRows = skipBadRows
+        if let ms = minMsPlayed { config.rules = EventRules(minimumListenMs: Int64(ms)) }
+        config.hasInputOptions = !isDefault
+        // An explicit format or column option is resolved here (reading the header when it must); plain `auto` is
+        // left to the job, which guesses when it loads the log.
+        if let events, !(isDefault && format.lowercased() == "auto") {
+            config.playLogFormat = try format(for: events)
+        }
     }
 }
 
