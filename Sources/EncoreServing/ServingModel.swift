@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import EncoreCore
 import EncoreFactorization
+import EncoreHybrid
 import EncoreIndex
 import EncorePlaylists
 import EncoreStorage
@@ -50,6 +51,16 @@ public final class ServingModel: Sendable {
     public let loadedAt: Double
     /// Which index files were found, by role (`items-ip`, `items-cosine`), for the logs and `/metrics`.
     public let indexFiles: [String: String]
+    /// The cold-start model restored from the bundle's `/hybrid/model` (the artist prior recomputed from the item
+    /// factors, the listeners and the catalog's artists), or `nil` for a bundle without one: a track posted to the
+    /// server gets its predicted CF vector from it.
+    public let coldStart: ColdStartModel?
+    /// The bundle's content and hybrid spaces for similarity search, by name (`audio`, `text`, `sequence`,
+    /// `hybrid`): cosine over the space's vectors by exact scan; a space the bundle lacks is absent.
+    public let contentSpaces: [String: ItemSpace]
+
+    /// The spaces `GET /v1/items/{item}/similar` searches.
+    public static let similaritySpaces = ["cf", "audio", "text", "sequence", "hybrid"]
 
     /// The index roles the server loads.
     public static let indexRoles = ["items-ip", "items-cosine"]
@@ -252,6 +263,28 @@ public final class ServingModel: Sendable {
         } catch { throw .model(error.description) }
         var listeners = [Int](repeating: 0, count: items)
         for i in bundle.userItems.indices { listeners[Int(i)] += 1 }
+        var spaces: [String: ItemSpace] = [:]
+        if let c = bundle.contentSpaces {
+            for (name, set) in [("audio", c.audioEmbeddings), ("text", c.text), ("sequence", c.sequence), ("hybrid", c.hybrid)] {
+                guard let set, set.count > 0 else { continue }
+                let (vectors, present) = set.aligned(itemCount: items)
+                var valid = IDBitset(capacity: items)
+                for i in 0..<items where present[i] { valid.insert(Int32(i)) }
+                do { spaces[name] = try ItemSpace(name: name, vectors: vectors, validItems: valid) } catch {
+                    throw .model("space '\(name)': \(error)")
+                }
+            }
+        }
+        contentSpaces = spaces
+        if let parameters = bundle.contentSpaces?.hybridModel {
+            do {
+                coldStart = try ColdStartModel(
+                    parameters: parameters, itemFactors: bundle.model.itemFactors, listeners: listeners,
+                    artists: catalog.hasArtists ? catalog.trackArtist : nil)
+            } catch { throw .model("/hybrid/model: \(error)") }
+        } else {
+            coldStart = nil
+        }
         popular = bundle.userItems.popularityRanking(measure: .userCount)
             .filter { listeners[Int($0)] > 0 }
         listenerCounts = listeners
