@@ -46,6 +46,12 @@ public final class LiveCatalog: Sendable {
         var entries: [Int32: Entry] = [:]
         var newIDs: [String] = []
         var version: UInt64 = 0
+        /// Posted tracks marked `flagged`.
+        var flagged: Set<Int32> = []
+        /// Posted tracks by the artist's catalog index.
+        var byArtist: [Int32: Set<Int32>] = [:]
+        /// Bundle tracks whose vector in a space (`hybrid`, `audio`, `text`) was replaced by a posted one.
+        var replaced: [String: Set<Int32>] = [:]
     }
 
     /// The model the tracks extend.
@@ -63,7 +69,7 @@ public final class LiveCatalog: Sendable {
         var dims: [String: Int] = [:]
         let ridgeDims = (try? model.coldStart?.parameters.inputDimensions) ?? [:]
         for name in ["audio", "text"] {
-            if let d = model.contentSpaces[name]?.dimension ?? ridgeDims[name] { dims[name] = d }
+            if let d = model.contentVectors(name)?.dimension ?? ridgeDims[name] { dims[name] = d }
         }
         contentDimensions = dims
         var made: [String: HNSWIndex] = [:]
@@ -100,8 +106,17 @@ public final class LiveCatalog: Sendable {
     /// The posted entry of an item number, if any.
     public func entry(_ i: Int32) -> Entry? { state.withLock { $0.entries[i] } }
 
-    /// Every posted entry (for filters), by item number.
-    func entries() -> [Int32: Entry] { state.withLock { $0.entries } }
+    /// The posted tracks never to suggest: flagged ones, and those by the given artists.
+    func excluded(artists: Set<Int32>) -> Set<Int32> {
+        state.withLock { s in
+            var out = s.flagged
+            for a in artists { if let t = s.byArtist[a] { out.formUnion(t) } }
+            return out
+        }
+    }
+
+    /// The bundle tracks whose vector in `space` was replaced by a posted one.
+    func replacedBundleItems(space: String) -> Set<Int32> { state.withLock { $0.replaced[space] ?? [] } }
 
     /// Checks `tracks` against the model: content vector dimensions, descriptor names (those of the bundle's
     /// `/audio/descriptor_names` when it has any).
@@ -170,6 +185,14 @@ public final class LiveCatalog: Sendable {
         state.withLock { s in
             s.entries[item] = e
             s.version += 1
+            if t.flagged == true { s.flagged.insert(item) } else { s.flagged.remove(item) }
+            if let a = previous?.artist { s.byArtist[a]?.remove(item) }
+            if let a = artist { s.byArtist[a, default: []].insert(item) }
+            if item < n {
+                for (space, v) in [("hybrid", vector), ("audio", t.embedding), ("text", t.textVector)] {
+                    if v != nil { s.replaced[space, default: []].insert(item) } else { s.replaced[space]?.remove(item) }
+                }
+            }
         }
     }
 

@@ -235,14 +235,11 @@ extension RealtimeEngine {
         let live = g.live
         let n = Int32(m.itemCount)
         let (vector, source, state, row) = try vector(for: user, in: g)
-        let posted = live.entries()
         var exclude = disliked(state, catalog: m.catalog)
         exclude.formUnion(deny.compactMap { live.item($0) })
         if excludePlayed { exclude.formUnion(played(state, row: row, model: m)) }
         // Posted as flagged, or by an artist the user dislikes: never suggested.
-        for (i, e) in posted where e.track.flagged == true || e.artist.map({ state.dislikedArtists.contains($0) }) == true {
-            exclude.insert(i)
-        }
+        exclude.formUnion(live.excluded(artists: state.dislikedArtists))
         let flagged = m.catalog.flagged
         let allowedAll: Set<Int32>? = allow.map { Set($0.compactMap { live.item($0) }) }
         let allowed = allowedAll.map { $0.filter { $0 < n } }
@@ -268,7 +265,7 @@ extension RealtimeEngine {
                 ranked = Array(zip(r.items, r.scores))
             }
             // Posted tracks with a predicted vector, scored by the same user vector, merged by score (a bundle
-            // track posted without plays takes its predicted score).
+            // track posted without plays takes its predicted score over its zero item factors' 0).
             let blocked = exclude
             let found = try live.recommend(vector, k: k) { i in
                 !blocked.contains(i) && (allowedAll?.contains(i) ?? true) && !(i < n && flagged.contains(i))
@@ -276,7 +273,7 @@ extension RealtimeEngine {
             if !found.isEmpty {
                 var best: [Int32: Float] = [:]
                 for (i, score) in ranked { best[i] = score }
-                for (i, score) in found { best[i] = max(best[i] ?? -.infinity, score) }
+                for (i, score) in found { best[i] = score }
                 ranked = best.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }.prefix(k).map { ($0.key, $0.value) }
             }
             items = ranked.map { ScoredItem(id: live.itemID($0.0), index: $0.0, score: $0.1) }
@@ -413,7 +410,7 @@ extension RealtimeEngine {
             do { near = try m.environment.space.neighbors(ofItem: i, k: k) } catch { throw .model(error.description) }
             return near.map { ScoredItem(id: m.itemID($0.item), index: $0.item, score: $0.similarity) }
         }
-        let bundleSpace = m.contentSpaces[space]
+        let bundleSpace = try m.contentSpace(space)
         // The query: the posted vector (it replaces the bundle's), else the bundle's.
         var query = live.vector(of: i, space: space)
         if query == nil, i < n, let b = bundleSpace, b.hasVector.contains(i) { query = b.vector(i) }
@@ -427,12 +424,11 @@ extension RealtimeEngine {
             }
             throw .notInSpace(item: item, space: space, reason: reason)
         }
-        let posted = live.entries()
         var best: [Int32: Float] = [:]
         if let b = bundleSpace {
             // A bundle track posted with new content is compared by the posted vector (below), not the bundle's.
-            let stale = posted.keys.filter { $0 < n && live.vector(of: $0, space: space) != nil }
-            let filter: SearchFilter? = stale.isEmpty ? nil : .predicate { [stale = Set(stale)] in !stale.contains($0) }
+            let stale = live.replacedBundleItems(space: space)
+            let filter: SearchFilter? = stale.isEmpty ? nil : .predicate { !stale.contains($0) }
             let found: [(item: Int32, similarity: Float)]
             do {
                 found = try b.neighbors(of: query, k: k + 1, filter: filter)

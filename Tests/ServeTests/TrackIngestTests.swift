@@ -201,6 +201,32 @@ enum ContentBundle {
         }
     }
 
+    @Test("a bundle track posted again: a played one keeps its learned vector, an unplayed one gets a predicted vector")
+    func bundleTracksPostedAgain() async throws {
+        let dir = try ServeFixture.scratch("tracks-bundle")
+        let server = try ServerUnderTest(bundle: try ContentBundle.write(to: dir, extraItems: ["c8"]), logDir: "\(dir)/log")
+        defer { try? server.close() }
+        try await server.app.test(.router) { client in
+            let r = try await client.post("/v1/tracks", body: #"""
+                [{"id":"t5","artist":"a1","content":{"descriptors":{"key":9}}},{"id":"c8","content":{"embedding":[0,1]}}]
+                """#)
+            #expect(r.status == .ok && r.object["new_tracks"] as? Int == 0, "\(r.text)")
+            #expect(r.array("tracks").map { $0["provenance"] as? String } == ["learned", "predicted(audio)"], "\(r.text)")
+            // c8 (zero item factors, no listener) now scores u3 · p = 3.2, above every track u3 has not played.
+            let p = ContentBundle.predicted(embedding: [0, 1])
+            let r3 = try await client.get("/v1/users/u3/recommendations?k=2")
+            #expect(r3.ids().first == "c8", "\(r3.text)")
+            #expect(abs((Self.score(r3, "c8") ?? 0) - Double(ContentBundle.dot([0, 1], p))) < 1e-4, "\(r3.text)")
+            // t5 keeps its learned vector: its cf neighbours are unchanged; its descriptors merge, the posted key winning.
+            let f = try await client.get("/v1/items/t5/features")
+            #expect(f.object["source"] as? String == "bundle+posted")
+            #expect((f.object["descriptors"] as? [String: Double]) == ["tempo_bpm": 105, "key": 9], "\(f.text)")
+            // c8 is found in the audio space by its posted embedding, from t4 (the nearest bundle track to (0, 1)).
+            let near = try await client.get("/v1/items/t4/similar?space=audio&k=1")
+            #expect(near.ids() == ["c8"], "\(near.text)")
+        }
+    }
+
     @Test("acknowledged tracks are replayed from the journal after a restart, a torn tail cut, and dropped once a bundle has them")
     func journalReplays() async throws {
         let (first, dir) = try Self.server("tracks-journal")
