@@ -62,6 +62,9 @@ for n in range(a.samples):
     t2 = time.perf_counter()
     lat.append((t2 - t0) * 1000); post_lat.append((t1 - t0) * 1000); polls.append(k)
 
+if not lat:
+    sys.exit(f"no posted track got a vector (provenance {kinds}): does the bundle have /hybrid/model, and are the artists catalog ids?")
+
 def pct(xs, q):
     xs = sorted(xs); return xs[min(len(xs) - 1, int(round(q / 100 * (len(xs) - 1))))]
 print(f"post->recommendable samples {len(lat)}: p50 {pct(lat,50):.2f} ms, p90 {pct(lat,90):.2f} ms, p99 {pct(lat,99):.2f} ms, "

@@ -49,7 +49,7 @@ if "/text/ids" in f and "/hybrid/model" in f:
             if a >= 0:
                 out.write(json.dumps({"artist": artists[a], "vector": [float(x) for x in v]}) + "\n")
 PYEOF
-[ -s "$WORK/artists.txt" ] || awk -F'\t' 'NR > 1 { print $2 }' "$WORK/world/artists.tsv" | awk 'NR <= 1000' >"$WORK/artists.txt"
+[ -s "$WORK/artists.txt" ] || awk -F'\t' 'NR > 1 { print $1 }' "$WORK/world/artists.tsv" | awk 'NR <= 1000' >"$WORK/artists.txt"
 TV=""; [ -s "$WORK/text-vectors.jsonl" ] && TV="--text-vectors $WORK/text-vectors.jsonl"
 LOG="$WORK/log-$(date +%s)"
 "$BIN/encore-serve" --bundle "$WORK/bundle.h5" --log-dir "$LOG" --port "$PORT" --token bench --fsync always \
