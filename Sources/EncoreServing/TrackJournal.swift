@@ -51,7 +51,7 @@ public final class TrackJournal: Sendable {
     /// records it holds.
     /// - Throws: ``ServingError/eventLog(_:)`` naming the file (and the offset of damage that is not a torn tail).
     public static func open(path: String, sync: Bool = true) throws(ServingError) -> (journal: TrackJournal, records: [TrackJournalRecord]) {
-        let fd = Glibc.open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        let fd = posixOpen(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw .eventLog("\(path): cannot open the track journal: \(FileError.errnoText())") }
         do {
             let bytes = try readAll(fd, path: path)
@@ -140,7 +140,7 @@ public final class TrackJournal: Sendable {
     /// Reads every intact record of the journal at `path` (none when the file is absent), without changing it.
     /// - Throws: ``ServingError/eventLog(_:)`` for damage that is not a torn tail or an unreadable file.
     public static func read(path: String) throws(ServingError) -> [TrackJournalRecord] {
-        let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC)
+        let fd = posixOpen(path, O_RDONLY | O_CLOEXEC, 0)
         guard fd >= 0 else {
             if errno == ENOENT { return [] }
             throw .eventLog("\(path): cannot open the track journal: \(FileError.errnoText())")
@@ -195,6 +195,15 @@ public final class TrackJournal: Sendable {
             at = end
         }
         return (records, at)
+    }
+
+    /// `open(2)` (the type's own `open` hides the C function's name).
+    static func posixOpen(_ path: String, _ flags: Int32, _ mode: mode_t) -> Int32 {
+        #if canImport(Glibc)
+        return Glibc.open(path, flags, mode)
+        #else
+        return Darwin.open(path, flags, mode)
+        #endif
     }
 
     static func headerPrefix(_ n: Int) -> ArraySlice<UInt8> {

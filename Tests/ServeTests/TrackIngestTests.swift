@@ -274,6 +274,50 @@ enum ContentBundle {
         #expect(message.contains("\(journal): corrupt track journal at byte offset 16: checksum mismatch"), "\(message)")
     }
 
+    @Test("the journal: records round-trip; a last frame with a bad checksum or running past the end is cut; a foreign file is refused")
+    func journalFrames() throws {
+        let dir = try ServeFixture.scratch("tracks-journal-frames")
+        let path = "\(dir)/\(TrackJournal.fileName)"
+        let tracks = [PostedTrack(id: "a", artist: "x", descriptors: ["key": 3]), PostedTrack(id: "b", durationMs: 5, embedding: [0.6, 0.8])]
+        do {
+            let (journal, records) = try TrackJournal.open(path: path)
+            #expect(records.isEmpty)
+            let written = try journal.append(tracks)
+            #expect(written.map(\.sequence) == [1, 2] && written.map(\.track) == tracks)
+        }
+        #expect(try TrackJournal.read(path: path).map(\.track) == tracks)
+        let intact = try Data(contentsOf: URL(fileURLWithPath: path))
+        // A whole last frame whose checksum is wrong (a torn write of its payload): cut, the others kept.
+        var torn = intact
+        let firstLength = Int(intact[16]) | Int(intact[17]) << 8 | Int(intact[18]) << 16 | Int(intact[19]) << 24
+        torn.append(contentsOf: intact[16..<(16 + 8 + firstLength)])  // a copy of the first frame...
+        torn[torn.count - 1] ^= 0x55  // ...whose payload's last byte was not written right
+        try torn.write(to: URL(fileURLWithPath: path))
+        do {
+            let (journal, records) = try TrackJournal.open(path: path)
+            #expect(records.map(\.track) == tracks)
+            #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == intact)
+            // Appending continues the sequence.
+            #expect(try journal.append([PostedTrack(id: "c")]).map(\.sequence) == [3])
+        }
+        // A frame whose length runs past the end of the file: cut.
+        var long = try Data(contentsOf: URL(fileURLWithPath: path))
+        let before = long.count
+        long.append(contentsOf: [0, 0, 1, 0, 9, 9, 9, 9, 1, 2, 3])
+        try long.write(to: URL(fileURLWithPath: path))
+        #expect(try TrackJournal.read(path: path).map(\.track.id) == ["a", "b", "c"])
+        _ = try TrackJournal.open(path: path)
+        #expect(try Data(contentsOf: URL(fileURLWithPath: path)).count == before)
+        // Not a journal.
+        try Data("ENCEVLG1 and more bytes".utf8).write(to: URL(fileURLWithPath: path))
+        #expect(throws: ServingError.self) { _ = try TrackJournal.read(path: path) }
+        do {
+            _ = try TrackJournal.read(path: path)
+        } catch {
+            #expect("\(error)" == "event log: \(path): corrupt track journal at byte offset 0: not a track journal (bad magic)")
+        }
+    }
+
     @Test("bad tracks are refused with the field, the track and a clear message, and nothing is kept")
     func badTracks() async throws {
         let (server, _) = try Self.server("tracks-bad")
