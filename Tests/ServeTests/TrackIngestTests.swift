@@ -122,6 +122,8 @@ enum ContentBundle {
             #expect(posted.status == .ok, "\(posted.text)")
             #expect(posted.object["accepted"] as? Int == 1 && posted.object["new_tracks"] as? Int == 1)
             #expect(posted.array("tracks").first?["provenance"] as? String == "predicted(audio+artist)", "\(posted.text)")
+            let metrics = try await client.get("/metrics")
+            #expect(metrics.text.contains("encore_posted_tracks 1") && metrics.text.contains("encore_posted_new_tracks 1"))
 
             // u0 (first direction): the new track's score u0·p beats every track u0 has not played (at most 0.5).
             let p = ContentBundle.predicted(embedding: [2, 0], artist: 0)
