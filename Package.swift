@@ -80,7 +80,7 @@ let package = Package(
             name: "EncoreStorage",
             dependencies: [
                 "EncoreCore", "EncoreData", "EncoreFactorization", "EncoreIndex", "EncorePlaylists", "EncoreText",
-                "EncoreAudioModel", "CHDF5",
+                "EncoreAudioModel", "EncoreHybrid", "CHDF5",
             ],
             swiftSettings: swift6),
         // Batch audio analysis into a features file (above Storage, which writes the file; beside the serving path).
@@ -96,7 +96,7 @@ let package = Package(
             name: "EncoreServing",
             dependencies: [
                 "EncoreCore", "EncoreData", "EncoreFactorization", "EncoreIndex", "EncorePlaylists", "EncoreStorage",
-                "EncoreEventLog", .product(name: "Logging", package: "swift-log"),
+                "EncoreEventLog", "EncoreHybrid", .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swift6),
         // Leaves: nothing on the serving path imports them.
@@ -206,7 +206,10 @@ let package = Package(
             swiftSettings: swift6),
         .testTarget(
             name: "EncoreStorageTests",
-            dependencies: ["EncoreCore", "EncoreData", "EncoreFactorization", "EncoreIndex", "EncorePlaylists", "EncoreStorage", "EncoreTestSupport"],
+            dependencies: [
+                "EncoreCore", "EncoreData", "EncoreFactorization", "EncoreIndex", "EncorePlaylists", "EncoreStorage", "EncoreHybrid",
+                "EncoreTestSupport",
+            ],
             swiftSettings: swift6),
         .testTarget(
             name: "EncoreEventLogTests",

@@ -1,5 +1,6 @@
 import Foundation
 import EncoreFactorization
+import EncoreIndex
 import EncorePlaylists
 
 /// One item of a ranked answer.
@@ -180,9 +181,11 @@ extension RealtimeEngine {
         var trained: (items: [Int32], values: [Float]) = ([], [])
         if let row { trained = ImplicitALS.history(of: row, in: model.bundle.userItems) }
         var added: [Int32: Float] = [:]
-        for (i, n) in state.listenCounts { added[i, default: 0] += Float(n) }
-        for i in state.likes { added[i, default: 0] += 1 }
-        for i in state.playlistAdds { added[i, default: 0] += 1 }
+        // Posted tracks (item numbers past the bundle's) have no learned vector to fold in.
+        let n = Int32(model.itemCount)
+        for (i, c) in state.listenCounts where i < n { added[i, default: 0] += Float(c) }
+        for i in state.likes where i < n { added[i, default: 0] += 1 }
+        for i in state.playlistAdds where i < n { added[i, default: 0] += 1 }
         var merged: [Int32: Float] = [:]
         if let context = model.bundle.confidence {
             let weighted = context.row(items: trained.items, confidences: trained.values, adding: added)
@@ -191,7 +194,7 @@ extension RealtimeEngine {
             for (i, v) in zip(trained.items, trained.values) { merged[i, default: 0] += v }
             for (i, n) in added { merged[i, default: 0] += n }
         }
-        for i in state.dislikedTracks { merged[i] = nil }
+        for i in state.dislikedTracks where i < n { merged[i] = nil }
         let items = merged.keys.sorted().filter { merged[$0]! > 0 }
         return (items, items.map { merged[$0]! })
     }
@@ -229,32 +232,51 @@ extension RealtimeEngine {
         guard (1...1000).contains(k) else { throw .invalidParameter(name: "k", message: "must be in 1...1000, got \(k)") }
         let g = generation
         let m = g.model
+        let live = g.live
+        let n = Int32(m.itemCount)
         let (vector, source, state, row) = try vector(for: user, in: g)
         var exclude = disliked(state, catalog: m.catalog)
-        exclude.formUnion(indices(deny, in: m))
+        exclude.formUnion(deny.compactMap { live.item($0) })
         if excludePlayed { exclude.formUnion(played(state, row: row, model: m)) }
+        // Posted as flagged, or by an artist the user dislikes: never suggested.
+        exclude.formUnion(live.excluded(artists: state.dislikedArtists))
         let flagged = m.catalog.flagged
-        let allowed: Set<Int32>? = allow.map { Set(indices($0, in: m)) }
+        let allowedAll: Set<Int32>? = allow.map { Set($0.compactMap { live.item($0) }) }
+        let allowed = allowedAll.map { $0.filter { $0 < n } }
         var items: [ScoredItem] = []
         if let vector {
             var ranked: [(Int32, Float)] = []
             if allowed == nil, let index = m.recommendationIndex {
                 var blocked = flagged
-                for i in exclude { blocked.insert(i) }
+                for i in exclude where i < n { blocked.insert(i) }
                 if let found = try? index.search(vector, k: k, filter: .excluded(blocked)) {
                     ranked = found.map { ($0.id, m.environment.score($0.id, vector: vector)) }
                     ranked.sort { $0.1 != $1.1 ? $0.1 > $1.1 : $0.0 < $1.0 }
                 }
             }
             if ranked.count < k {
-                for i in 0..<Int32(m.itemCount) where flagged.contains(i) { exclude.insert(i) }
+                for i in 0..<n where flagged.contains(i) { exclude.insert(i) }
                 let r: RankedItems
-                do { r = try m.model.recommend(vector: vector, k: k, exclude: exclude, allow: allowed) } catch {
+                do {
+                    r = try m.model.recommend(vector: vector, k: k, exclude: exclude.filter { $0 < n }, allow: allowed)
+                } catch {
                     throw .model(error.description)
                 }
                 ranked = Array(zip(r.items, r.scores))
             }
-            items = ranked.map { ScoredItem(id: m.itemID($0.0), index: $0.0, score: $0.1) }
+            // Posted tracks with a predicted vector, scored by the same user vector, merged by score (a bundle
+            // track posted without plays takes its predicted score over its zero item factors' 0).
+            let blocked = exclude
+            let found = try live.recommend(vector, k: k) { i in
+                !blocked.contains(i) && (allowedAll?.contains(i) ?? true) && !(i < n && flagged.contains(i))
+            }
+            if !found.isEmpty {
+                var best: [Int32: Float] = [:]
+                for (i, score) in ranked { best[i] = score }
+                for (i, score) in found { best[i] = score }
+                ranked = best.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }.prefix(k).map { ($0.key, $0.value) }
+            }
+            items = ranked.map { ScoredItem(id: live.itemID($0.0), index: $0.0, score: $0.1) }
         } else {
             let listeners = m.listenerCounts
             for i in m.popular where items.count < k {
@@ -314,7 +336,9 @@ extension RealtimeEngine {
         let g = generation
         let m = g.model
         let (vector, _, state, row) = try vector(for: user, in: g)
-        var seeds: [(Int32, Int64?)] = state.recentListens(limit: rows).map { ($0.item, $0.timestamp) }
+        // Seeds from the bundle's items (a posted track has no place in the "Because you played" item space).
+        var seeds: [(Int32, Int64?)] = state.recentListens(limit: .max).filter { $0.item < Int32(m.itemCount) }
+            .prefix(rows).map { ($0.item, $0.timestamp) }
         let history = foldInHistory(state: state, row: row, model: m)
         if seeds.count < rows, let row {
             let (items, values) = ImplicitALS.history(of: row, in: m.bundle.userItems)
@@ -326,7 +350,8 @@ extension RealtimeEngine {
         }
         guard !seeds.isEmpty else { return ServedBecauseYouPlayed(user: user, rows: []) }
         // The history the playlist code filters with: the bundle row and everything touched since.
-        let items = played(state, row: row, model: m).sorted()
+        let bundleItems = Int32(m.itemCount)
+        let items = played(state, row: row, model: m).filter { $0 < bundleItems }.sorted()
         let weights = Dictionary(uniqueKeysWithValues: zip(history.items, history.values))
         let plays = items.map { weights[$0] ?? 0 }
         let built: [BecauseYouPlayed.Row]
@@ -334,7 +359,7 @@ extension RealtimeEngine {
             let h = try UserHistory(
                 userKey: user, user: row, asOf: Int64(Date().timeIntervalSince1970) + 1, items: items, plays: plays,
                 skips: items.map { _ in 0 }, firstPlayed: items.map { _ in 0 }, lastPlayed: items.map { _ in 0 },
-                recency: plays, likes: Array(state.likes), dislikedTracks: Array(state.dislikedTracks),
+                recency: plays, likes: Array(state.likes.filter { $0 < bundleItems }), dislikedTracks: Array(state.dislikedTracks.filter { $0 < bundleItems }),
                 dislikedArtists: Array(state.dislikedArtists), followedArtists: Array(state.followedArtists))
             var builder = m.becauseYouPlayed
             if count != builder.configuration.count {
@@ -355,16 +380,103 @@ extension RealtimeEngine {
         return ServedBecauseYouPlayed(user: user, rows: out)
     }
 
-    /// The `k` items most similar to `item` (cosine of the item factors, through the cosine index when present).
+    /// The `k` items most similar to `item` in `space` (`cf`, `audio`, `text`, `sequence` or `hybrid`), by cosine.
+    ///
+    /// `cf`: the item factors of the tracks with plays, through the cosine index when present. The other spaces:
+    /// the bundle's vectors of the space by exact scan, plus the posted tracks' vectors through the live indexes
+    /// (`hybrid`: predicted vectors; `audio`, `text`: posted embeddings and text vectors). A track posted again
+    /// with other content is found by its new vectors only.
     /// - Throws: ``ServingError/unknownItem(_:)``, ``ServingError/invalidParameter(name:message:)`` for `k`
-    ///   outside 1...1000, ``ServingError/model(_:)`` when the index fails.
-    public func similar(item: String, k: Int) throws(ServingError) -> [ScoredItem] {
+    ///   outside 1...1000 or an unknown space, ``ServingError/notInSpace(item:space:reason:)`` when the item has no
+    ///   vector in the space, ``ServingError/model(_:)`` when an index fails.
+    public func similar(item: String, k: Int, space: String = "cf") throws(ServingError) -> [ScoredItem] {
         guard (1...1000).contains(k) else { throw .invalidParameter(name: "k", message: "must be in 1...1000, got \(k)") }
-        let m = generation.model
-        guard let i = m.item(item) else { throw .unknownItem(item) }
-        let near: [(item: Int32, similarity: Float)]
-        do { near = try m.environment.space.neighbors(ofItem: i, k: k) } catch { throw .model(error.description) }
-        return near.map { ScoredItem(id: m.itemID($0.item), index: $0.item, score: $0.similarity) }
+        guard ServingModel.similaritySpaces.contains(space) else {
+            throw .invalidParameter(name: "space", message: "must be one of \(ServingModel.similaritySpaces.joined(separator: ", ")), got '\(space)'")
+        }
+        let g = generation
+        let m = g.model
+        let live = g.live
+        guard let i = live.item(item) else { throw .unknownItem(item) }
+        let n = Int32(m.itemCount)
+        if space == "cf" {
+            guard i < n else {
+                throw .notInSpace(item: item, space: space, reason: "a posted track has no plays, so no learned vector; try space=hybrid")
+            }
+            guard m.environment.space.hasVector.contains(i) else {
+                throw .notInSpace(item: item, space: space, reason: "no one played it in the training data")
+            }
+            let near: [(item: Int32, similarity: Float)]
+            do { near = try m.environment.space.neighbors(ofItem: i, k: k) } catch { throw .model(error.description) }
+            return near.map { ScoredItem(id: m.itemID($0.item), index: $0.item, score: $0.similarity) }
+        }
+        let bundleSpace = try m.contentSpace(space)
+        // The query: the posted vector (it replaces the bundle's), else the bundle's.
+        var query = live.vector(of: i, space: space)
+        if query == nil, i < n, let b = bundleSpace, b.hasVector.contains(i) { query = b.vector(i) }
+        guard let query else {
+            let reason: String
+            switch space {
+            case "sequence": reason = i < n ? "the bundle's /sequence/vectors does not cover it" : "a posted track is in no play session"
+            case "hybrid": reason = "it has neither a learned nor a predicted vector (no plays, and no content or known artist to predict from)"
+            case "audio": reason = "it has no audio embedding in the bundle and none was posted"
+            default: reason = "it has no text vector in the bundle and none was posted"
+            }
+            throw .notInSpace(item: item, space: space, reason: reason)
+        }
+        var best: [Int32: Float] = [:]
+        if let b = bundleSpace {
+            // A bundle track posted with new content is compared by the posted vector (below), not the bundle's.
+            let stale = live.replacedBundleItems(space: space)
+            let filter: SearchFilter? = stale.isEmpty ? nil : .predicate { !stale.contains($0) }
+            let found: [(item: Int32, similarity: Float)]
+            do {
+                found = try b.neighbors(of: query, k: k + 1, filter: filter)
+            } catch { throw .model(error.description) }
+            for x in found where x.item != i { best[x.item] = x.similarity }
+        }
+        for x in try live.neighbors(space: space, of: query, k: k, besides: i) { best[x.item] = x.similarity }
+        return best.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }.prefix(k).map {
+            ScoredItem(id: live.itemID($0.key), index: $0.key, score: $0.value)
+        }
+    }
+
+    /// A track's descriptors and what is known of it, as ``features(item:)`` serves them.
+    public struct ItemFeatures: Sendable, Equatable {
+        /// The item id.
+        public var item: String
+        /// The descriptors by name: the bundle's `/audio/descriptors` row, with posted ones replacing them.
+        public var descriptors: [String: Float]
+        /// Where the descriptors come from: `bundle`, `posted` or `bundle+posted`.
+        public var source: String
+        /// The posted track's record, when it was posted.
+        public var posted: PostedTrack?
+        /// Where its CF vector comes from (see ``LiveCatalog/Entry/provenance``), for a posted track.
+        public var provenance: String?
+    }
+
+    /// The descriptors of `item`: the bundle's (`/audio/descriptors`), or the ones posted with the track.
+    /// - Throws: ``ServingError/unknownItem(_:)``, ``ServingError/noFeatures(item:)`` when it has none.
+    public func features(item: String) throws(ServingError) -> ItemFeatures {
+        let g = generation
+        let m = g.model
+        let live = g.live
+        guard let i = live.item(item) else { throw .unknownItem(item) }
+        var out: [String: Float] = [:]
+        var sources: [String] = []
+        if let c = m.bundle.contentSpaces, let d = c.audioDescriptors, let row = d.vector(of: i) {
+            // NaN marks a descriptor the analysis could not compute: left out.
+            for (name, v) in zip(c.descriptorNames, row) where v.isFinite { out[name] = v }
+            sources.append("bundle")
+        }
+        let entry = live.entry(i)
+        if let posted = entry?.track.descriptors, !posted.isEmpty {
+            for (name, v) in posted { out[name] = v }
+            sources.append("posted")
+        }
+        guard !sources.isEmpty else { throw .noFeatures(item: item) }
+        return ItemFeatures(item: item, descriptors: out, source: sources.joined(separator: "+"), posted: entry?.track,
+                            provenance: entry?.provenance)
     }
 
     /// Why `item` scores as it does for `user`: the contributions of the user's history (bundle and real-time), the
@@ -389,7 +501,7 @@ extension RealtimeEngine {
         let g = generation
         let m = g.model
         let s = userState(user, in: g)
-        func ids(_ set: Set<Int32>) -> [String] { set.sorted().map { m.itemID($0) } }
+        func ids(_ set: Set<Int32>) -> [String] { set.sorted().map { g.live.itemID($0) } }
         func artists(_ set: Set<Int32>) -> [String] { set.sorted().map { m.catalog.artistIDs.id(at: $0) } }
         return ServedUserState(
             user: user, known: m.user(user) != nil, eventsApplied: s.eventsApplied, played: ids(s.touched),

@@ -48,6 +48,8 @@ public final class RealtimeEngine: Sendable {
         }
 
         let model: ServingModel
+        /// The tracks posted since the bundle (``LiveCatalog``), replayed from the track journal.
+        let live: LiveCatalog
         let shards: [Locked<Shard>]
         /// The log records this generation's state is made of.
         let cut: Cut
@@ -57,9 +59,10 @@ public final class RealtimeEngine: Sendable {
         let counters: StateCounters
         let logger: Logger
 
-        init(model: ServingModel, shardCount: Int, cut: Cut, logDirectory: String, maxUsers: Int, counters: StateCounters,
-             logger: Logger) {
+        init(model: ServingModel, live: LiveCatalog, shardCount: Int, cut: Cut, logDirectory: String, maxUsers: Int,
+             counters: StateCounters, logger: Logger) {
             self.model = model
+            self.live = live
             let n = max(1, shardCount)
             self.shards = (0..<n).map { _ in Locked(Shard()) }
             self.cut = cut
@@ -96,11 +99,12 @@ public final class RealtimeEngine: Sendable {
             var state = UserRealtimeState()
             let rules = EventRules.standard
             let m = model
+            let live = self.live
             do {
                 try EventLog.read(directory: logDirectory, from: cut.afterSequence.map { $0 + 1 } ?? 1) { record in
                     guard record.sequence < before, cut.includes(record), record.event.user == user else { return }
                     let e = record.event
-                    let (item, artist) = rules.lookUp(e.type, id: e.item, track: m.item, artist: m.artist)
+                    let (item, artist) = rules.lookUp(e.type, id: e.item, track: live.item, artist: m.artist)
                     state.apply(type: e.type, item: item, artist: artist, listened: rules.isListen(e),
                                 timestamp: e.timestamp, sequence: record.sequence)
                 }
@@ -137,7 +141,8 @@ public final class RealtimeEngine: Sendable {
         func apply(_ event: UserEvent, sequence: UInt64, evicting: Bool = true) {
             let m = model
             let rules = EventRules.standard
-            let (item, artist) = rules.lookUp(event.type, id: event.item, track: m.item, artist: m.artist)
+            // Posted tracks count too (their item numbers follow the bundle's), so a play of one excludes it.
+            let (item, artist) = rules.lookUp(event.type, id: event.item, track: live.item, artist: m.artist)
             let user = event.user
             let h = Self.hash(user)
             let base: UserRealtimeState? = evicting && wasEvicted(user, hash: h) ? rebuild(user, before: sequence) : nil
@@ -255,6 +260,10 @@ public final class RealtimeEngine: Sendable {
     }
 
     let log: EventLog
+    /// The journal of posted tracks (`tracks.journal` in the event log's folder).
+    let journal: TrackJournal
+    /// Serializes track posts with the live catalog's rebuild on a reload (the count of posts).
+    let trackLock = Locked(0)
     /// The event log's folder.
     public let logDirectory: String
     let logger: Logger
@@ -299,10 +308,14 @@ public final class RealtimeEngine: Sendable {
         self.logDirectory = logDirectory
         self.logger = logger
         self.shardCount = shards
+        let opened = try TrackJournal.open(path: (logDirectory as NSString).appendingPathComponent(TrackJournal.fileName),
+                                           sync: fsync != .never)
+        journal = opened.journal
+        let live = try Self.liveCatalog(model: model, records: opened.records, logger: logger)
         var seen = SeenIDs(limit: maxSeenEventIDs)
         let cut = Self.cut(of: model)
-        let generation = Generation(model: model, shardCount: shards, cut: cut, logDirectory: logDirectory, maxUsers: maxUsers,
-                                    counters: stateCounters, logger: logger)
+        let generation = Generation(model: model, live: live, shardCount: shards, cut: cut, logDirectory: logDirectory,
+                                    maxUsers: maxUsers, counters: stateCounters, logger: logger)
         var replayed = 0
         do {
             try EventLog.read(directory: logDirectory, from: 1) { record in
@@ -323,6 +336,35 @@ public final class RealtimeEngine: Sendable {
         logger.info("real-time state rebuilt from the log", metadata: [
             "log_records": "\(seen.count)", "replayed": "\(replayed)", "cut": .string(cut.description),
             "bundle": .string(model.version)])
+    }
+
+    /// The live catalog of `model` with the journal's `records` replayed, except the tracks the bundle already
+    /// has from records appended before it was made (it was trained knowing them).
+    static func liveCatalog(model: ServingModel, records: [TrackJournalRecord], logger: Logger) throws(ServingError) -> LiveCatalog {
+        let live = try LiveCatalog(model: model)
+        let kept = records.filter { r in
+            guard model.item(r.track.id) != nil else { return true }
+            guard let created = model.createdAtMs else { return false }
+            return r.appendedAtMs > created
+        }
+        var skipped = 0
+        for r in kept {
+            // A record the model cannot take any more (a new bundle with another embedding dimension) is skipped.
+            do {
+                try live.check([r.track])
+                try live.apply([r])
+            } catch {
+                skipped += 1
+                logger.warning("a journaled track does not fit the model and is not served", metadata: [
+                    "track": .string(r.track.id), "sequence": "\(r.sequence)", "reason": .string("\(error)")])
+            }
+        }
+        if !records.isEmpty {
+            logger.info("posted tracks replayed from the journal", metadata: [
+                "records": "\(records.count)", "replayed": "\(kept.count - skipped)", "skipped": "\(skipped)", "tracks": "\(live.count)",
+                "new_tracks": "\(live.newTrackCount)"])
+        }
+        return live
     }
 
     /// Which log records postdate a bundle.
@@ -492,6 +534,7 @@ public final class RealtimeEngine: Sendable {
     public func swap(to model: ServingModel) throws(ServingError) -> ReloadResult {
         let cut = Self.cut(of: model)
         let result = try ingestState.withLock { (_: inout IngestState) throws(ServingError) -> ReloadResult in
+          try trackLock.withLock { (_: inout Int) throws(ServingError) -> ReloadResult in
             if let through = model.eventLogThrough {
                 let last = log.writtenThrough
                 guard through <= last else {
@@ -499,7 +542,8 @@ public final class RealtimeEngine: Sendable {
                         + "but this log ends at \(last): it was trained on another log; the current model stays")
                 }
             }
-            let generation = Generation(model: model, shardCount: shardCount, cut: cut, logDirectory: logDirectory,
+            let live = try Self.liveCatalog(model: model, records: try TrackJournal.read(path: journal.path), logger: logger)
+            let generation = Generation(model: model, live: live, shardCount: shardCount, cut: cut, logDirectory: logDirectory,
                                         maxUsers: maxUsers, counters: stateCounters, logger: logger)
             var replayed = 0
             do {
@@ -518,6 +562,7 @@ public final class RealtimeEngine: Sendable {
                 return v
             }
             return ReloadResult(previousVersion: previous, version: model.version, replayed: replayed)
+          }
         }
         stats.withLock {
             $0.reloads += 1
@@ -528,6 +573,40 @@ public final class RealtimeEngine: Sendable {
             "replayed": "\(result.replayed)", "cut": .string(cut.description)])
         return result
     }
+
+    // MARK: Tracks
+
+    /// What ``postTracks(_:)`` did with one track.
+    public struct PostedTrackResult: Sendable, Equatable {
+        /// The track id.
+        public var id: String
+        /// Whether the track is new to the bundle.
+        public var isNew: Bool
+        /// Where its CF vector comes from (``LiveCatalog/Entry/provenance``).
+        public var provenance: String
+    }
+
+    /// Adds or replaces catalogue tracks: checks them against the model, appends them to the track journal (durable
+    /// when it returns, unless the engine was opened with the `never` fsync policy), then predicts each one's CF
+    /// vector and puts it in the live indexes, so the next query can return it.
+    /// - Throws: ``ServingError/invalidTrack(_:)`` (nothing was written), ``ServingError/eventLog(_:)`` when the
+    ///   journal fails, ``ServingError/model(_:)``.
+    public func postTracks(_ tracks: [PostedTrack]) throws(ServingError) -> [PostedTrackResult] {
+        try trackLock.withLock { (posts: inout Int) throws(ServingError) -> [PostedTrackResult] in
+            let g = generation
+            do throws(TrackValidationError) { try g.live.check(tracks) } catch { throw .invalidTrack(error) }
+            let records = try journal.append(tracks)
+            try g.live.apply(records)
+            posts += tracks.count
+            return tracks.map { t in
+                let e = g.live.item(t.id).flatMap { g.live.entry($0) }
+                return PostedTrackResult(id: t.id, isNew: g.model.item(t.id) == nil, provenance: e?.provenance ?? "none")
+            }
+        }
+    }
+
+    /// The tracks posted since the bundle that the current generation serves.
+    public var liveCatalog: LiveCatalog { generation.live }
 
     /// Flushes and closes the event log (at shutdown).
     /// - Throws: ``ServingError/eventLog(_:)``.

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import EncoreCore
 import EncoreFactorization
+import EncoreHybrid
 import EncoreIndex
 import EncorePlaylists
 import EncoreStorage
@@ -52,6 +53,15 @@ public final class ServingModel: Sendable {
     public let indexFiles: [String: String]
     /// The users this model answers for (`encore-serve --users-shard I/N`); `nil`: every user.
     public let userShard: UserShard?
+    /// The cold-start model restored from the bundle's `/hybrid/model` (the artist prior recomputed from the item
+    /// factors, the listeners and the catalog's artists), or `nil` for a bundle without one: a track posted to the
+    /// server gets its predicted CF vector from it.
+    public let coldStart: ColdStartModel?
+    /// The content and hybrid spaces made so far (``contentSpace(_:)`` makes each on its first use).
+    let contentSpaceCache = Locked<[String: ItemSpace]>([:])
+
+    /// The spaces `GET /v1/items/{item}/similar` searches.
+    public static let similaritySpaces = ["cf", "audio", "text", "sequence", "hybrid"]
 
     /// The index roles the server loads.
     public static let indexRoles = ["items-ip", "items-cosine"]
@@ -284,6 +294,15 @@ public final class ServingModel: Sendable {
         } catch { throw .model(error.description) }
         var listeners = [Int](repeating: 0, count: items)
         for i in bundle.userItems.indices { listeners[Int(i)] += 1 }
+        if let parameters = bundle.contentSpaces?.hybridModel {
+            do {
+                coldStart = try ColdStartModel(
+                    parameters: parameters, itemFactors: bundle.model.itemFactors, listeners: listeners,
+                    artists: catalog.hasArtists ? catalog.trackArtist : nil)
+            } catch { throw .model("/hybrid/model: \(error)") }
+        } else {
+            coldStart = nil
+        }
         popular = bundle.userItems.popularityRanking(measure: .userCount)
             .filter { listeners[Int($0)] > 0 }
         listenerCounts = listeners
@@ -308,6 +327,41 @@ public final class ServingModel: Sendable {
     /// The bundle's catalog, or a bare one when it has none.
     static func catalog(of bundle: ModelBundle) -> TrackCatalog {
         bundle.catalog ?? .bare(itemCount: bundle.itemIDs.count)
+    }
+
+    /// The bundle's vectors of a content or hybrid space (`audio`, `text`, `sequence`, `hybrid`), or `nil` when the
+    /// bundle has none.
+    public func contentVectors(_ name: String) -> ItemVectorSet? {
+        guard let c = bundle.contentSpaces else { return nil }
+        switch name {
+        case "audio": return c.audioEmbeddings
+        case "text": return c.text
+        case "sequence": return c.sequence
+        case "hybrid": return c.hybrid
+        default: return nil
+        }
+    }
+
+    /// The bundle's space `name` (`audio`, `text`, `sequence`, `hybrid`) for similarity search: cosine over its
+    /// L2-normalized vectors by exact scan, made on first use (the aligned copy costs `items x dim` floats, so only
+    /// the spaces asked for are made); `nil` when the bundle lacks the space.
+    /// - Throws: ``ServingError/model(_:)`` when the space cannot be made.
+    public func contentSpace(_ name: String) throws(ServingError) -> ItemSpace? {
+        if let made = contentSpaceCache.withLock({ $0[name] }) { return made }
+        guard let set = contentVectors(name), set.count > 0 else { return nil }
+        let n = itemCount
+        let (vectors, present) = set.aligned(itemCount: n)
+        var valid = IDBitset(capacity: n)
+        for i in 0..<n where present[i] { valid.insert(Int32(i)) }
+        let space: ItemSpace
+        do { space = try ItemSpace(name: name, vectors: vectors, validItems: valid) } catch {
+            throw .model("space '\(name)': \(error)")
+        }
+        return contentSpaceCache.withLock { cache in
+            if let other = cache[name] { return other }
+            cache[name] = space
+            return space
+        }
     }
 
     /// The model.

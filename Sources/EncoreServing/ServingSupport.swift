@@ -15,6 +15,13 @@ public enum ServingError: Error, CustomStringConvertible, Sendable {
     case invalidParameter(name: String, message: String)
     /// The model was refused by its validating child process (``BundleValidator``): a crash, a timeout, or an error.
     case validation(BundleValidationError)
+    /// A posted track was refused (``PostedTrack``): the field, the track and why.
+    case invalidTrack(TrackValidationError)
+    /// The item has no vector in the space asked (`space=audio` for a track without an embedding, `cf` for one
+    /// without plays).
+    case notInSpace(item: String, space: String, reason: String)
+    /// The item has no descriptors (the bundle's `/audio/descriptors` lacks it and none were posted).
+    case noFeatures(item: String)
 
     public var description: String {
         switch self {
@@ -24,6 +31,10 @@ public enum ServingError: Error, CustomStringConvertible, Sendable {
         case .unknownItem(let id): return "unknown item '\(id)'"
         case .invalidParameter(let name, let message): return "\(name): \(message)"
         case .validation(let e): return "bundle: \(e)"
+        case .invalidTrack(let e): return "invalid track: \(e)"
+        case .notInSpace(let item, let space, let reason): return "item '\(item)' has no vector in space '\(space)': \(reason)"
+        case .noFeatures(let item):
+            return "item '\(item)' has no descriptors (the bundle's /audio/descriptors does not cover it and none were posted)"
         }
     }
 }

@@ -1,4 +1,5 @@
 import EncoreCore
+import EncoreHybrid
 
 /// Vectors for some of a bundle's items: the rows of ``vectors`` belong to the items ``items`` (indices into the
 /// bundle's item ids, strictly increasing).
@@ -93,6 +94,9 @@ public struct ContentSpaces: Sendable, Equatable {
     /// Per row of ``hybrid``: where the vector came from (`learned`, `blended(0.67 learned; text+artist)`,
     /// `predicted(audio+text)`), `/hybrid/provenance`.
     public var hybridProvenance: [String] = []
+    /// The fitted cold-start model's parameters, `/hybrid/model`: what a server needs to predict a CF vector for a
+    /// track it is sent (stored only with ``hybrid``).
+    public var hybridModel: ColdStartParameters?
 
     /// Empty spaces.
     public init() {}
@@ -117,6 +121,10 @@ public struct ContentSpaces: Sendable, Equatable {
 /// | `/sequence/ids`, `/sequence/vectors` | datasets `[n]`, `[n, dim]` | item ids and their skip-gram vectors |
 /// | `/hybrid/ids`, `/hybrid/vectors` | datasets `[n]`, `[n, factors]` | item ids and their hybrid (CF-space) vectors |
 /// | `/hybrid/provenance` | dataset `[n]` | strings: where each hybrid vector came from |
+/// | `/hybrid/model` | group (optional), attributes `min_listeners` (int64), `prior_listeners` (float64) | the cold-start model |
+/// | `/hybrid/model/sources`, `/hybrid/model/weights` | datasets `[s]` | source names (content spaces, then `artist`) and their combination weights (float32) |
+/// | `/hybrid/model/mean` | dataset `[factors]` | float32: the warm tracks' mean CF vector `μ` |
+/// | `/hybrid/model/ridges/<space>/{input_mean,output_mean,coefficients}` | datasets `[d]`, `[factors]`, `[d, factors]` | float32: each used content space's ridge (attribute `lambda`, float64, on the group) |
 ///
 /// `/audio/embeddings` and `/audio/descriptors` share `/audio/ids`; either may be absent.
 enum ContentLayout {
@@ -137,6 +145,11 @@ enum ContentLayout {
     static let hybridIDs = "/hybrid/ids"
     static let hybridVectors = "/hybrid/vectors"
     static let hybridProvenance = "/hybrid/provenance"
+    static let hybridModel = "/hybrid/model"
+    static let hybridModelSources = "/hybrid/model/sources"
+    static let hybridModelWeights = "/hybrid/model/weights"
+    static let hybridModelMean = "/hybrid/model/mean"
+    static let hybridModelRidges = "/hybrid/model/ridges"
 }
 
 extension ContentSpaces {
@@ -160,6 +173,10 @@ extension ContentSpaces {
         try check(text, ContentLayout.textVectors)
         try check(sequence, ContentLayout.sequenceVectors)
         try check(hybrid, ContentLayout.hybridVectors)
+        if let h = hybrid, let m = hybridModel, m.factors != h.dimension {
+            throw .shapeMismatch(path: path, object: ContentLayout.hybridModelMean,
+                                 reason: "the cold-start model predicts \(m.factors) factors, the hybrid vectors have \(h.dimension)")
+        }
         if let h = hybrid, hybridProvenance.count != h.count {
             throw .shapeMismatch(path: path, object: ContentLayout.hybridProvenance, reason: "\(hybridProvenance.count) provenances for \(h.count) hybrid vectors")
         }
@@ -227,6 +244,68 @@ extension HDF5File {
             try write(strings: ids(h), at: ContentLayout.hybridIDs)
             try write(h.vectors, at: ContentLayout.hybridVectors)
             try write(strings: spaces.hybridProvenance, at: ContentLayout.hybridProvenance)
+            if let m = spaces.hybridModel { try write(m) }
+        }
+    }
+
+    /// Writes the cold-start model's parameters under `/hybrid/model`.
+    func write(_ m: ColdStartParameters) throws(BundleError) {
+        try createGroup(ContentLayout.hybridModel)
+        try setAttribute("min_listeners", scalar: Int64(m.minListeners), on: ContentLayout.hybridModel)
+        try setAttribute("prior_listeners", scalar: m.priorListeners, on: ContentLayout.hybridModel)
+        try write(strings: m.sourceNames, at: ContentLayout.hybridModelSources)
+        try write(m.weights, shape: [m.weights.count], at: ContentLayout.hybridModelWeights)
+        try write(m.mean, shape: [m.mean.count], at: ContentLayout.hybridModelMean)
+        try createGroup(ContentLayout.hybridModelRidges)
+        for (name, ridge) in m.ridges.sorted(by: { $0.key < $1.key }) {
+            let g = ContentLayout.hybridModelRidges + "/" + name
+            try createGroup(g)
+            try setAttribute("lambda", scalar: Double(ridge.lambda), on: g)
+            try write(ridge.inputMean, shape: [ridge.inputMean.count], at: g + "/input_mean")
+            try write(ridge.outputMean, shape: [ridge.outputMean.count], at: g + "/output_mean")
+            try write(ridge.coefficients, at: g + "/coefficients")
+        }
+    }
+
+    /// Reads `/hybrid/model`, checking its parts agree (`nil` when the bundle has none: bundles before it).
+    func readHybridModel() throws(BundleError) -> ColdStartParameters? {
+        let root = ContentLayout.hybridModel
+        guard exists(root) else { return nil }
+        for o in [ContentLayout.hybridModelSources, ContentLayout.hybridModelWeights, ContentLayout.hybridModelMean] where !exists(o) {
+            throw .missingObject(path: path, object: o)
+        }
+        let minListeners = try scalarAttribute(Int64.self, "min_listeners", on: root)
+        let prior = try scalarAttribute(Double.self, "prior_listeners", on: root)
+        let sources = try readStrings(at: ContentLayout.hybridModelSources).values
+        let weights = try read(Float.self, at: ContentLayout.hybridModelWeights).values
+        let mean = try read(Float.self, at: ContentLayout.hybridModelMean).values
+        var ridges: [String: RidgeRegression] = [:]
+        if exists(ContentLayout.hybridModelRidges) {
+            for name in try children(of: ContentLayout.hybridModelRidges) {
+                let g = ContentLayout.hybridModelRidges + "/" + name
+                let input = try read(Float.self, at: g + "/input_mean").values
+                let output = try read(Float.self, at: g + "/output_mean").values
+                let shape = try shape(of: g + "/coefficients")
+                guard shape == [input.count, output.count] else {
+                    throw .shapeMismatch(path: path, object: g + "/coefficients",
+                                         reason: "shape \(shape), expected [\(input.count), \(output.count)] (input_mean x output_mean)")
+                }
+                let lambda = try scalarAttribute(Double.self, "lambda", on: g)
+                let coefficients = try readMatrix(at: g + "/coefficients")
+                do {
+                    ridges[name] = try RidgeRegression(
+                        inputMean: input, outputMean: output, coefficients: coefficients, lambda: Float(lambda))
+                } catch {
+                    throw .invalidData(path: path, object: g, reason: error.description)
+                }
+            }
+        }
+        do {
+            return try ColdStartParameters(
+                sourceNames: sources, weights: weights, mean: mean, ridges: ridges, minListeners: Int(minListeners),
+                priorListeners: prior)
+        } catch {
+            throw .invalidData(path: path, object: root, reason: error.description)
         }
     }
 
@@ -291,6 +370,7 @@ extension HDF5File {
             }
             spaces.hybrid = try rows(ContentLayout.hybridVectors, try items(ContentLayout.hybridIDs))
             spaces.hybridProvenance = try readStrings(at: ContentLayout.hybridProvenance).values
+            spaces.hybridModel = try readHybridModel()
         }
         if spaces.isEmpty { return nil }
         try spaces.validate(items: itemIDs.count, path: path)

@@ -337,6 +337,7 @@ extension WeeklyJob {
         case "hybrid":
             content.hybrid = s.hybrid
             content.hybridProvenance = s.hybridProvenance
+            content.hybridModel = s.hybridModel
         default:
             content.sequence = s.sequence
         }

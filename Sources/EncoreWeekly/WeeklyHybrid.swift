@@ -18,7 +18,7 @@ extension WeeklyJob {
         }
         let artists: [Int32]? = catalog.hasArtists ? catalog.trackArtist : nil
         var out = ContentSpaces()
-        defer { content.hybrid = out.hybrid; content.hybridProvenance = out.hybridProvenance }
+        defer { content.hybrid = out.hybrid; content.hybridProvenance = out.hybridProvenance; content.hybridModel = out.hybridModel }
         guard !spaces.isEmpty || artists != nil else {
             contentSummary.hybridNote = "no content space and no artists: nothing to predict from"
             logger.info("hybrid stage: nothing to predict from (no content space, no catalog artists)")
@@ -47,6 +47,9 @@ extension WeeklyJob {
         for (k, i) in items.enumerated() { vectors.setRow(k, blended.vectors.row(i)) }
         out.hybrid = try ItemVectorSet(items: items.map(Int32.init), vectors: vectors, object: "/hybrid/vectors")
         out.hybridProvenance = items.map { blended.describe($0) }
+        // What a server needs to predict a vector for a track it is sent (the artist prior is recomputed from the
+        // bundle's item factors, listeners and catalog artists, the ones fitted on here).
+        out.hybridModel = try model.parameters
         contentSummary.hybridWeights = Dictionary(uniqueKeysWithValues: zip(model.sourceNames, model.weights))
         contentSummary.hybridProvenance = Dictionary(uniqueKeysWithValues: blended.counts().map { ("\($0.key)", $0.value) })
         progress.update(1)

@@ -62,6 +62,10 @@ public struct APIError: HTTPResponseError, Sendable {
         case .eventLog(let m): return APIError(.serviceUnavailable, code: "event_log", message: m)
         case .bundle(let b): return APIError(.internalServerError, code: "bundle", message: b.description)
         case .validation(let v): return APIError(.internalServerError, code: "bundle", message: v.description)
+        case .invalidTrack(let t):
+            return APIError(.badRequest, code: "invalid_track", message: t.description, field: t.field, index: t.index)
+        case .notInSpace: return APIError(.unprocessableContent, code: "not_in_space", message: e.description, field: "space")
+        case .noFeatures: return APIError(.notFound, code: "no_features", message: e.description, field: "item")
         case .model(let m): return APIError(.internalServerError, code: "model", message: m)
         }
     }

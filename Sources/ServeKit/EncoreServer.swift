@@ -32,8 +32,9 @@ public enum EncoreServer {
             "/v1/users/{user}/recommendations", "/v1/users/{user}/discover-weekly",
             "/v1/users/{user}/daily-mixes", "/v1/users/{user}/because-you-played",
             "/v1/users/{user}/explain/{item}", "/v1/users/{user}/state", "/v1/items/{item}/similar",
+            "/v1/items/{item}/features",
         ]
-        return reads.flatMap { ["GET \($0)", "HEAD \($0)"] } + ["POST /v1/events", "POST /v1/admin/reload"]
+        return reads.flatMap { ["GET \($0)", "HEAD \($0)"] } + ["POST /v1/events", "POST /v1/tracks", "POST /v1/admin/reload"]
     }()
 
     /// The methods of ``routeTable`` whose path pattern matches `path` (a `{param}` matches one non-empty segment).
@@ -194,10 +195,23 @@ public enum EncoreServer {
         }
         readRoute("/v1/items/{item}/similar") { request, context -> SimilarJSON in
             let e = try read(request)
-            let k = try QueryParser.int(request.uri.queryParameters["k"], name: "k", default: 10, range: 1...1000)
+            let q = request.uri.queryParameters
+            let k = try QueryParser.int(q["k"], name: "k", default: 10, range: 1...1000)
+            let space = q["space"].map(String.init) ?? "cf"
             let item = try pathID(context, "item")
-            let near = try call { () throws(ServingError) in try e.similar(item: item, k: k) }
-            return SimilarJSON(item: item, items: near.map { .init(item: $0.id, similarity: finite($0.score)) })
+            let near = try call { () throws(ServingError) in try e.similar(item: item, k: k, space: space) }
+            return SimilarJSON(item: item, space: space, items: near.map { .init(item: $0.id, similarity: finite($0.score)) })
+        }
+        readRoute("/v1/items/{item}/features") { request, context -> FeaturesJSON in
+            let e = try read(request)
+            let item = try pathID(context, "item")
+            let f = try call { () throws(ServingError) in try e.features(item: item) }
+            return FeaturesJSON(
+                item: f.item, source: f.source, descriptors: f.descriptors.mapValues { Double($0) },
+                posted: f.posted.map {
+                    .init(artist: $0.artist, album: $0.album, releaseDate: $0.releaseDate, durationMs: $0.durationMs,
+                          explicit: $0.explicit, flagged: $0.flagged, provenance: f.provenance ?? "none")
+                })
         }
 
         router.post("/v1/events") { request, context -> EventsJSON in
@@ -215,6 +229,20 @@ public enum EncoreServer {
             let result = try await blocking.ingest { () throws(ServingError) in try e.ingest(events) }
             return EventsJSON(accepted: result.accepted, duplicates: result.duplicates,
                               firstSequence: result.sequences?.lowerBound, lastSequence: result.sequences?.upperBound)
+        }
+        router.post("/v1/tracks") { request, context -> TracksJSON in
+            try auth.check(request)
+            let e = try engine()
+            let bytes = try await Body.collect(request, limit: options.maxBodyBytes)
+            let tracks: [PostedTrack]
+            do throws(TrackValidationError) {
+                tracks = try PostedTrack.decodeBatch(bytes)
+            } catch {
+                throw APIError(.badRequest, code: "invalid_track", message: error.description, field: error.field, index: error.index)
+            }
+            let results = try await blocking.ingest { () throws(ServingError) in try e.postTracks(tracks) }
+            return TracksJSON(accepted: results.count, newTracks: results.filter(\.isNew).count,
+                              tracks: results.map { .init(item: $0.id, new: $0.isNew, provenance: $0.provenance) })
         }
         router.post("/v1/admin/reload") { request, context -> ReloadJSON in
             try auth.check(request)

@@ -79,7 +79,41 @@ struct SimilarJSON: ResponseEncodable, Codable, Sendable {
         var similarity: Double
     }
     var item: String
+    var space: String
     var items: [Neighbor]
+}
+
+struct FeaturesJSON: ResponseEncodable, Codable, Sendable {
+    /// What was posted of the track (no content vectors), and where its CF vector comes from.
+    struct Track: Codable, Sendable {
+        var artist: String?
+        var album: String?
+        var releaseDate: String?
+        var durationMs: Int64?
+        var explicit: Bool?
+        var flagged: Bool?
+        var provenance: String
+        enum CodingKeys: String, CodingKey {
+            case artist, album, explicit, flagged, provenance
+            case releaseDate = "release_date", durationMs = "duration_ms"
+        }
+    }
+    var item: String
+    var source: String
+    var descriptors: [String: Double]
+    var posted: Track?
+}
+
+struct TracksJSON: ResponseEncodable, Codable, Sendable {
+    struct Track: Codable, Sendable {
+        var item: String
+        var new: Bool
+        var provenance: String
+    }
+    var accepted: Int
+    var newTracks: Int
+    var tracks: [Track]
+    enum CodingKeys: String, CodingKey { case accepted, newTracks = "new_tracks", tracks }
 }
 
 struct EventsJSON: ResponseEncodable, Codable, Sendable {

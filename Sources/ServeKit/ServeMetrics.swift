@@ -21,6 +21,8 @@ import EncoreServing
 /// - `encore_active_users` (users with state in memory), `encore_realtime_users_max` (the bound),
 ///   `encore_realtime_user_evictions_total`, `encore_realtime_user_rebuilds_total`, `encore_seen_event_ids`,
 ///   `encore_seen_event_ids_forgotten_total`;
+/// - `encore_posted_tracks` (tracks posted since the bundle and served), `encore_posted_new_tracks` (those the bundle
+///   does not have);
 /// - `encore_bundle_info{version}` (1), `encore_bundle_created_seconds`, `encore_bundle_loaded_seconds`,
 ///   `encore_bundle_reloads_total`, `encore_bundle_reload_failures_total`, `encore_active_users`,
 ///   `encore_event_log_last_sequence`;
@@ -75,6 +77,8 @@ public final class ServeMetrics: Sendable {
         "encore_bundle_reloads_total": "Successful bundle reloads.",
         "encore_bundle_reload_failures_total": "Failed bundle reloads.",
         "encore_active_users": "Users with real-time state in memory.",
+        "encore_posted_tracks": "Tracks posted since the bundle (POST /v1/tracks, replayed from the journal) and served.",
+        "encore_posted_new_tracks": "Posted tracks the bundle does not have.",
         "encore_realtime_users_max": "The most users whose real-time state is kept in memory (0: no bound).",
         "encore_realtime_user_evictions_total": "Users whose real-time state was dropped from memory (rebuilt from the log when they return).",
         "encore_realtime_user_rebuilds_total": "Users whose real-time state was rebuilt from the log after an eviction.",
@@ -143,6 +147,9 @@ public final class ServeMetrics: Sendable {
             }
             registry.makeGauge(descriptor: Self.d("encore_events_replayed"), labels: []).set(Double(s.replayed))
             registry.makeGauge(descriptor: Self.d("encore_active_users"), labels: []).set(Double(engine.activeUsers))
+            let live = engine.liveCatalog
+            registry.makeGauge(descriptor: Self.d("encore_posted_tracks"), labels: []).set(Double(live.count))
+            registry.makeGauge(descriptor: Self.d("encore_posted_new_tracks"), labels: []).set(Double(live.newTrackCount))
             registry.makeGauge(descriptor: Self.d("encore_realtime_users_max"), labels: []).set(Double(engine.maxUsers))
             registry.makeGauge(descriptor: Self.d("encore_seen_event_ids"), labels: []).set(Double(engine.seenEventIDs))
             registry.makeGauge(descriptor: Self.d("encore_event_log_last_sequence"), labels: []).set(Double(engine.lastSequence))

@@ -219,6 +219,51 @@ struct ColdStartModelTests {
         #expect(try m2.predict(content: [:], artist: nil) == nil)
     }
 
+    @Test("a model restored from its parameters predicts exactly as the fitted one")
+    func restoredFromParameters() throws {
+        // Each vector is its artist's centre plus a deviation that only the audio (noisily) sees, so both the
+        // artist prior and the audio ridge carry weight.
+        let n = 300, f = 3
+        let centres = gaussianMatrix(rows: 7, cols: f, seed: 20, scale: 2)
+        let deviation = gaussianMatrix(rows: n, cols: f, seed: 21)
+        let artists = (0..<n).map { Int32($0 % 7) }
+        var y = deviation
+        for t in 0..<n { for c in 0..<f { y[t, c] += centres[Int(artists[t]), c] } }
+        let map = gaussianMatrix(rows: f, cols: 5, seed: 22)
+        var audio = Matrix(rows: n, cols: 5)
+        for t in 0..<n { for c in 0..<5 { for k in 0..<f { audio[t, c] += deviation[t, k] * map[k, c] } } }
+        let noise = gaussianMatrix(rows: n, cols: 4, seed: 23)
+        for t in 0..<n { for c in 0..<5 { audio[t, c] += 0.3 * noise[t, c % 4] } }
+        let listeners = (0..<n).map { $0 < 250 ? 3 + $0 % 9 : 0 }
+        var present = [Bool](repeating: true, count: n)
+        for t in stride(from: 0, to: n, by: 5) { present[t] = false }
+        let spaces = [try ContentSpace(name: "audio", vectors: audio, present: present)]
+        let fitted = try ColdStartModel.fit(
+            itemFactors: y, listeners: listeners, artists: artists, spaces: spaces, options: ColdStartOptions(minListeners: 4, seed: 5))
+        try #require(fitted.weights.allSatisfy { $0 > 0 }, "both sources must be used: \(fitted.weights)")
+        let p = try fitted.parameters
+        #expect(p.sourceNames == ["audio", "artist"] && p.minListeners == 4 && p.priorListeners == 10)
+        #expect(p.inputDimensions == ["audio": 5] && p.factors == f)
+        let restored = try ColdStartModel(parameters: p, itemFactors: y, listeners: listeners, artists: artists)
+        // Every track, warm ones included (their own vector left out of their artist's prior), and the one-track path.
+        let a = try fitted.predict(artists: artists, spaces: spaces), b = try restored.predict(artists: artists, spaces: spaces)
+        #expect(a.sources == b.sources)
+        #expect(zip(a.vectors.storage, b.vectors.storage).allSatisfy { abs($0 - $1) <= 1e-6 * max(1, abs($0)) })
+        let one = try #require(try restored.predict(content: ["audio": audio.row(290)], artist: 3))
+        let same = try #require(try fitted.predict(content: ["audio": audio.row(290)], artist: 3))
+        #expect(one.sources == ["audio", "artist"] && one.vector == same.vector)
+        // Parts that disagree are clear errors.
+        func message(_ body: () throws -> Void) -> String? {
+            do { try body(); return nil } catch { return "\(error)" }
+        }
+        #expect(message { _ = try ColdStartModel(parameters: p, itemFactors: Matrix(rows: n, cols: 2), listeners: listeners, artists: artists) }
+            == "shape mismatch: the model predicts 3 factors, the item factors have 2")
+        #expect(message { _ = try ColdStartParameters(sourceNames: ["audio"], weights: [1], mean: [0, 0, 0], ridges: [:], minListeners: 1, priorListeners: 1) }
+            == "shape mismatch: the content source 'audio' has weight 1.0 but no ridge")
+        #expect(message { _ = try ColdStartParameters(sourceNames: ["artist"], weights: [-1], mean: [0], ridges: [:], minListeners: 1, priorListeners: 1) }
+            == "invalid parameter 'weight of 'artist'' = -1.0: expected a finite value >= 0")
+    }
+
     @Test("bad options and inputs are clear errors")
     func errors() throws {
         let y = gaussianMatrix(rows: 4, cols: 2, seed: 1)

@@ -3,6 +3,7 @@ import Testing
 @testable import EncoreCore
 @testable import EncoreFactorization
 @testable import EncoreStorage
+import EncoreHybrid
 import EncoreTestSupport
 
 /// The content spaces of a bundle (`/audio`, `/text`, `/sequence`): round trip, old bundles, and the reader's
@@ -57,6 +58,47 @@ import EncoreTestSupport
         let set = ItemVectorSet.aligning(ids: ["t4", "nope", "t1", "t4"], rows: rows, to: b.itemIDs)
         #expect(set.items == [1, 4])
         #expect(set.vectors.row(0) == rows.row(2) && set.vectors.row(1) == rows.row(0))
+    }
+
+    @Test func coldStartModelRoundTripsUnderHybridAndOldBundlesReadWithout() throws {
+        let dir = directory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var b = try bundle()
+        var s = try spaces()
+        s.hybrid = try ItemVectorSet(items: [0, 1, 2, 5], vectors: try matrix(4, 3, 0.25))
+        s.hybridProvenance = ["learned", "learned", "blended(0.5 learned; audio+artist)", "predicted(audio)"]
+        b.contentSpaces = s
+        try b.write(to: dir + "/old.h5")
+        #expect(try ModelBundle.read(from: dir + "/old.h5").contentSpaces?.hybridModel == nil)
+
+        // A model fitted on the bundle's own factors (artist prior and an audio ridge over 4-d embeddings).
+        let audio = try ContentSpace(name: "audio", vectors: try matrix(6, 4, 1).rowNormalized())
+        let fitted = try ColdStartModel.fit(
+            itemFactors: b.model.itemFactors, listeners: [9, 9, 9, 9, 9, 0], artists: [0, 0, 1, 1, 0, -1], spaces: [audio],
+            options: ColdStartOptions(minListeners: 2, validationShare: 0.4, ridgeGrid: [0.1], priorListeners: 7))
+        s.hybridModel = try fitted.parameters
+        b.contentSpaces = s
+        try b.write(to: dir + "/with.h5")
+        let back = try ModelBundle.read(from: dir + "/with.h5")
+        #expect(back == b)
+        let p = try #require(back.contentSpaces?.hybridModel)
+        #expect(p == (try fitted.parameters))
+        #expect(p.priorListeners == 7 && p.minListeners == 2 && p.sourceNames == ["audio", "artist"])
+        var file = try HDF5File.open(at: dir + "/with.h5")
+        #expect(try file.readStrings(at: "/hybrid/model/sources").values == ["audio", "artist"])
+        #expect(try file.scalarAttribute(Int64.self, "min_listeners", on: "/hybrid/model") == 2)
+        let hasRidge = !p.ridges.isEmpty
+        #expect(file.exists("/hybrid/model/ridges/audio/coefficients") == hasRidge)
+        if hasRidge { #expect(try file.shape(of: "/hybrid/model/ridges/audio/coefficients") == [4, 3]) }
+        try file.close()
+
+        // A model of another factor count than the hybrid vectors is refused on write.
+        s.hybridModel = try ColdStartParameters(
+            sourceNames: ["artist"], weights: [1], mean: [0, 0], ridges: [:], minListeners: 1, priorListeners: 1)
+        b.contentSpaces = s
+        #expect(throws: BundleError.shapeMismatch(path: dir + "/x.h5", object: "/hybrid/model/mean", reason: "the cold-start model predicts 2 factors, the hybrid vectors have 3")) {
+            try b.write(to: dir + "/x.h5")
+        }
     }
 
     @Test func inconsistentSpacesAreRefusedOnWrite() throws {

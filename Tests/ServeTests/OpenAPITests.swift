@@ -99,6 +99,12 @@ import Yams
             _ = try await client.event("o-4", user: user, item: artist, type: "dislike", ms: nil)
             _ = try await client.event("o-5", user: user, item: model.catalog.artistCount > 1 ? model.catalog.artistIDs.id(at: 1) : artist,
                                        type: "follow_artist", ms: nil)
+            // A posted track with every field, for /features' `posted`.
+            let track = try await client.post("/v1/tracks", body: """
+                {"id":"o-track","artist":"\(artist)","album":"o","release_date":"2026-12-07","duration_ms":180000,"explicit":true,
+                 "flagged":false,"content":{"descriptors":{"tempo_bpm":120}}}
+                """)
+            #expect(track.status == .ok, "\(track.text)")
             let concrete: [String: (String, String)] = [
                 "GET /health": ("GET", "/health"), "GET /ready": ("GET", "/ready"),
                 "GET /v1/users/{user}/recommendations": ("GET", "/v1/users/\(user)/recommendations"),
@@ -108,7 +114,9 @@ import Yams
                 "GET /v1/users/{user}/explain/{item}": ("GET", "/v1/users/\(user)/explain/\(model.itemID(model.popular[5]))"),
                 "GET /v1/users/{user}/state": ("GET", "/v1/users/\(user)/state"),
                 "GET /v1/items/{item}/similar": ("GET", "/v1/items/\(played)/similar"),
+                "GET /v1/items/{item}/features": ("GET", "/v1/items/o-track/features"),
                 "POST /v1/events": ("POST", "/v1/events"),
+                "POST /v1/tracks": ("POST", "/v1/tracks"),
                 "POST /v1/admin/reload": ("POST", "/v1/admin/reload"),
             ]
             for (path, value) in paths {
@@ -124,7 +132,7 @@ import Yams
                     if m == "POST" {
                         let body = key == "POST /v1/events"
                             ? #"{"event_id":"o-6","user":"\#(user)","item":"\#(played)","type":"play","ms_played":40000,"timestamp":1700000100}"#
-                            : ""
+                            : key == "POST /v1/tracks" ? #"{"tracks":[{"id":"o-track-2","artist":"\#(artist)"}]}"# : ""
                         response = try await client.post(uri, body: body)
                     } else {
                         response = try await client.get(uri)

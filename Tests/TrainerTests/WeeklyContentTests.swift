@@ -154,6 +154,27 @@ import EncoreTestSupport
             }
         }
         #expect(hybrid.items.contains { Int($0) >= n - expected.count }, "no catalog-only track got a predicted vector")
+        // The cold-start model is stored (/hybrid/model): restored from the bundle alone (its factors, listeners,
+        // catalog artists and content spaces) it gives every track without listeners its stored hybrid vector.
+        let parameters = try #require(spaces.hybridModel)
+        let catalog = try #require(bundle.catalog)
+        let artists = catalog.hasArtists ? catalog.trackArtist : nil
+        let restored = try ColdStartModel(
+            parameters: parameters, itemFactors: bundle.model.itemFactors, listeners: listeners, artists: artists)
+        var content: [ContentSpace] = []
+        for (name, set) in [("audio", spaces.audioEmbeddings), ("text", spaces.text), ("sequence", spaces.sequence)] {
+            guard let set else { continue }
+            let (vectors, present) = set.aligned(itemCount: n)
+            content.append(try ContentSpace(name: name, vectors: vectors, present: present))
+        }
+        let predicted = try restored.predict(artists: artists, spaces: content)
+        var checked = 0
+        for (r, item) in hybrid.items.enumerated() where listeners[Int(item)] == 0 {
+            let stored = hybrid.vectors.row(r), again = predicted.vectors.row(Int(item))
+            #expect(zip(stored, again).allSatisfy { abs($0 - $1) <= 1e-5 * max(1, abs($0)) }, "\(stored) vs \(again)")
+            checked += 1
+        }
+        #expect(checked >= expected.count)
         // Discover Weekly's new-for-you tracks are tracks with at most --cold-max-listeners listeners.
         let dw = try #require(bundle.discoverWeekly)
         var newForYou = 0
