@@ -62,6 +62,10 @@ def main():
     ap.add_argument("--solver", default="cg", choices=["cg", "cholesky"])
     ap.add_argument("--weighting", default="bm25", choices=["bm25", "none"],
                     help="confidence weighting given to both libraries: bm25 (K1 100, B 0.8) or none (raw play counts)")
+    ap.add_argument("--speed-rounds", type=int, default=0,
+                    help="only time: this many rounds, each an Encore fit then an implicit fit of --round-iterations "
+                         "iterations on the same matrix (alternating, so load from elsewhere hits both); no quality")
+    ap.add_argument("--round-iterations", type=int, default=5)
     ap.add_argument("--binary", default=None, help="an encore-train release binary (default: build one)")
     ap.add_argument("--eval-users", type=int, default=20000,
                     help="score this many test users (a seeded sample, the same for both libraries; 0 = all)")
@@ -87,6 +91,9 @@ def main():
             rng = np.random.default_rng(args.seed)
             keep = set(rng.choice(users_all, size=min(args.eval_users, len(users_all)), replace=False))
             t[t["user"].isin(keep)].to_csv(scored_test, sep="\t", index=False)
+
+    if args.speed_rounds > 0:
+        return speed_rounds(args, binary, data, train_path)
 
     # --- Encore -------------------------------------------------------------------------------------------
     bundle = os.path.join(data, "encore.h5")
@@ -165,6 +172,47 @@ def main():
     for name in ["precision", "ndcg"]:
         a, b = imp[name], enc_eval[f"{name}@{args.k}"]
         print(f"{name}@{args.k}: Encore / implicit = {b / a:.4f} ({(b - a) / a * 100:+.2f}%)")
+
+
+def speed_rounds(args, binary, data, train_path):
+    """Alternating short fits of both libraries on the same training matrix; medians of the per-iteration times."""
+    from implicit.cpu.als import AlternatingLeastSquares
+    from implicit.nearest_neighbours import bm25_weight
+    train = pd.read_csv(train_path, sep="\t", dtype={"user": str, "item": str})
+    users, items = pd.Index(pd.unique(train["user"])), pd.Index(pd.unique(train["item"]))
+    m = sp.csr_matrix((train["weight"].to_numpy(np.float32),
+                       (users.get_indexer(train["user"]), items.get_indexer(train["item"]))),
+                      shape=(len(users), len(items)))
+    m.sum_duplicates()
+    weighted = bm25_weight(m.T.tocsr(), K1=100, B=0.8).T.tocsr().astype(np.float32) if args.weighting == "bm25" \
+        else m.astype(np.float32)
+    del train
+    enc, imp, loads = [], [], []
+    for r in range(args.speed_rounds):
+        timings = os.path.join(data, f"encore-speed-{r}.json")
+        sh([binary, "fit", "--input", train_path, "--output", os.path.join(data, "encore-speed.h5"), "--factors",
+            str(args.factors), "--regularization", str(args.regularization), "--alpha", str(args.alpha),
+            "--iterations", str(args.round_iterations), "--threads", str(args.threads), "--solver", args.solver,
+            "--weighting", args.weighting, "--seed", str(args.seed), "--timings", timings], stdout=subprocess.DEVNULL,
+           stderr=subprocess.DEVNULL)
+        enc += json.load(open(timings))["iteration_seconds"]
+        seconds = []
+        with threadpool_limits(1, "blas"):
+            model = AlternatingLeastSquares(factors=args.factors, regularization=args.regularization, alpha=args.alpha,
+                                            iterations=args.round_iterations, use_cg=args.solver == "cg",
+                                            num_threads=args.threads, random_state=args.seed)
+            model.fit_callback = lambda it, sec, loss: seconds.append(sec)
+            model.fit(weighted, show_progress=False)
+        imp += seconds
+        loads.append(os.getloadavg()[0])
+        print(f"round {r + 1}: Encore {np.median(enc[-args.round_iterations:]):.3f} s/iter, implicit "
+              f"{np.median(seconds):.3f} s/iter, load {loads[-1]:.2f}", flush=True)
+    e, i = float(np.median(enc)), float(np.median(imp))
+    flops = flops_per_iteration(m.shape[0], m.shape[1], m.nnz, args.factors, 3)
+    print(f"\n{args.speed_rounds} rounds x {args.round_iterations} iterations, weighting={args.weighting}, "
+          f"factors={args.factors}, {m.shape[0]} x {m.shape[1]}, {m.nnz} pairs, threads={args.threads}")
+    print(f"median s/iteration: Encore {e:.3f} ({flops / e / 1e9:.1f} GFLOP/s), implicit {i:.3f} "
+          f"({flops / i / 1e9:.1f} GFLOP/s); speed-up {i / e:.2f}x; load averages after each round {loads}")
 
 
 if __name__ == "__main__":
