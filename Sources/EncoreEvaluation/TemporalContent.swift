@@ -306,6 +306,7 @@ extension PlaylistEvaluation {
             spaces.append(space)
             notes.append("\(c.name): \(space.presentCount) of \(n) tracks have a vector (\(c.source))")
         }
+        var leftOut: Set<String> = []
         if content.sequenceVectors {
             progress?("sequence")
             switch try trainingSequenceSpace(plays: plays, weighting: weighting, before: set.week.timestamp, options: options, threads: threads) {
@@ -315,12 +316,15 @@ extension PlaylistEvaluation {
             case .failure(let error):
                 // As in the weekly job: too little listening for sequence vectors leaves them out.
                 notes.append("sequence: not fitted, left out (\(error))")
+                leftOut.insert("sequence")
             }
         }
         // Content goes audio, text, sequence, then any other space, as the weekly job orders them.
         let order = ["audio", "text", "sequence"]
         spaces.sort { (order.firstIndex(of: $0.name) ?? order.count) < (order.firstIndex(of: $1.name) ?? order.count) }
-        let variants = options.variants ?? TemporalContentVariant.ablation(spaces: spaces.map(\.name), artists: artists != nil)
+        var variants = options.variants ?? TemporalContentVariant.ablation(spaces: spaces.map(\.name), artists: artists != nil)
+        // A space asked for but not fitted (too little listening for sequence vectors) is left out of every variant.
+        for k in variants.indices { variants[k].spaces.removeAll { leftOut.contains($0) } }
         for v in variants {
             for s in v.spaces where !spaces.contains(where: { $0.name == s }) {
                 throw .invalidParameter(
