@@ -64,6 +64,12 @@ struct EvaluateCommand: ParsableCommand {
     @Flag(help: "--split temporal-content without sequence vectors.")
     var noSequenceVectors = false
 
+    @Option(help: "--split temporal-content: a track is a new-for-you candidate with at most this many listeners before the week (the weekly job's --cold-max-listeners; default 2).")
+    var coldMaxListeners: Int?
+
+    @Option(help: "--split temporal-content: the share of Discover Weekly reserved for new tracks (the weekly job's --new-track-share; default 0.2).")
+    var newTrackShare: Float?
+
     @Option(help: "Temporal cutoff for --split temporal: epoch seconds or YYYY-MM-DD.")
     var cutoff: String?
 
@@ -101,6 +107,13 @@ struct EvaluateCommand: ParsableCommand {
         if !temporalContent {
             if week != nil { throw ValidationError("--week goes with --split temporal-content") }
             if noSequenceVectors { throw ValidationError("--no-sequence-vectors goes with --split temporal-content") }
+            if coldMaxListeners != nil || newTrackShare != nil {
+                throw ValidationError("--cold-max-listeners and --new-track-share go with --split temporal-content")
+            }
+        } else if let c = coldMaxListeners, c < 0 {
+            throw ValidationError("--cold-max-listeners must be >= 0, got \(c)")
+        } else if let s = newTrackShare, !(s >= 0 && s <= 1) {
+            throw ValidationError("--new-track-share must be in [0, 1], got \(s)")
         } else if cutoff != nil {
             throw ValidationError("--cutoff goes with --split temporal; --split temporal-content tests the week --week names (default: the last whole week of the log)")
         }
@@ -311,9 +324,11 @@ struct EvaluateCommand: ParsableCommand {
         }
         let inputs = TemporalContentInputs(
             texts: try texts.map { try TextCorpus.read(path: $0) }, spaces: spaces, sequenceVectors: !noSequenceVectors)
-        let options = TemporalContentOptions(
+        var options = TemporalContentOptions(
             als: als, confidence: try weightingOptions.confidenceWeighting(), testWeek: testWeek, listLength: kOption,
             sampleSeed: seed)
+        if let c = coldMaxListeners { options.coldMaxListeners = c }
+        if let s = newTrackShare { options.newTrackShare = s }
         let report = try PlaylistEvaluation.temporalContent(
             plays: log, weighting: weighting, feedback: feedback, catalog: catalog, content: inputs, options: options
         ) { stage in logger.info("temporal-content", metadata: ["stage": .string(stage)]) }

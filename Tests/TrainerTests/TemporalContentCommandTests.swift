@@ -65,7 +65,11 @@ import EncoreTestSupport
         #expect(message(base + ["--k", "0"]) == "--k must be positive")
         #expect(message(base + ["--texts", "\(dir)/missing.tsv"]) == "--texts missing.tsv: no such file")
         #expect(message(base + ["--track-artists", "\(dir)/none.tsv"]) == "--track-artists none.tsv: no such file")
+        #expect(message(base + ["--cold-max-listeners=-1"]) == "--cold-max-listeners must be >= 0, got -1")
+        #expect(message(base + ["--new-track-share", "1.5"]) == "--new-track-share must be in [0, 1], got 1.5")
         let other = ["evaluate", "--input", "\(dir)/log.tsv", "--split"]
+        #expect(message(other + ["cold-items", "--new-track-share", "0.1"])
+            == "--cold-max-listeners and --new-track-share go with --split temporal-content")
         #expect(message(other + ["cold-items", "--week", "2024-06-03"]) == "--week goes with --split temporal-content")
         #expect(message(other + ["cold-items", "--no-sequence-vectors"]) == "--no-sequence-vectors goes with --split temporal-content")
     }
