@@ -241,7 +241,8 @@ struct EvaluateCommand: ParsableCommand {
         var content: [ColdItemsContent] = []
         if let audioEmbeddings {
             let e = try AudioModelFiles.readEmbeddings(from: audioEmbeddings)
-            content.append(ColdItemsContent(name: "audio", source: audioEmbeddings, ids: e.ids, vectors: e.vectors))
+            content.append(ColdItemsContent(
+                name: "audio", source: audioEmbeddings, ids: Self.trackIDs(e.ids, in: log.itemIDs), vectors: e.vectors))
         }
         let options = ColdItemsOptions(
             testFraction: testFraction, seed: seed, k: k, als: als, weighting: try weightingOptions.confidenceWeighting())
@@ -320,7 +321,8 @@ struct EvaluateCommand: ParsableCommand {
         var spaces: [ColdItemsContent] = []
         if let audioEmbeddings {
             let e = try AudioModelFiles.readEmbeddings(from: audioEmbeddings)
-            spaces.append(ColdItemsContent(name: "audio", source: audioEmbeddings, ids: e.ids, vectors: e.vectors))
+            spaces.append(ColdItemsContent(
+                name: "audio", source: audioEmbeddings, ids: Self.trackIDs(e.ids, in: log.itemIDs), vectors: e.vectors))
         }
         let inputs = TemporalContentInputs(
             texts: try texts.map { try TextCorpus.read(path: $0) }, spaces: spaces, sequenceVectors: !noSequenceVectors)
@@ -352,6 +354,13 @@ struct EvaluateCommand: ParsableCommand {
             let data = try JSONSerialization.data(withJSONObject: report.asDictionary(), options: [.prettyPrinted, .sortedKeys])
             try data.write(to: URL(fileURLWithPath: json))
         }
+    }
+
+    /// The track ids of an embeddings file's ids: an id that is not a track of the log but names a file (`embed` over
+    /// `analyze` of a folder keeps `t0000042.flac` or `audio/t0000042.flac`) stands for the track named by the file
+    /// name without folder and extension, as the weekly job matches recordings.
+    static func trackIDs(_ ids: [String], in items: IDMap) -> [String] {
+        ids.map { id in items.index(of: id) != nil ? id : AudioModelFiles.trackID(ofFeatureID: id) }
     }
 
     /// The top `k` items of `model` for every user with a test item, leaving out the user's items in `exclude`;

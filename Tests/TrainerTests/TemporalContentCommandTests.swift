@@ -14,7 +14,8 @@ import EncoreTestSupport
         defer { try? FileManager.default.removeItem(atPath: dir) }
         try run(["generate", "--preset", "tiny", "--output", "\(dir)/w", "--seed", "5"])
         let tracks = try TextCorpus.read(path: "\(dir)/w/tracks.tsv", idColumn: "item", textColumn: "artist").ids
-        try ColdItemsCommandTests.writeEmbeddings(ids: tracks, dim: 8, to: "\(dir)/E.h5")
+        // Ids as `embed` keeps them after `analyze` of a folder: the file's path, which stands for the track.
+        try ColdItemsCommandTests.writeEmbeddings(ids: tracks.map { "audio/\($0).flac" }, dim: 8, to: "\(dir)/E.h5")
         try run([
             "evaluate", "--input", "\(dir)/w/plays.tsv", "--split", "temporal-content", "--texts", "\(dir)/w/texts.tsv",
             "--audio-embeddings", "\(dir)/E.h5", "--json", "\(dir)/t.json",
@@ -32,6 +33,9 @@ import EncoreTestSupport
         // that row is left out with a note, as the weekly job leaves the space out.
         let notes = try #require(json["notes"] as? [String])
         #expect(notes.contains { $0.hasPrefix("sequence: not fitted, left out") })
+        // Every track of the log has an embedding (named by its file): "audio: N of N tracks have a vector".
+        let audio = try #require(notes.first { $0.hasPrefix("audio: ") }).split(separator: " ")
+        #expect(audio.count > 3 && audio[1] == audio[3] && Int(audio[1]) ?? 0 > 0)
         #expect(rows.compactMap { $0["variant"] as? String } == ["cf-only", "+artist", "+audio", "+text", "all"])
         for r in rows {
             let hits = try #require(r["new_release_hits"] as? Int)
