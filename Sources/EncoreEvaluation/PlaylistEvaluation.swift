@@ -99,36 +99,60 @@ public enum PlaylistEvaluation {
         let lists = try PlaylistBatch.run(list, threads: threads, progress: nil) { (u: Int32) throws(PlaylistError) -> [[Int32]] in
             let h = try histories.history(of: u)
             let dw = try builder.build(for: h).items
-            var pop: [Int32] = []
-            for i in popularity where !h.hasPlayed(i) {
-                pop.append(i)
-                if pop.count >= size { break }
-            }
-            var als: [Int32] = []
-            if let model, Int(u) < model.userCount {
-                do throws(FactorizationError) {
-                    als = try model.recommend(vector: model.userFactors.row(Int(u)), k: size, exclude: Set(h.items)).items
-                } catch { throw .model(error) }
-            }
-            return [dw, pop, als]
-        }
-        func score(_ m: Int, _ name: String) -> WeeklyHitRate {
-            var hits = 0, withHit = 0, length = 0
-            for (k, u) in list.enumerated() {
-                let row = test.columns(ofRow: Int(u))
-                let h = lists[k][m].reduce(0) { $0 + (UserHistory.search(row, $1) != nil ? 1 : 0) }
-                hits += h
-                if h > 0 { withHit += 1 }
-                length += lists[k][m].count
-            }
-            let n = Double(max(1, list.count))
-            return WeeklyHitRate(
-                method: name, share: Double(hits) / (n * Double(size)), usersWithHit: Double(withHit) / n,
-                meanLength: Double(length) / n, hits: hits)
+            let b = try baselines(h, user: u, popularity: popularity, model: model, size: size)
+            return [dw, b.popularity, b.als]
         }
         return WeeklyHitRates(
             week: builder.week.description, listLength: size, users: list.count,
-            discoverWeekly: score(0, "discover-weekly"), popularity: score(1, "popularity"), alsTop: score(2, "als-top"))
+            discoverWeekly: hitRate(method: "discover-weekly", lists: lists.map { $0[0] }, users: list, test: test, size: size),
+            popularity: hitRate(method: "popularity", lists: lists.map { $0[1] }, users: list, test: test, size: size),
+            alsTop: hitRate(method: "als-top", lists: lists.map { $0[2] }, users: list, test: test, size: size))
+    }
+
+    /// The baselines' lists of one user: the most popular tracks and the model's top tracks the user never played.
+    static func baselines(
+        _ h: UserHistory, user u: Int32, popularity: [Int32], model: ImplicitALS?, size: Int
+    ) throws(PlaylistError) -> (popularity: [Int32], als: [Int32]) {
+        var pop: [Int32] = []
+        for i in popularity where !h.hasPlayed(i) {
+            pop.append(i)
+            if pop.count >= size { break }
+        }
+        var als: [Int32] = []
+        if let model, Int(u) < model.userCount {
+            do throws(FactorizationError) {
+                als = try model.recommend(vector: model.userFactors.row(Int(u)), k: size, exclude: Set(h.items)).items
+            } catch { throw .model(error) }
+        }
+        return (pop, als)
+    }
+
+    /// The baselines' lists of every user of a test set.
+    static func baselineLists(
+        set: WeeklyTestSet, model: ImplicitALS, size: Int, threads: Int
+    ) throws(PlaylistError) -> [(popularity: [Int32], als: [Int32])] {
+        let popularity = PopularTracks(histories: set.histories).ranking
+        return try PlaylistBatch.run(set.users, threads: threads, progress: nil) {
+            (u: Int32) throws(PlaylistError) -> (popularity: [Int32], als: [Int32]) in
+            try baselines(try set.histories.history(of: u), user: u, popularity: popularity, model: model, size: size)
+        }
+    }
+
+    /// The hit rate of one method's lists (`lists[k]` is `users[k]`'s): hits over `users x size`, the share of users
+    /// with a hit, the mean length.
+    static func hitRate(method: String, lists: [[Int32]], users: [Int32], test: CSRMatrix, size: Int) -> WeeklyHitRate {
+        var hits = 0, withHit = 0, length = 0
+        for (k, u) in users.enumerated() {
+            let row = test.columns(ofRow: Int(u))
+            let h = lists[k].reduce(0) { $0 + (UserHistory.search(row, $1) != nil ? 1 : 0) }
+            hits += h
+            if h > 0 { withHit += 1 }
+            length += lists[k].count
+        }
+        let n = Double(max(1, users.count))
+        return WeeklyHitRate(
+            method: method, share: Double(hits) / (n * Double(size)), usersWithHit: Double(withHit) / n,
+            meanLength: Double(length) / n, hits: hits)
     }
 
     /// The data of the temporal-split test: the histories as of the test week's Monday, the training matrix (every

@@ -167,6 +167,53 @@ extension DiscoverWeekly {
             self.newLimit = newLimit
         }
 
+        /// The content the weekly job gives Discover Weekly: neighbours of the heavy rotation in the audio space
+        /// (`similar-audio`) and, with a hybrid space, the tracks with at most `coldMaxListeners` listeners in
+        /// `histories` (released by `referenceTime`) that have a hybrid vector, scored by it (`new-for-you`), with
+        /// `newTrackShare` of the playlist reserved for them. The weekly job and the temporal evaluation with content
+        /// both build it here.
+        ///
+        /// - Parameters:
+        ///   - audio: one audio embedding per item (zero rows for items without one), or `nil`.
+        ///   - hybridItems: the items that have a hybrid vector (ignored without `hybridVectors`).
+        ///   - hybridVectors: one hybrid (blended) CF vector per item, or `nil` without a hybrid space.
+        ///   - histories: the listening histories as of the playlist's week (for the listener counts).
+        ///   - catalog: the catalog (release dates).
+        ///   - coldMaxListeners: a track is new with at most this many listeners.
+        ///   - referenceTime: the week's start; tracks released later are not new tracks.
+        ///   - newTrackShare: the share of the playlist reserved for new tracks.
+        /// - Returns: the content, or `nil` when there is neither an audio nor a hybrid space.
+        /// - Throws: as ``ColdTracks/select(histories:catalog:maxListeners:releasedWithinDays:referenceTime:)`` and
+        ///   ``ItemSpace/init(name:vectors:index:validItems:)``; ``PlaylistError/shapeMismatch(_:)`` when the audio or
+        ///   hybrid rows are not one per item of the histories.
+        public static func weekly(
+            audio: Matrix?, hybridItems: [Int32], hybridVectors: Matrix?, histories: ListeningHistories,
+            catalog: TrackCatalog, coldMaxListeners: Int, referenceTime: Int64, newTrackShare: Float
+        ) throws(PlaylistError) -> Content? {
+            let n = histories.itemCount
+            var space: ItemSpace?
+            if let audio {
+                guard audio.rows == n else { throw .shapeMismatch("\(audio.rows) audio embeddings for \(n) items") }
+                space = try ItemSpace(name: "audio", vectors: audio)
+            }
+            var cold: IDBitset?
+            if let hybridVectors {
+                guard hybridVectors.rows == n else {
+                    throw .shapeMismatch("\(hybridVectors.rows) hybrid vectors for \(n) items")
+                }
+                // New tracks: few listeners, and a hybrid vector to score them with.
+                let few = try ColdTracks.select(
+                    histories: histories, catalog: catalog, maxListeners: coldMaxListeners, referenceTime: referenceTime)
+                var c = IDBitset(capacity: n)
+                for i in hybridItems where few.contains(i) { c.insert(i) }
+                cold = c
+            }
+            guard space != nil || cold != nil else { return nil }
+            return Content(
+                audio: space, coldItems: cold, predictedVectors: cold == nil ? nil : hybridVectors,
+                newTrackShare: cold == nil ? 0 : newTrackShare)
+        }
+
         /// The name of the source over `space`: `similar-<name>`.
         public static func sourceName(of space: ItemSpace) -> String { "similar-\(space.name)" }
 

@@ -27,11 +27,11 @@ extension WeeklyJob {
         }
         let progress = ProgressReporter(stage: "hybrid", total: 1, logger: logger)
         let listeners = ColdStartModel.listeners(userItems: b.userItems)
-        let options = config.content.coldStart
-        let model: ColdStartModel
+        let hybrid: HybridSpace
         do {
-            model = try ColdStartModel.fit(
-                itemFactors: b.model.itemFactors, listeners: listeners, artists: artists, spaces: spaces, options: options)
+            hybrid = try HybridSpace.fit(
+                itemFactors: b.model.itemFactors, listeners: listeners, artists: artists, spaces: spaces,
+                options: config.content.coldStart)
         } catch {
             // Too few warm tracks (a tiny catalog) is not a reason to stop the week: the CF playlists still stand.
             contentSummary.hybridNote = "not fitted: \(error)"
@@ -39,22 +39,17 @@ extension WeeklyJob {
             try saveContent(out, name: "hybrid")
             return
         }
-        let prediction = try model.predict(artists: artists, spaces: spaces)
-        let blended = try EvidenceBlend.blend(
-            learned: b.model.itemFactors, listeners: listeners, predicted: prediction, priorListeners: options.priorListeners)
-        let items = (0..<n).filter { blended.provenance[$0].kind != .none }
-        var vectors = Matrix(rows: items.count, cols: blended.vectors.cols)
-        for (k, i) in items.enumerated() { vectors.setRow(k, blended.vectors.row(i)) }
-        out.hybrid = try ItemVectorSet(items: items.map(Int32.init), vectors: vectors, object: "/hybrid/vectors")
-        out.hybridProvenance = items.map { blended.describe($0) }
+        let model = hybrid.model
+        out.hybrid = try ItemVectorSet(items: hybrid.items, vectors: hybrid.itemVectors, object: "/hybrid/vectors")
+        out.hybridProvenance = hybrid.itemProvenance
         // What a server needs to predict a vector for a track it is sent (the artist prior is recomputed from the
         // bundle's item factors, listeners and catalog artists, the ones fitted on here).
         out.hybridModel = try model.parameters
         contentSummary.hybridWeights = Dictionary(uniqueKeysWithValues: zip(model.sourceNames, model.weights))
-        contentSummary.hybridProvenance = Dictionary(uniqueKeysWithValues: blended.counts().map { ("\($0.key)", $0.value) })
+        contentSummary.hybridProvenance = Dictionary(uniqueKeysWithValues: hybrid.blended.counts().map { ("\($0.key)", $0.value) })
         progress.update(1)
         logger.info("hybrid vectors", metadata: [
-            "tracks": "\(items.count)", "sources": .string(model.sourceNames.joined(separator: ",")),
+            "tracks": "\(hybrid.items.count)", "sources": .string(model.sourceNames.joined(separator: ",")),
             "weights": .string(model.weights.map { String(format: "%.2f", $0) }.joined(separator: ",")),
             "warm": "\(model.warmTracks)"])
         try saveContent(out, name: "hybrid")
@@ -72,24 +67,11 @@ extension WeeklyJob {
     func discoverWeeklyContent(histories: ListeningHistories) throws -> DiscoverWeekly.Content? {
         guard let b = fitted else { return nil }
         let n = b.model.itemCount
-        var audio: ItemSpace?
-        if let e = content.audioEmbeddings, e.count > 0 {
-            audio = try ItemSpace(name: "audio", vectors: e.aligned(itemCount: n).vectors)
-        }
-        var cold: IDBitset?, predicted: Matrix?
-        if let h = content.hybrid {
-            // New tracks: few listeners, and a hybrid vector to score them with.
-            let few = try ColdTracks.select(
-                histories: histories, catalog: catalog, maxListeners: config.content.coldMaxListeners, referenceTime: week.timestamp)
-            var c = IDBitset(capacity: n)
-            for i in h.items where few.contains(i) { c.insert(i) }
-            cold = c
-            predicted = h.aligned(itemCount: n).vectors
-        }
-        guard audio != nil || cold != nil else { return nil }
-        return DiscoverWeekly.Content(
-            audio: audio, coldItems: cold, predictedVectors: predicted,
-            newTrackShare: cold == nil ? 0 : config.content.newTrackShare)
+        let audio = content.audioEmbeddings.flatMap { $0.count > 0 ? $0.aligned(itemCount: n).vectors : nil }
+        return try DiscoverWeekly.Content.weekly(
+            audio: audio, hybridItems: content.hybrid?.items ?? [], hybridVectors: content.hybrid?.aligned(itemCount: n).vectors,
+            histories: histories, catalog: catalog, coldMaxListeners: config.content.coldMaxListeners,
+            referenceTime: week.timestamp, newTrackShare: config.content.newTrackShare)
     }
 
     /// Tempo, key, mode and energy of the analysed tracks, for Daily Mix's flow; `nil` without audio descriptors.

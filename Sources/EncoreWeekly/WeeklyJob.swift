@@ -385,23 +385,65 @@ public final class WeeklyJob {
         var out: [String: Double] = [:]
         if config.evaluationUsers > 0 {
             let progress = ProgressReporter(stage: "evaluate", total: 1, logger: logger)
-            do throws(PlaylistError) {
-                let (rates, _) = try PlaylistEvaluation.temporalSplit(
-                    plays: plays, weighting: weighting, feedback: feedback, catalog: catalog, parameters: params,
-                    sampleUsers: config.evaluationUsers, sampleSeed: params.seed, threads: threads)
-                out["weekly/users"] = Double(rates.users)
-                for r in [rates.discoverWeekly, rates.popularity, rates.alsTop] {
-                    out["weekly/\(r.method)/hit_rate@\(rates.listLength)"] = r.share
-                    out["weekly/\(r.method)/users_with_hit"] = r.usersWithHit
-                }
+            do {
+                out = try evaluationMetrics()
             } catch {
-                logger.warning("offline evaluation skipped", metadata: ["reason": .string(error.description)])
+                logger.warning("offline evaluation skipped", metadata: ["reason": .string("\(error)")])
             }
             progress.update(1)
         }
         let data = try JSONSerialization.data(withJSONObject: out, options: [.prettyPrinted, .sortedKeys])
         try data.write(to: URL(fileURLWithPath: path("evaluation.json")))
         evaluation = out
+    }
+
+    /// The temporal split of the play log (train before the last week, test on its first plays): Discover Weekly
+    /// made as this job makes it (with its content when it has some) and without content, beside popularity and
+    /// plain ALS; the text vectors and audio embeddings are the job's (catalogue content), the sequence vectors are
+    /// refitted on the weeks before the test week.
+    func evaluationMetrics() throws -> [String: Double] {
+        var spaces: [ColdItemsContent] = []
+        for (name, set) in [("audio", content.audioEmbeddings), ("text", content.text)] {
+            guard let set, set.count > 0 else { continue }
+            spaces.append(ColdItemsContent(
+                name: name, source: "the job's \(name) vectors", ids: set.items.map { plays.itemIDs.id(at: $0) }, vectors: set.vectors))
+        }
+        let sequence = config.content.sequenceVectors && (content.sequence?.count ?? 0) > 0
+        let names = spaces.map(\.name) + (sequence ? ["sequence"] : [])
+        let hybrid = config.content.hybrid
+        let job = TemporalContentVariant(
+            name: "job", spaces: hybrid ? names : names.filter { $0 == "audio" }, artistPrior: hybrid && catalog.hasArtists,
+            coldStart: hybrid)
+        var options = TemporalContentOptions(
+            als: params, confidence: config.weighting, coldStart: config.content.coldStart,
+            coldMaxListeners: config.content.coldMaxListeners, newTrackShare: config.content.newTrackShare,
+            sequence: config.content.sequenceOptions,
+            sessionGapSeconds: Int64((config.content.sessionGapMinutes * 60).rounded()),
+            sampleUsers: config.evaluationUsers, sampleSeed: params.seed, threads: threads)
+        options.variants = job.usesContent ? [.cfOnly, job] : [.cfOnly]
+        let report = try PlaylistEvaluation.temporalContent(
+            plays: plays, weighting: weighting, feedback: feedback, catalog: catalog,
+            content: TemporalContentInputs(spaces: job.usesContent ? spaces : [], sequenceVectors: job.usesContent && sequence),
+            options: options)
+        let k = report.listLength
+        var out: [String: Double] = [
+            "weekly/users": Double(report.users), "weekly/new_release_pairs": Double(report.newReleasePairs),
+            "weekly/new_release_pairs_released": Double(report.newReleasePairsReleased),
+        ]
+        for b in [report.popularity, report.alsTop] {
+            out["weekly/\(b.method)/hit_rate@\(k)"] = b.share
+            out["weekly/\(b.method)/users_with_hit"] = b.usersWithHit
+        }
+        for r in report.rows {
+            // The playlists this job makes are `discover-weekly`; without content, `discover-weekly-no-content`.
+            let method = r.variant == "job" || !job.usesContent ? "discover-weekly" : "discover-weekly-no-content"
+            out["weekly/\(method)/hit_rate@\(k)"] = r.overall.share
+            out["weekly/\(method)/users_with_hit"] = r.overall.usersWithHit
+            out["weekly/\(method)/new_release_hits"] = Double(r.newReleaseHits)
+            out["weekly/\(method)/new_release_hit_rate@\(k)"] = r.newReleaseHitRate
+            out["weekly/\(method)/new_track_slots"] = r.newTrackSlots
+        }
+        return out
     }
 
     func writeBundle() throws {

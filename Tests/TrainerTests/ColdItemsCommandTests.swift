@@ -69,7 +69,7 @@ import EncoreTestSupport
         }
         let base = ["evaluate", "--input", "\(dir)/log.tsv"]
         #expect(message(base + ["--split", "cold"])
-            == "unknown --split 'cold'; expected random, leave-k-out, temporal or cold-items")
+            == "unknown --split 'cold'; expected random, leave-k-out, temporal, cold-items or temporal-content")
         #expect(message(base + ["--split", "cold-items", "--test-fraction", "1.2"])
             == "--test-fraction must be between 0 and 1 (exclusive), got 1.2")
         #expect(message(base + ["--split", "cold-items", "--test-fraction", "0"])
@@ -87,9 +87,9 @@ import EncoreTestSupport
         #expect(message(base + ["--split", "cold-items", "--audio-embeddings", "\(dir)/x.h5"])?.hasPrefix("x.h5: cannot read the file") == true)
         #expect(message(base + ["--split", "cold-items"])
             == "invalid parameter 'content' = none: expected texts, audio embeddings or track artists to predict from")
-        #expect(message(base + ["--split", "random"]) == "--bundle is required (except with --split cold-items)")
+        #expect(message(base + ["--split", "random"]) == "--bundle is required (except with --split cold-items or temporal-content)")
         #expect(message(base + ["--split", "random", "--bundle", "b.h5", "--texts", "\(dir)/log.tsv"])
-            == "--texts, --audio-embeddings and --track-artists go with --split cold-items")
+            == "--texts, --audio-embeddings and --track-artists go with --split cold-items or temporal-content")
         #expect(message(base + ["--split", "cold-items", "--k", "0"]) == "--k must be positive")
     }
 }

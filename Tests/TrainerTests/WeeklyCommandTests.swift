@@ -46,6 +46,18 @@ import EncoreTestSupport
         #expect(published.indexes.map(\.role) == ["items-cosine", "items-ip", "users-cosine"])
         #expect(published.indexes.allSatisfy { $0.present && $0.path.hasPrefix("\(dir)/out/b.h5.d/v-00000001/") })
         #expect(bundle.metrics["weekly/discover-weekly/hit_rate@30"] != nil)
+        // The world's texts.tsv is beside the log, so the job has content: the evaluation also makes Discover Weekly
+        // without it, and counts the hits on new releases (tracks no one played before the test week) for both.
+        let m = bundle.metrics
+        let users = try #require(m["weekly/users"]), pairs = try #require(m["weekly/new_release_pairs"])
+        #expect(try #require(m["weekly/new_release_pairs_released"]) <= pairs)
+        for method in ["discover-weekly", "discover-weekly-no-content"] {
+            #expect(m["weekly/\(method)/hit_rate@30"] != nil, "\(method)")
+            let hits = try #require(m["weekly/\(method)/new_release_hits"], "\(method)")
+            #expect(hits <= pairs)
+            #expect(abs(try #require(m["weekly/\(method)/new_release_hit_rate@30"]) - hits / (users * 30)) < 1e-9)
+            #expect(m["weekly/\(method)/new_track_slots"] != nil)
+        }
         // The generator's truth files are beside the log: the report scores the mixes against the true tastes.
         let truth = try TasteTruth.load(
             tracks: "\(dir)/world/truth_tracks.tsv", users: "\(dir)/world/truth_users.tsv",
