@@ -557,7 +557,7 @@ def run_suite(args, libraries):
               f"(k {args.k}, M {args.m}, ef_construction {args.ef_construction}, build threads {args.threads}, "
               f"queries one at a time on one thread; load average at the end {load[0]:.2f} / {load[1]:.2f} / "
               f"{load[2]:.2f}; written {time.strftime('%Y-%m-%d %H:%M', time.gmtime())} UTC)")
-    if not args.report_only or results:
+    if results:
         write_suite_section(table, header)
 
 
