@@ -177,6 +177,8 @@ public struct TemporalContentOptions: Sendable {
     public var coldStart: ColdStartOptions
     /// A track is a `new-for-you` candidate with at most this many listeners before the week.
     public var coldMaxListeners: Int
+    /// A track is also a `new-for-you` candidate when released within this many days before the week (0: none).
+    public var newReleaseDays: Int
     /// The share of Discover Weekly reserved for new tracks.
     public var newTrackShare: Float
     /// The LSA options of the text vectors.
@@ -201,7 +203,7 @@ public struct TemporalContentOptions: Sendable {
     /// Options with their defaults unless given.
     public init(
         als: ALSParameters = ALSParameters(), confidence: ConfidenceWeighting = .bm25Default,
-        coldStart: ColdStartOptions = ColdStartOptions(), coldMaxListeners: Int = 2, newTrackShare: Float = 0.2,
+        coldStart: ColdStartOptions = ColdStartOptions(), coldMaxListeners: Int = 0, newReleaseDays: Int = 14, newTrackShare: Float = 0.2,
         text: LSAOptions = LSAOptions(), sequence: SkipGramOptions = SkipGramOptions(), sessionGapSeconds: Int64 = 1800,
         testWeek: PlaylistDate? = nil, listLength: Int? = nil, sampleUsers: Int? = nil, sampleSeed: UInt64 = 0,
         variants: [TemporalContentVariant]? = nil, threads: Int = 0
@@ -210,6 +212,7 @@ public struct TemporalContentOptions: Sendable {
         self.confidence = confidence
         self.coldStart = coldStart
         self.coldMaxListeners = coldMaxListeners
+        self.newReleaseDays = newReleaseDays
         self.newTrackShare = newTrackShare
         self.text = text
         self.sequence = sequence
@@ -234,7 +237,7 @@ extension PlaylistEvaluation {
     /// 2. Content without the test week: text vectors from the documents (catalogue text), sequence vectors from the
     ///    listening sessions before the week only, the given vectors (audio embeddings) aligned by track id.
     /// 3. Per variant, ``HybridSpace/fit(itemFactors:listeners:artists:spaces:options:)`` on the training listeners
-    ///    and ``DiscoverWeekly/Content/weekly(audio:hybridItems:hybridVectors:histories:catalog:coldMaxListeners:referenceTime:newTrackShare:)``
+    ///    and ``DiscoverWeekly/Content/weekly(audio:hybridItems:hybridVectors:histories:catalog:coldMaxListeners:newReleaseDays:referenceTime:newTrackShare:)``
     ///    (the weekly job's own calls), then the standard Discover Weekly with that content.
     ///
     /// - Throws: ``EvaluationError`` naming the input or the stage that failed.
@@ -249,6 +252,9 @@ extension PlaylistEvaluation {
         }
         if let k = options.listLength, k < 1 || k > 150 {
             throw .invalidParameter(name: "k", value: "\(k)", expected: "a Discover Weekly length in 1...150")
+        }
+        guard options.newReleaseDays >= 0 else {
+            throw .invalidParameter(name: "newReleaseDays", value: "\(options.newReleaseDays)", expected: ">= 0 (0: no window)")
         }
         guard options.coldMaxListeners >= 0 else {
             throw .invalidParameter(name: "coldMaxListeners", value: "\(options.coldMaxListeners)", expected: ">= 0")
@@ -391,7 +397,8 @@ extension PlaylistEvaluation {
                     dwContent = try DiscoverWeekly.Content.weekly(
                         audio: audio, hybridItems: hybrid?.items ?? [], hybridVectors: hybrid?.blended.vectors,
                         histories: set.histories, catalog: catalog, coldMaxListeners: options.coldMaxListeners,
-                        referenceTime: set.week.timestamp, newTrackShare: options.newTrackShare)
+                        newReleaseDays: options.newReleaseDays, referenceTime: set.week.timestamp,
+                        newTrackShare: options.newTrackShare)
                 } catch { throw .failed(stage: "Discover Weekly content (\(v.name))", reason: "\(error)") }
                 row.coldTracks = dwContent?.coldItems.map { c in (0..<Int32(n)).filter { c.contains($0) }.count } ?? 0
             }

@@ -168,8 +168,9 @@ extension DiscoverWeekly {
         }
 
         /// The content the weekly job gives Discover Weekly: neighbours of the heavy rotation in the audio space
-        /// (`similar-audio`) and, with a hybrid space, the tracks with at most `coldMaxListeners` listeners in
-        /// `histories` (released by `referenceTime`) that have a hybrid vector, scored by it (`new-for-you`), with
+        /// (`similar-audio`) and, with a hybrid space, the new tracks that have a hybrid vector, scored by it
+        /// (`new-for-you`): released within `newReleaseDays` days before `referenceTime`, or with at most
+        /// `coldMaxListeners` listeners in `histories` (never released after `referenceTime`), with
         /// `newTrackShare` of the playlist reserved for them. The weekly job and the temporal evaluation with content
         /// both build it here.
         ///
@@ -180,6 +181,8 @@ extension DiscoverWeekly {
         ///   - histories: the listening histories as of the playlist's week (for the listener counts).
         ///   - catalog: the catalog (release dates).
         ///   - coldMaxListeners: a track is new with at most this many listeners.
+        ///   - newReleaseDays: a track is new when released within this many days before `referenceTime` (0: no
+        ///     release window; tracks without a release date are new only by their listeners).
         ///   - referenceTime: the week's start; tracks released later are not new tracks.
         ///   - newTrackShare: the share of the playlist reserved for new tracks.
         /// - Returns: the content, or `nil` when there is neither an audio nor a hybrid space.
@@ -188,7 +191,8 @@ extension DiscoverWeekly {
         ///   hybrid rows are not one per item of the histories.
         public static func weekly(
             audio: Matrix?, hybridItems: [Int32], hybridVectors: Matrix?, histories: ListeningHistories,
-            catalog: TrackCatalog, coldMaxListeners: Int, referenceTime: Int64, newTrackShare: Float
+            catalog: TrackCatalog, coldMaxListeners: Int, newReleaseDays: Int = 0, referenceTime: Int64,
+            newTrackShare: Float
         ) throws(PlaylistError) -> Content? {
             let n = histories.itemCount
             var space: ItemSpace?
@@ -201,9 +205,10 @@ extension DiscoverWeekly {
                 guard hybridVectors.rows == n else {
                     throw .shapeMismatch("\(hybridVectors.rows) hybrid vectors for \(n) items")
                 }
-                // New tracks: few listeners, and a hybrid vector to score them with.
+                // New tracks: recent releases or few listeners, and a hybrid vector to score them with.
                 let few = try ColdTracks.select(
-                    histories: histories, catalog: catalog, maxListeners: coldMaxListeners, referenceTime: referenceTime)
+                    histories: histories, catalog: catalog, maxListeners: coldMaxListeners,
+                    releasedWithinDays: newReleaseDays, referenceTime: referenceTime)
                 var c = IDBitset(capacity: n)
                 for i in hybridItems where few.contains(i) { c.insert(i) }
                 cold = c

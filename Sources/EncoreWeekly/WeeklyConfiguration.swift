@@ -125,8 +125,13 @@ public struct ContentOptions: Sendable {
     public var coldStart = ColdStartOptions()
     /// The share of Discover Weekly reserved for new tracks (`--new-track-share`) when the hybrid space has some.
     public var newTrackShare: Float = 0.2
-    /// A track is new (a "new for you" candidate) with at most this many listeners (`--cold-max-listeners`).
-    public var coldMaxListeners = 2
+    /// A track is new (a "new for you" candidate) with at most this many listeners (`--cold-max-listeners`): by
+    /// default only a track no one has played; tracks with a few listeners already have a blended vector in the
+    /// collaborative sources.
+    public var coldMaxListeners = 0
+    /// A track is also new when released within this many days before the week (`--new-release-days`; 0: no release
+    /// window): the "new releases" of "new releases that sound like your taste".
+    public var newReleaseDays = 14
 
     /// The defaults: no audio, texts when the catalog has them, sequence vectors.
     public init() {}
@@ -148,6 +153,7 @@ public struct ContentOptions: Sendable {
             throw WeeklyError("--new-track-share must be in [0, 1] (got \(newTrackShare))")
         }
         guard coldMaxListeners >= 0 else { throw WeeklyError("--cold-max-listeners must be >= 0 (got \(coldMaxListeners))") }
+        guard newReleaseDays >= 0 else { throw WeeklyError("--new-release-days must be >= 0 (got \(newReleaseDays))") }
         if audio == nil && audioModel != nil { throw WeeklyError("--audio-model needs --audio (the recordings to embed)") }
     }
 }

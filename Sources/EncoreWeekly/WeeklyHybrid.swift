@@ -62,8 +62,9 @@ extension WeeklyJob {
         return try ItemSpace(name: "hybrid", vectors: h.aligned(itemCount: b.model.itemCount).vectors)
     }
 
-    /// Discover Weekly's content sources: audio neighbours of the heavy rotation, and tracks with at most
-    /// `coldMaxListeners` listeners scored by their hybrid vectors, with `newTrackShare` of the list reserved for them.
+    /// Discover Weekly's content sources: audio neighbours of the heavy rotation, and new tracks (released within
+    /// `newReleaseDays`, or with at most `coldMaxListeners` listeners) scored by their hybrid vectors, with
+    /// `newTrackShare` of the list reserved for them.
     func discoverWeeklyContent(histories: ListeningHistories) throws -> DiscoverWeekly.Content? {
         guard let b = fitted else { return nil }
         let n = b.model.itemCount
@@ -71,7 +72,8 @@ extension WeeklyJob {
         return try DiscoverWeekly.Content.weekly(
             audio: audio, hybridItems: content.hybrid?.items ?? [], hybridVectors: content.hybrid?.aligned(itemCount: n).vectors,
             histories: histories, catalog: catalog, coldMaxListeners: config.content.coldMaxListeners,
-            referenceTime: week.timestamp, newTrackShare: config.content.newTrackShare)
+            newReleaseDays: config.content.newReleaseDays, referenceTime: week.timestamp,
+            newTrackShare: config.content.newTrackShare)
     }
 
     /// Tempo, key, mode and energy of the analysed tracks, for Daily Mix's flow; `nil` without audio descriptors.

@@ -416,7 +416,8 @@ public final class WeeklyJob {
             coldStart: hybrid)
         var options = TemporalContentOptions(
             als: params, confidence: config.weighting, coldStart: config.content.coldStart,
-            coldMaxListeners: config.content.coldMaxListeners, newTrackShare: config.content.newTrackShare,
+            coldMaxListeners: config.content.coldMaxListeners, newReleaseDays: config.content.newReleaseDays,
+            newTrackShare: config.content.newTrackShare,
             sequence: config.content.sequenceOptions,
             sessionGapSeconds: Int64((config.content.sessionGapMinutes * 60).rounded()),
             sampleUsers: config.evaluationUsers, sampleSeed: params.seed, threads: threads)

@@ -22,13 +22,15 @@ extension WeeklyJob {
         static let neighborListSize = "playlists/neighbor_list_size"
         static let newTrackShare = "playlists/new_track_share"
         static let coldMaxListeners = "playlists/cold_max_listeners"
+        static let newReleaseDays = "playlists/new_release_days"
     }
 
     /// This job's playlist settings as bundle metadata.
     var playlistSettings: [String: String] {
         [PlaylistSettingKey.neighborListSize: "\(config.neighborListSize)",
          PlaylistSettingKey.newTrackShare: "\(config.content.newTrackShare)",
-         PlaylistSettingKey.coldMaxListeners: "\(config.content.coldMaxListeners)"]
+         PlaylistSettingKey.coldMaxListeners: "\(config.content.coldMaxListeners)",
+         PlaylistSettingKey.newReleaseDays: "\(config.content.newReleaseDays)"]
     }
 
     /// `configuration` with the week and playlist settings recorded in `bundle`'s metadata (at `path`) applied.
@@ -45,6 +47,7 @@ extension WeeklyJob {
         if let n = try value(PlaylistSettingKey.neighborListSize, Int.self) { c.neighborListSize = n }
         if let s = try value(PlaylistSettingKey.newTrackShare, Float.self) { c.content.newTrackShare = s }
         if let m = try value(PlaylistSettingKey.coldMaxListeners, Int.self) { c.content.coldMaxListeners = m }
+        if let d = try value(PlaylistSettingKey.newReleaseDays, Int.self) { c.content.newReleaseDays = d }
         return c
     }
 

@@ -64,8 +64,11 @@ struct EvaluateCommand: ParsableCommand {
     @Flag(help: "--split temporal-content without sequence vectors.")
     var noSequenceVectors = false
 
-    @Option(help: "--split temporal-content: a track is a new-for-you candidate with at most this many listeners before the week (the weekly job's --cold-max-listeners; default 2).")
+    @Option(help: "--split temporal-content: a track is a new-for-you candidate with at most this many listeners before the week (the weekly job's --cold-max-listeners; default 0).")
     var coldMaxListeners: Int?
+
+    @Option(help: "--split temporal-content: a track released within this many days before the week is a new-for-you candidate (the weekly job's --new-release-days; default 14).")
+    var newReleaseDays: Int?
 
     @Option(help: "--split temporal-content: the share of Discover Weekly reserved for new tracks (the weekly job's --new-track-share; default 0.2).")
     var newTrackShare: Float?
@@ -107,11 +110,13 @@ struct EvaluateCommand: ParsableCommand {
         if !temporalContent {
             if week != nil { throw ValidationError("--week goes with --split temporal-content") }
             if noSequenceVectors { throw ValidationError("--no-sequence-vectors goes with --split temporal-content") }
-            if coldMaxListeners != nil || newTrackShare != nil {
-                throw ValidationError("--cold-max-listeners and --new-track-share go with --split temporal-content")
+            if coldMaxListeners != nil || newTrackShare != nil || newReleaseDays != nil {
+                throw ValidationError("--cold-max-listeners, --new-release-days and --new-track-share go with --split temporal-content")
             }
         } else if let c = coldMaxListeners, c < 0 {
             throw ValidationError("--cold-max-listeners must be >= 0, got \(c)")
+        } else if let d = newReleaseDays, d < 0 {
+            throw ValidationError("--new-release-days must be >= 0, got \(d)")
         } else if let s = newTrackShare, !(s >= 0 && s <= 1) {
             throw ValidationError("--new-track-share must be in [0, 1], got \(s)")
         } else if cutoff != nil {
@@ -330,6 +335,7 @@ struct EvaluateCommand: ParsableCommand {
             als: als, confidence: try weightingOptions.confidenceWeighting(), testWeek: testWeek, listLength: kOption,
             sampleSeed: seed)
         if let c = coldMaxListeners { options.coldMaxListeners = c }
+        if let d = newReleaseDays { options.newReleaseDays = d }
         if let s = newTrackShare { options.newTrackShare = s }
         let report = try PlaylistEvaluation.temporalContent(
             plays: log, weighting: weighting, feedback: feedback, catalog: catalog, content: inputs, options: options

@@ -115,11 +115,14 @@ struct WeeklyCommand: ParsableCommand {
     @Option(help: "The evidence prior k of the hybrid blend: a predicted vector weighs as much as k listeners.")
     var priorListeners: Double = 10
 
-    @Option(help: "The share of Discover Weekly reserved for new tracks (at most --cold-max-listeners listeners).")
+    @Option(help: "The share of Discover Weekly reserved for new tracks (--new-release-days, --cold-max-listeners).")
     var newTrackShare: Float = 0.2
 
     @Option(help: "A track with at most this many listeners is a new-track candidate scored by its hybrid vector.")
-    var coldMaxListeners: Int = 2
+    var coldMaxListeners: Int = 0
+
+    @Option(help: "A track released within this many days before the week is a new-track candidate (0: none by date).")
+    var newReleaseDays: Int = 14
 
     @Option(help: "Dimension of the sequence vectors.")
     var sequenceDim: Int = 64
@@ -170,6 +173,7 @@ struct WeeklyCommand: ParsableCommand {
         config.content.coldStart.priorListeners = priorListeners
         config.content.newTrackShare = newTrackShare
         config.content.coldMaxListeners = coldMaxListeners
+        config.content.newReleaseDays = newReleaseDays
         do { try config.content.validate() } catch let e as WeeklyError { throw ValidationError(e.description) }
         return config
     }

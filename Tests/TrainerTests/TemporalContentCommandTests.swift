@@ -71,9 +71,12 @@ import EncoreTestSupport
         #expect(message(base + ["--track-artists", "\(dir)/none.tsv"]) == "--track-artists none.tsv: no such file")
         #expect(message(base + ["--cold-max-listeners=-1"]) == "--cold-max-listeners must be >= 0, got -1")
         #expect(message(base + ["--new-track-share", "1.5"]) == "--new-track-share must be in [0, 1], got 1.5")
+        #expect(message(base + ["--new-release-days=-3"]) == "--new-release-days must be >= 0, got -3")
         let other = ["evaluate", "--input", "\(dir)/log.tsv", "--split"]
         #expect(message(other + ["cold-items", "--new-track-share", "0.1"])
-            == "--cold-max-listeners and --new-track-share go with --split temporal-content")
+            == "--cold-max-listeners, --new-release-days and --new-track-share go with --split temporal-content")
+        #expect(message(other + ["cold-items", "--new-release-days", "7"])
+            == "--cold-max-listeners, --new-release-days and --new-track-share go with --split temporal-content")
         #expect(message(other + ["cold-items", "--week", "2024-06-03"]) == "--week goes with --split temporal-content")
         #expect(message(other + ["cold-items", "--no-sequence-vectors"]) == "--no-sequence-vectors goes with --split temporal-content")
     }

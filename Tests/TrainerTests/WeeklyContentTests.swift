@@ -175,13 +175,19 @@ import EncoreTestSupport
             checked += 1
         }
         #expect(checked >= expected.count)
-        // Discover Weekly's new-for-you tracks are tracks with at most --cold-max-listeners listeners.
+        // Discover Weekly's new-for-you tracks are tracks with at most --cold-max-listeners listeners or released
+        // within --new-release-days before the week, and never released after its Monday.
         let dw = try #require(bundle.discoverWeekly)
+        let monday = try PlaylistDate(week).timestamp
+        let window = Int64(job.config.content.newReleaseDays) * Timestamp.secondsPerDay
         var newForYou = 0
         for u in 0..<dw.userCount {
             for t in dw.tracks(ofUser: u) where t.source.contains("new-for-you") {
                 newForYou += 1
-                #expect(listeners[Int(t.item)] <= job.config.content.coldMaxListeners)
+                let released = catalog.trackRelease[Int(t.item)]
+                let recent = released != TrackCatalog.unknownTime && released >= monday - window
+                #expect(listeners[Int(t.item)] <= job.config.content.coldMaxListeners || recent)
+                #expect(released == TrackCatalog.unknownTime || released <= monday)
             }
         }
         #expect(newForYou > 0, "no Discover Weekly track came from the hybrid space's new tracks")
