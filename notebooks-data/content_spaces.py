@@ -1,7 +1,8 @@
-"""2-D projections of a bundle's item spaces (CF, audio, text, sequence), coloured by catalog genre.
+"""2-D projections of a bundle's item spaces (CF, audio, text, sequence, hybrid), coloured by catalog genre.
 
 The weekly job stores the content spaces in the bundle (layout in docs/architecture.md): /audio/embeddings and
-/audio/descriptors with /audio/ids, /text/vectors with /text/ids, /sequence/vectors with /sequence/ids, beside the
+/audio/descriptors with /audio/ids, /text/vectors with /text/ids, /sequence/vectors with /sequence/ids, the hybrid
+space (learned, blended and predicted CF vectors: docs/hybrid.md) /hybrid/vectors with /hybrid/ids, beside the
 collaborative item factors /cf/item_factors (all items; a zero row is a track without plays). Genres come from the
 bundle's catalog (/catalog/track_genre, /catalog/genre_names): what the catalog says, which may be missing or
 wrong, never the synthetic generator's truth files.
@@ -28,6 +29,7 @@ SPACES = (
     ("audio descriptors", "/audio/ids", "/audio/descriptors"),
     ("text", "/text/ids", "/text/vectors"),
     ("sequence", "/sequence/ids", "/sequence/vectors"),
+    ("hybrid", "/hybrid/ids", "/hybrid/vectors"),
 )
 
 PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",

@@ -223,7 +223,7 @@ import EncoreTestSupport
             let plots = try TestPython.run([notebook, "\(dir)/a/b.h5", "--svg", "\(dir)/plots"])
             #expect(plots.status == 0, "\(plots.output)")
             for (name, count) in [("cf", n - expected.count), ("audio", embeddings.count), ("text", text.count),
-                                  ("sequence", sequence.count)] {
+                                  ("sequence", sequence.count), ("hybrid", hybrid.count)] {
                 #expect(plots.output.contains("\(name): \(count) tracks"), "\(plots.output)")
                 #expect(FileManager.default.fileExists(atPath: "\(dir)/plots/\(name).svg"))
             }
