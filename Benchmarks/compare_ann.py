@@ -234,26 +234,32 @@ def suite_factors(name, seed, binary, iterations=15, n_queries=5000):
 SUITE_PEER = {"cosine": "hnswlib", "ip": "voyager", "l2": "hnswlib"}
 
 
-def suite_table(results, target=0.95):
-    """Markdown: per set and metric, each library's median QPS at the target over its rounds, build seconds, and the
-    median over rounds of Encore's QPS over the metric's peer's QPS of the same round."""
-    lines = ["| set | vectors | metric | library | QPS@0.95 (median of rounds) | build s | Encore / peer (median) |",
-             "|---|---|---|---|---|---|---|"]
+def suite_table(results, targets=(0.90, 0.95)):
+    """Markdown: per set and metric, each library's median QPS at each recall target over its rounds, its build
+    seconds, and the median over rounds of Encore's QPS over the metric's peer's QPS of the same round."""
+    head = " | ".join(f"QPS@{t:.2f}" for t in targets)
+    ratio_head = " | ".join(f"Encore / peer @{t:.2f}" for t in targets)
+    lines = [f"| set | vectors | metric | library | {head} | build s | {ratio_head} |",
+             "|---|---|---|---|" + "---|" * len(targets) + "---|" + "---|" * len(targets)]
     for (tag, metric), per_lib in results.items():
         peer = SUITE_PEER[metric]
-        ratios = []
-        for enc, other in zip(per_lib.get("encore", []), per_lib.get(peer, [])):
-            a, b = qps_at(enc["sweep"], target), qps_at(other["sweep"], target)
-            if a is not None and b:
-                ratios.append(a / b)
-        ratio = f"{np.median(ratios):.2f}x vs {peer}" if ratios else f"n/a (a library did not reach {target})"
+        ratio_cells = []
+        for target in targets:
+            ratios = []
+            for enc, other in zip(per_lib.get("encore", []), per_lib.get(peer, [])):
+                a, b = qps_at(enc["sweep"], target), qps_at(other["sweep"], target)
+                if a is not None and b:
+                    ratios.append(a / b)
+            ratio_cells.append(f"{np.median(ratios):.2f}x vs {peer}" if ratios else "n/a (not reached)")
         for lib, rounds in per_lib.items():
-            qps = [qps_at(r["sweep"], target) for r in rounds]
-            reached = [q for q in qps if q is not None]
-            cell = f"{np.median(reached):.0f}" if reached else "not reached"
+            cells = []
+            for target in targets:
+                reached = [q for q in (qps_at(r["sweep"], target) for r in rounds) if q is not None]
+                cells.append(f"{np.median(reached):.0f}" if reached else "not reached")
             build = np.median([r["build_seconds"] for r in rounds])
-            lines.append(f"| {tag} | {rounds[0]['n']} x {rounds[0]['dimension']} | {metric} | {lib} | {cell} | "
-                         f"{build:.1f} | {ratio if lib == 'encore' else ''} |")
+            ratio = " | ".join(ratio_cells) if lib == "encore" else " | ".join("" for _ in targets)
+            lines.append(f"| {tag} | {rounds[0]['n']} x {rounds[0]['dimension']} | {metric} | {lib} | "
+                         f"{' | '.join(cells)} | {build:.1f} | {ratio} |")
     return "\n".join(lines)
 
 
