@@ -216,9 +216,9 @@ struct EvaluateCommand: ParsableCommand {
         }
     }
 
-    /// `--split cold-items`: content predictions for held-out tracks, scored against their real listeners.
-    func runColdItems() throws {
-        let logger = TrainerLogging.logger()
+    /// The log and the ALS parameters (the bundle's, or the defaults) of the content splits, after checking that the
+    /// content files exist.
+    func contentSplitInputs() throws -> (input: String, als: ALSParameters) {
         guard let inputPath = input else { throw ValidationError("--input and --split go together") }
         var als = ALSParameters()
         if let bundle {
@@ -230,6 +230,13 @@ struct EvaluateCommand: ParsableCommand {
                 throw TrainerError("\(flag) \(path): no such file")
             }
         }
+        return (inputPath, als)
+    }
+
+    /// `--split cold-items`: content predictions for held-out tracks, scored against their real listeners.
+    func runColdItems() throws {
+        let logger = TrainerLogging.logger()
+        let (inputPath, als) = try contentSplitInputs()
         let log = try inputFormat.load(inputPath, logger: logger)
         var artistsPath = trackArtists
         if artistsPath == nil {
@@ -272,17 +279,7 @@ struct EvaluateCommand: ParsableCommand {
     /// releases.
     func runTemporalContent() throws {
         let logger = TrainerLogging.logger()
-        guard let inputPath = input else { throw ValidationError("--input and --split go together") }
-        var als = ALSParameters()
-        if let bundle {
-            try BundleCheck.validate(bundle)
-            als = try PublishedModel.open(path: bundle).readBundle().model.parameters
-        }
-        for (flag, path) in [("--texts", texts), ("--audio-embeddings", audioEmbeddings), ("--track-artists", trackArtists)] {
-            if let path, !FileManager.default.fileExists(atPath: path) {
-                throw TrainerError("\(flag) \(path): no such file")
-            }
-        }
+        let (inputPath, als) = try contentSplitInputs()
         var testWeek: PlaylistDate?
         if let week {
             do { testWeek = try PlaylistDate.week(week) } catch { throw TrainerError("--week \(week): \(error)") }
