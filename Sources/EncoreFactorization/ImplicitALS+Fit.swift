@@ -43,7 +43,7 @@ extension ImplicitALS {
         // returned in the caller's order.
         let userOrder = Self.descendingCountOrder(Self.rowCounts(userItems))
         let itemOrder = Self.descendingCountOrder(Self.columnCounts(userItems))
-        let (cui, ciu) = Self.reordered(userItems, rowOrder: userOrder, columnOrder: itemOrder, scale: alpha)
+        let (cui, ciu) = try Self.reordered(userItems, rowOrder: userOrder, columnOrder: itemOrder, scale: alpha)
         var x: Matrix, y: Matrix
         if warmStart && userFactors.cols == f && itemFactors.cols == f {
             x = Self.extended(userFactors, rows: cui.rows, seed: parameters.seed)
@@ -95,7 +95,7 @@ extension ImplicitALS {
     /// multiplied by `scale`; and its transpose. Both keep their columns sorted within each row.
     static func reordered(
         _ m: CSRMatrix, rowOrder: [Int32], columnOrder: [Int32], scale: Float
-    ) -> (CSRMatrix, CSRMatrix) {
+    ) throws(FactorizationError) -> (CSRMatrix, CSRMatrix) {
         var newColumn = [Int32](repeating: 0, count: m.cols)
         for (k, c) in columnOrder.enumerated() { newColumn[Int(c)] = Int32(k) }
         // The transpose first: visiting the new rows in order fills each column's list in ascending row order.
@@ -113,9 +113,12 @@ extension ImplicitALS {
                 next[c] += 1
             }
         }
-        // A permutation of a valid matrix's rows and columns is valid: the checks cannot fail.
-        let t = (try? CSRMatrix(rows: m.cols, cols: m.rows, indptr: start, indices: tIndices, values: tValues))
-            ?? m.transposed()
+        let t: CSRMatrix
+        do {
+            t = try CSRMatrix(rows: m.cols, cols: m.rows, indptr: start, indices: tIndices, values: tValues)
+        } catch {
+            throw .invalidParameter("the interaction matrix reordered by activity is not valid: \(error)")
+        }
         return (t.transposed(), t)
     }
 
