@@ -41,8 +41,8 @@ extension ImplicitALS {
         // Users and items are solved in order of descending activity and popularity: the factor rows every solve
         // gathers then cluster by how often they are read, so the popular ones stay in cache. The factors are
         // returned in the caller's order.
-        let userOrder = Self.descendingCountOrder(Self.rowCounts(userItems))
-        let itemOrder = Self.descendingCountOrder(Self.columnCounts(userItems))
+        let userOrder = Self.descendingCountOrder((0..<userItems.rows).map { userItems.count(ofRow: $0) })
+        let itemOrder = userItems.popularityRanking(measure: .userCount)
         let (cui, ciu) = try Self.reordered(userItems, rowOrder: userOrder, columnOrder: itemOrder, scale: alpha)
         var x: Matrix, y: Matrix
         if warmStart && userFactors.cols == f && itemFactors.cols == f {
@@ -71,16 +71,6 @@ extension ImplicitALS {
         userFactors = Self.scatteredRows(x, order: userOrder)
         itemFactors = Self.scatteredRows(y, order: itemOrder)
         return reports
-    }
-
-    /// The number of stored values in each row.
-    private static func rowCounts(_ m: CSRMatrix) -> [Int] { (0..<m.rows).map { m.indptr[$0 + 1] - m.indptr[$0] } }
-
-    /// The number of stored values in each column.
-    private static func columnCounts(_ m: CSRMatrix) -> [Int] {
-        var counts = [Int](repeating: 0, count: m.cols)
-        for c in m.indices { counts[Int(c)] += 1 }
-        return counts
     }
 
     /// The indices ordered by descending count, ties by index.
