@@ -112,7 +112,6 @@ def main():
     import implicit
     from implicit.cpu.als import AlternatingLeastSquares
     from implicit.evaluation import ranking_metrics_at_k
-    from implicit.nearest_neighbours import bm25_weight
 
     t0 = time.time()
     train = pd.read_csv(train_path, sep="\t", dtype={"user": str, "item": str})
@@ -130,10 +129,7 @@ def main():
         m.sum_duplicates()
         return m
     x_train, x_test = matrix(train), matrix(test)
-    if args.weighting == "bm25":
-        weighted = bm25_weight(x_train.T.tocsr(), K1=100, B=0.8).T.tocsr().astype(np.float32)
-    else:
-        weighted = x_train.astype(np.float32)
+    weighted = confidence(x_train, args.weighting)
     load_seconds = time.time() - t0
 
     iteration_seconds = []
@@ -174,18 +170,25 @@ def main():
         print(f"{name}@{args.k}: Encore / implicit = {b / a:.4f} ({(b - a) / a * 100:+.2f}%)")
 
 
+def confidence(user_items, weighting):
+    """What both libraries are given: BM25 (K1 100, B 0.8, over items x users as implicit's Last.fm example does) or
+    the raw summed play counts, as float32 users x items."""
+    if weighting == "bm25":
+        from implicit.nearest_neighbours import bm25_weight
+        return bm25_weight(user_items.T.tocsr(), K1=100, B=0.8).T.tocsr().astype(np.float32)
+    return user_items.astype(np.float32)
+
+
 def speed_rounds(args, binary, data, train_path):
     """Alternating short fits of both libraries on the same training matrix; medians of the per-iteration times."""
     from implicit.cpu.als import AlternatingLeastSquares
-    from implicit.nearest_neighbours import bm25_weight
     train = pd.read_csv(train_path, sep="\t", dtype={"user": str, "item": str})
     users, items = pd.Index(pd.unique(train["user"])), pd.Index(pd.unique(train["item"]))
     m = sp.csr_matrix((train["weight"].to_numpy(np.float32),
                        (users.get_indexer(train["user"]), items.get_indexer(train["item"]))),
                       shape=(len(users), len(items)))
     m.sum_duplicates()
-    weighted = bm25_weight(m.T.tocsr(), K1=100, B=0.8).T.tocsr().astype(np.float32) if args.weighting == "bm25" \
-        else m.astype(np.float32)
+    weighted = confidence(m, args.weighting)
     del train
     enc, imp, loads = [], [], []
     for r in range(args.speed_rounds):
