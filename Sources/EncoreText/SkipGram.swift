@@ -296,12 +296,10 @@ public enum SequenceCorpus {
         guard log.count == 0 || log.hasTimestamps else {
             throw .invalidParameter("sessions need timestamps, and the play log has none (give --timestamp-column)")
         }
-        let users = log.users, times = log.timestamps
-        let order = (0..<log.count).sorted { (a: Int, b: Int) -> Bool in
-            if users[a] != users[b] { return users[a] < users[b] }
-            if times[a] != times[b] { return times[a] < times[b] }
-            return a < b
+        if let bad = log.users.firstIndex(where: { $0 < 0 }) {
+            throw .invalidParameter("interaction \(bad) has the negative user index \(log.users[bad])")
         }
+        let order = playOrder(log)
         var out: [[Int32]] = []
         var current: [Int32] = []
         var lastUser: Int32 = -1
@@ -318,6 +316,41 @@ public enum SequenceCorpus {
         }
         if current.count >= 2 { out.append(current) }
         return out
+    }
+
+    /// The interactions' positions ordered by user, then time, then position: a counting sort by user (users are
+    /// dense indices) and, within each user, a sort by time that keeps equal times in log order.
+    static func playOrder(_ log: Interactions) -> [Int] {
+        let n = log.count
+        guard n > 0 else { return [] }
+        var start = [Int](repeating: 0, count: max(log.userIDs.count, Int(log.users.max() ?? 0) + 1) + 1)
+        for u in log.users { start[Int(u) + 1] += 1 }
+        for u in 1..<start.count { start[u] += start[u - 1] }
+        var order = [Int](repeating: 0, count: n)
+        var next = start
+        for (p, u) in log.users.enumerated() {
+            order[next[Int(u)]] = p
+            next[Int(u)] += 1
+        }
+        log.timestamps.withUnsafeBufferPointer { times in
+            order.withUnsafeMutableBufferPointer { o in
+                for u in 0..<(start.count - 1) {
+                    let range = start[u]..<start[u + 1]
+                    guard range.count > 1 else { continue }
+                    var sorted = true
+                    for k in range.dropFirst() where times[o[k - 1]] > times[o[k]] { sorted = false; break }
+                    if sorted { continue }
+                    // Positions within a user are ascending, so (time, position) is a total order.
+                    var slice = UnsafeMutableBufferPointer<Int>(rebasing: o[range])
+                    slice.sort { (a: Int, b: Int) -> Bool in
+                        let ta: Int64 = times[a], tb: Int64 = times[b]
+                        if ta != tb { return ta < tb }
+                        return a < b
+                    }
+                }
+            }
+        }
+        return order
     }
 
     /// Tokenized documents as sequences of term indices, and the terms.

@@ -134,4 +134,22 @@ struct SkipGramTests {
         let (terms, seqs) = SequenceCorpus.texts(["Jazz and jazz", "rock"])
         #expect(terms == ["jazz", "and", "rock"] && seqs == [[0, 1, 0], [2]])
     }
+
+    @Test("the play order is the comparison sort's by user, time and position, ties and unsorted users included")
+    func playOrderMatchesComparisonSort() throws {
+        var rng = SplitMix64(seed: 41)
+        var log = Interactions()
+        for _ in 0..<3000 {
+            // Few distinct times so that ties within a user are common; users interleaved and out of order.
+            log.append(user: "u\(rng.next() % 97)", item: "i\(rng.next() % 50)", timestamp: Int64(rng.next() % 40))
+        }
+        let u = log.users, t = log.timestamps
+        let reference = (0..<log.count).sorted { (a: Int, b: Int) -> Bool in
+            if u[a] != u[b] { return u[a] < u[b] }
+            if t[a] != t[b] { return t[a] < t[b] }
+            return a < b
+        }
+        #expect(SequenceCorpus.playOrder(log) == reference)
+        #expect(SequenceCorpus.playOrder(Interactions()).isEmpty)
+    }
 }
