@@ -238,7 +238,9 @@ extension PlaylistEvaluation {
     ///    listening sessions before the week only, the given vectors (audio embeddings) aligned by track id.
     /// 3. Per variant, ``HybridSpace/fit(itemFactors:listeners:artists:spaces:options:)`` on the training listeners
     ///    and ``DiscoverWeekly/Content/weekly(audio:hybridItems:hybridVectors:histories:catalog:coldMaxListeners:newReleaseDays:referenceTime:newTrackShare:)``
-    ///    (the weekly job's own calls), then the standard Discover Weekly with that content.
+    ///    (the weekly job's own calls), then the standard Discover Weekly with that content. Neighbors of the heavy
+    ///    rotation in the collaborative space come from an HNSW index, as in the weekly job (built on `threads`
+    ///    threads, so figures from a run on more than one thread may differ from another run's in the last digits).
     ///
     /// - Throws: ``EvaluationError`` naming the input or the stage that failed.
     public static func temporalContent(
@@ -357,7 +359,8 @@ extension PlaylistEvaluation {
         let environment: PlaylistEnvironment
         do {
             environment = try PlaylistEnvironment(
-                catalog: catalog, space: try ItemSpace.collaborative(model, userItems: set.train), model: model)
+                catalog: catalog, space: try ItemSpace.collaborative(model, userItems: set.train).indexed(threads: threads),
+                model: model)
         } catch { throw .failed(stage: "item space", reason: "\(error)") }
         var rows: [TemporalContentRow] = []
         var baselines: (WeeklyHitRate, WeeklyHitRate)?

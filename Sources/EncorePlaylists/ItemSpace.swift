@@ -19,7 +19,7 @@ public struct ItemSpace: Sendable {
     /// One L2-normalized row per item (zero rows for items without a vector).
     public let vectors: Matrix
     /// The index over the items' vectors, or `nil` for exact scans.
-    public let index: (any VectorIndex)?
+    public private(set) var index: (any VectorIndex)?
     /// Items that have a vector.
     public let hasVector: IDBitset
     /// Items without a vector (the complement of ``hasVector`` over the items), for index filters.
@@ -73,6 +73,28 @@ public struct ItemSpace: Sendable {
         self.hasVector = present
         self.noVector = absent
         self.neighborLists = nil
+    }
+
+    /// This space with an HNSW index (cosine, M 16) over its items that have a vector, built on `threads` threads
+    /// (0: every core), for a space too large to scan once per neighbor query. A build on more than one thread is
+    /// not reproducible link for link, so neither are the neighbors an approximate search returns.
+    /// - Throws: ``PlaylistError/index(_:)`` when the index cannot be built.
+    public func indexed(
+        efConstruction: Int = 100, ef: Int = 100, seed: UInt64 = 42, threads: Int = 0
+    ) throws(PlaylistError) -> ItemSpace {
+        let ids = (0..<Int32(vectors.rows)).filter { hasVector.contains($0) }
+        var rows = Matrix(rows: ids.count, cols: vectors.cols)
+        for (r, i) in ids.enumerated() { rows.setRow(r, vectors.row(Int(i))) }
+        let built: HNSWIndex
+        do {
+            built = try HNSWIndex(
+                dimension: max(1, vectors.cols), metric: .cosine, efConstruction: efConstruction, ef: ef, seed: seed,
+                capacity: ids.count)
+            if !ids.isEmpty { try built.add(ids: ids, vectors: rows, threads: threads > 0 ? threads : Parallel.coreCount) }
+        } catch { throw .index(error) }
+        var out = self
+        out.index = built
+        return out
     }
 
     /// This space with every item's `count` nearest neighbors precomputed (one query per item, on `threads`

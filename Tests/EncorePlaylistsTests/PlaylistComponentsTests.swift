@@ -164,6 +164,33 @@ struct PlaylistComponentsTests {
         }
     }
 
+    @Test("indexed() builds an HNSW index over the items with a vector: exact cosines, high recall, none without a vector")
+    func indexedSpaceAnswersLikeTheExactScan() throws {
+        var rng = SplitMix64(seed: 33)
+        let n = 2000
+        var v = Matrix(rows: n, cols: 8)
+        for i in 0..<n { for c in 0..<8 { v[i, c] = Float(rng.nextDouble() - 0.5) } }
+        let valid = IDBitset((0..<Int32(n)).filter { $0 % 7 != 0 })
+        let exact = try ItemSpace(name: "r", vectors: v, validItems: valid)
+        let indexed = try exact.indexed(threads: 2)
+        #expect(exact.index == nil)
+        let index = try #require(indexed.index)
+        #expect(index.count == n - (n + 6) / 7)
+        var found = 0, asked = 0
+        for item in stride(from: Int32(1), to: Int32(n), by: 7) {
+            let want = try exact.neighbors(ofItem: item, k: 10)
+            let got = try indexed.neighbors(ofItem: item, k: 10, filter: .predicate { $0 % 2 == 0 })
+            #expect(!got.contains { $0.item == item || !valid.contains($0.item) || $0.item % 2 != 0 })
+            for g in got { #expect(abs(g.similarity - exact.cosine(item, g.item)) < 1e-5) }
+            let wantEven = try exact.neighbors(ofItem: item, k: 10, filter: .predicate { $0 % 2 == 0 })
+            asked += wantEven.count
+            found += Set(got.map(\.item)).intersection(wantEven.map(\.item)).count
+            #expect(want.count == 10)
+        }
+        // HNSW is approximate: recall@10 against the exact scan, well above what a random answer gives.
+        #expect(Double(found) / Double(asked) > 0.95, "recall \(Double(found) / Double(asked))")
+    }
+
     @Test func neighborListsAndBitsetFiltersAnswerLikeTheLiveQueries() throws {
         var rng = SplitMix64(seed: 21)
         let n = 200
