@@ -1,3 +1,4 @@
+import Foundation
 import EncoreCore
 import EncoreHybrid
 import EncorePlaylists
@@ -56,10 +57,17 @@ extension WeeklyJob {
     }
 
     /// The hybrid space for Daily Mix's new tracks, when the stage made one (tracks without a hybrid vector have a
-    /// zero row, which the space leaves out).
+    /// zero row, which the space leaves out), with an HNSW index over it: every mix of every user asks it for the
+    /// tracks near the mix's centroid, too many queries for a scan of the catalog each.
     func hybridItemSpace() throws -> ItemSpace? {
         guard let h = content.hybrid, let b = fitted else { return nil }
-        return try ItemSpace(name: "hybrid", vectors: h.aligned(itemCount: b.model.itemCount).vectors)
+        let start = Date()
+        let space = try ItemSpace(name: "hybrid", vectors: h.aligned(itemCount: b.model.itemCount).vectors)
+            .indexed(efConstruction: config.index.efConstruction, ef: config.index.ef, seed: params.seed, threads: threads)
+        logger.info("hybrid space index", metadata: [
+            "tracks": "\(space.index?.count ?? 0)",
+            "seconds": .string(String(format: "%.1f", Date().timeIntervalSince(start)))])
+        return space
     }
 
     /// Discover Weekly's content sources: audio neighbours of the heavy rotation, and new tracks (released within
