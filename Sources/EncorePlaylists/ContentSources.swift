@@ -77,8 +77,11 @@ public struct PredictedVectorCandidates: CandidateSource {
             }
         }
         var top = TopK(k: limit)
-        for (r, i) in items.enumerated() where scores[r] > 0 && scores[r].isFinite && context.allows(i) {
-            top.push(i, scores[r])
+        for (r, i) in items.enumerated() {
+            // The rules' check last: most scores fall below the k-th best so far.
+            let s = scores[r]
+            guard s > 0, s.isFinite, s >= top.threshold, context.allows(i) else { continue }
+            top.push(i, s)
         }
         top.finish()
         return zip(top.indices, top.scores).map { Candidate(item: $0, score: $1, source: name) }
