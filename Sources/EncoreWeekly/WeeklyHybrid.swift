@@ -58,16 +58,24 @@ extension WeeklyJob {
 
     /// The hybrid space for Daily Mix's new tracks, when the stage made one (tracks without a hybrid vector have a
     /// zero row, which the space leaves out), with an HNSW index over it: every mix of every user asks it for the
-    /// tracks near the mix's centroid, too many queries for a scan of the catalog each.
+    /// tracks near the mix's centroid, too many queries for a scan of the catalog each. The index is the index
+    /// stage's (published with the bundle as `hybrid-cosine`) once that stage has run or been loaded, else built here.
     func hybridItemSpace() throws -> ItemSpace? {
         guard let h = content.hybrid, let b = fitted else { return nil }
-        let start = Date()
         let space = try ItemSpace(name: "hybrid", vectors: h.aligned(itemCount: b.model.itemCount).vectors)
+        if let hybridCosine {
+            guard hybridCosine.count == space.hasVector.count, hybridCosine.dimension == space.dimension else {
+                throw WeeklyError("the hybrid-cosine index has \(hybridCosine.count) vectors of \(hybridCosine.dimension), the hybrid space \(space.hasVector.count) of \(space.dimension)")
+            }
+            return try ItemSpace(name: "hybrid", vectors: space.vectors, index: hybridCosine)
+        }
+        let start = Date()
+        let indexed = try space
             .indexed(efConstruction: config.index.efConstruction, ef: config.index.ef, seed: params.seed, threads: threads)
         logger.info("hybrid space index", metadata: [
-            "tracks": "\(space.index?.count ?? 0)",
+            "tracks": "\(indexed.index?.count ?? 0)",
             "seconds": .string(String(format: "%.1f", Date().timeIntervalSince(start)))])
-        return space
+        return indexed
     }
 
     /// Discover Weekly's content sources: audio neighbours of the heavy rotation, and new tracks (released within

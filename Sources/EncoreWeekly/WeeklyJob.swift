@@ -43,6 +43,8 @@ public final class WeeklyJob {
     var itemIP: HNSWIndex?
     var itemCosine: HNSWIndex?
     var userCosine: HNSWIndex?
+    /// The index over the hybrid space (Daily Mix's new tracks), when the job has one.
+    var hybridCosine: HNSWIndex?
     var discoverWeekly: DiscoverWeeklyTable?
     var dailyMixes: DailyMixTable?
     var evaluation: [String: Double] = [:]
@@ -115,7 +117,7 @@ public final class WeeklyJob {
         if config.content.hybrid {
             try runner.run("hybrid", outputs: [contentPath("hybrid")], resume: { try resumeContent("hybrid") }) { try makeHybridSpace() }
         }
-        try runner.run("index", outputs: ["items-ip.hnsw", "items-cosine.hnsw", "users-cosine.hnsw"].map(path), resume: { try loadIndexes() }) { try buildIndexes() }
+        try runner.run("index", outputs: indexFiles.map { path($0 + ".hnsw") }, resume: { try loadIndexes() }) { try buildIndexes() }
         if config.makesPlaylists {
             try runner.run("discover-weekly", outputs: [path("discover-weekly.h5")], resume: { discoverWeekly = try DiscoverWeeklyTable(contentsOf: path("discover-weekly.h5")) }) {
                 try makeDiscoverWeekly()
@@ -303,6 +305,20 @@ public final class WeeklyJob {
             built.append(index)
         }
         itemIP = built[0]; itemCosine = built[1]; userCosine = built[2]
+        if indexFiles.contains("hybrid-cosine") {
+            let progress = ProgressReporter(stage: "index hybrid-cosine.hnsw", total: 1, logger: logger)
+            let index = try hybridItemSpace()?.index as? HNSWIndex
+            progress.update(1)
+            guard let index else { throw WeeklyError("the hybrid space has no index") }
+            try index.save(to: path("hybrid-cosine.hnsw"))
+            hybridCosine = index
+        }
+    }
+
+    /// The index files the index stage makes (without `.hnsw`): the collaborative ones, and the hybrid space's when
+    /// the job has one.
+    var indexFiles: [String] {
+        ["items-ip", "items-cosine", "users-cosine"] + (content.hybrid != nil && fitted != nil ? ["hybrid-cosine"] : [])
     }
 
     /// Rows that are all zeros (an item with no listened play) get a tiny constant so cosine indexes accept them;
@@ -319,6 +335,7 @@ public final class WeeklyJob {
         itemIP = try HNSWIndex.load(from: path("items-ip.hnsw"))
         itemCosine = try HNSWIndex.load(from: path("items-cosine.hnsw"))
         userCosine = try HNSWIndex.load(from: path("users-cosine.hnsw"))
+        if indexFiles.contains("hybrid-cosine") { hybridCosine = try HNSWIndex.load(from: path("hybrid-cosine.hnsw")) }
     }
 
     /// The playlists' environment, made once per run: the collaborative item space (with its neighbor lists) is
@@ -460,7 +477,7 @@ public final class WeeklyJob {
         b.metadata["created_at"] = ISO8601DateFormatter().string(from: Date())
         let unit = PublishedModel.unitDirectory(forOutput: config.output)
         let published = try PublishedModel.publish(
-            bundle: b, indexes: Dictionary(uniqueKeysWithValues: ["items-ip", "items-cosine", "users-cosine"].map { ($0, path($0 + ".hnsw")) }), to: unit)
+            bundle: b, indexes: Dictionary(uniqueKeysWithValues: indexFiles.map { ($0, path($0 + ".hnsw")) }), to: unit)
         fitted = b
         logger.info("bundle published", metadata: ["unit": .string(unit), "version": .string(published.version ?? "")])
     }

@@ -90,6 +90,9 @@ extension WeeklyJob {
         job.itemIP = try index("items-ip")
         job.itemCosine = try index("items-cosine")
         job.userCosine = try index("users-cosine")
+        // Daily Mix's hybrid space: the published index when the weekly job made one, so every part draws new tracks
+        // from the same graph.
+        if let p = paths["hybrid-cosine"] { job.hybridCosine = try HNSWIndex.load(from: p) }
         let users = shard.rows(of: bundle.userIDs)
         logger.info("user shard", metadata: ["shard": .string(shard.description), "users": "\(users.count) of \(bundle.userIDs.count)"])
         let dw = try job.discoverWeeklyTable(users: users)

@@ -43,7 +43,11 @@ import EncoreTestSupport
         // The bundle and its indexes are published as one unit, out/b.h5.d, listed by its manifest.
         let published = try PublishedModel.open(path: "\(dir)/out/b.h5")
         #expect(published.unitDirectory == "\(dir)/out/b.h5.d" && published.version == "v-00000001")
-        #expect(published.indexes.map(\.role) == ["items-cosine", "items-ip", "users-cosine"])
+        // The world has texts, so the job has a hybrid space, and Daily Mix's index over it is published too.
+        #expect(published.indexes.map(\.role) == ["hybrid-cosine", "items-cosine", "items-ip", "users-cosine"])
+        let hybridIndex = try HNSWIndex.load(from: try #require(published.indexes.first { $0.role == "hybrid-cosine" }).path)
+        let hybrid = try #require(bundle.contentSpaces?.hybrid)
+        #expect(hybridIndex.count == hybrid.count && hybridIndex.metric == .cosine)
         #expect(published.indexes.allSatisfy { $0.present && $0.path.hasPrefix("\(dir)/out/b.h5.d/v-00000001/") })
         #expect(bundle.metrics["weekly/discover-weekly/hit_rate@30"] != nil)
         // The world's texts.tsv is beside the log, so the job has content: the evaluation also makes Discover Weekly
