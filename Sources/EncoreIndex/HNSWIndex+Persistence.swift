@@ -14,6 +14,11 @@ import EncoreCore
 ///   lists of `1 + m` values (count, then links).
 ///
 /// - section `origin`: `Int32` slots, the origin's link list (Möbius inner-product graphs; empty otherwise).
+/// - string attribute `quantization`: the ``VectorQuantization`` (`none` or `int8`; absent in files written before
+///   it existed, which load as `none`);
+/// - section `quantizer` (quantized indexes): `2 × dimension` floats, the per-dimension midpoints then steps, or
+///   empty while the quantizer is not fitted. The codes themselves are not stored: loading recomputes them from the
+///   stored vectors with these parameters, giving the same codes as before saving.
 ///
 /// Pending deletions are reclaimed before saving, so a file holds live slots and free slots only.
 extension HNSWIndex {
@@ -46,6 +51,7 @@ extension HNSWIndex {
         }
         let originCount = Int(encore_load_acquire_i32(originLinks))
         let origin = (0..<originCount).map { originLinks[1 + $0] }
+        let quantizer = quantizerParameters.map { $0.midpoints + $0.steps } ?? []
         let attributes: [String: Int64] = [
             "m": Int64(m), "ef_construction": Int64(efConstruction), "ef": Int64(ef),
             "seed": Int64(bitPattern: seed), "slots": Int64(slots), "entry": encore_load_acquire_i64(entryCell),
@@ -53,20 +59,22 @@ extension HNSWIndex {
             "layout": HNSWIndex.fileLayout,
         ]
         var failure: IndexError?
-        upper.withUnsafeBytes { up in origin.withUnsafeBytes { originBytes in
+        upper.withUnsafeBytes { up in origin.withUnsafeBytes { originBytes in quantizer.withUnsafeBytes { quantBytes in
             do throws(IndexError) {
                 try IndexFile.write(
                     to: path, kind: HNSWIndex.fileKind, metric: metric, dimension: dimension, count: count,
                     attributes: attributes,
-                    stringAttributes: ["library": "Encore", "ip_graph": innerProductGraph.rawValue],
+                    stringAttributes: [
+                        "library": "Encore", "ip_graph": innerProductGraph.rawValue, "quantization": quantization.rawValue,
+                    ],
                     sections: [
                         ("records", UnsafeRawBufferPointer(rebasing: records[0..<(slots * recordSize)])), ("upper", up),
-                        ("origin", originBytes),
+                        ("origin", originBytes), ("quantizer", quantBytes),
                     ])
             } catch {
                 failure = error
             }
-        } }
+        } } }
         if let failure { throw failure }
     }
 
@@ -92,11 +100,16 @@ extension HNSWIndex {
         guard let graph = InnerProductGraph(rawValue: file.stringAttributes["ip_graph"] ?? "") else {
             throw corrupt("unknown inner-product graph '\(file.stringAttributes["ip_graph"] ?? "")'")
         }
+        let quantizationName = file.stringAttributes["quantization"] ?? VectorQuantization.none.rawValue
+        guard let quantization = VectorQuantization(rawValue: quantizationName) else {
+            throw corrupt("unknown quantization '\(quantizationName)'")
+        }
         let index: HNSWIndex
         do {
             index = try HNSWIndex(
                 dimension: file.dimension, metric: file.metric, m: Int(m), efConstruction: Int(efc), ef: Int(ef),
-                seed: UInt64(bitPattern: try attribute("seed")), capacity: Int(slots), innerProductGraph: graph)
+                seed: UInt64(bitPattern: try attribute("seed")), capacity: Int(slots), innerProductGraph: graph,
+                quantization: quantization)
         } catch {
             throw corrupt("invalid index parameters: \(error)")
         }
@@ -215,6 +228,20 @@ extension HNSWIndex {
             index.originLinks[1 + j] = e
         }
         index.originLinks[0] = Int32(originCount)
+        if file.hasSection("quantizer") {
+            let raw = try file.section("quantizer")
+            let d = index.dimension
+            if raw.count > 0 {
+                guard quantization == .int8, raw.count == 2 * d * 4 else {
+                    throw corrupt("section 'quantizer' is \(raw.count) bytes (expected \(2 * d * 4) for an int8 index, or none)")
+                }
+                let values = (0..<(2 * d)).map { raw.loadUnaligned(fromByteOffset: 4 * $0, as: Float.self) }
+                guard values.allSatisfy(\.isFinite), values[d...].allSatisfy({ $0 >= 0 }) else {
+                    throw corrupt("section 'quantizer' holds a non-finite value or a negative step")
+                }
+                index.installQuantizer(mid: Array(values[..<d]), step: Array(values[d...]))
+            }
+        }
         return index
     }
 }

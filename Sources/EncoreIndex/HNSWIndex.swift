@@ -28,6 +28,32 @@ public enum InnerProductGraph: String, Sendable, CaseIterable {
     case plain
 }
 
+/// Whether an ``HNSWIndex`` keeps a compact copy of its vectors for the graph walk.
+///
+/// With ``int8`` every stored vector (after the metric's normalization) is also kept as 8-bit codes, one signed byte
+/// per dimension: `x_i ≈ m_i + s_i c_i` with a midpoint `m_i` and step `s_i = (max_i − min_i)/254` per dimension,
+/// fitted once over the vectors present when the index first holds ``HNSWIndex/quantizerTrainingSize`` of them.
+/// The greedy descent and the level-0 candidate search rank by the distance to the decoded codes (64 bytes, one cache
+/// line, for a 64-dimensional vector instead of four); the `ef` candidates found are then re-ranked by the exact
+/// float distance, so the reported distances are exact. Filters' exact scans, the graph build and the stored floats
+/// are unchanged. See docs/index.md.
+public enum VectorQuantization: String, Sendable, CaseIterable {
+    /// Float distances everywhere (the default).
+    case none
+    /// 8-bit per-dimension scalar codes for the walk, exact float re-ranking of the candidates.
+    case int8
+
+    /// Parses an option value (`none` or `int8`).
+    /// - Throws: ``IndexError/invalidParameter(_:)`` naming the accepted values.
+    public init(parsing text: String) throws(IndexError) {
+        guard let q = VectorQuantization(rawValue: text) else {
+            let names = VectorQuantization.allCases.map(\.rawValue).joined(separator: ", ")
+            throw .invalidParameter("quantization '\(text)' is not one of \(names)")
+        }
+        self = q
+    }
+}
+
 /// An approximate k-nearest-neighbor index: a hierarchical navigable small-world graph (Malkov and Yashunin, 2018).
 ///
 /// ## Building
@@ -85,6 +111,11 @@ public enum InnerProductGraph: String, Sendable, CaseIterable {
 /// of 2 MiB or more is mapped at a 2 MiB boundary and advised for transparent huge pages (`MADV_HUGEPAGE`, which
 /// the kernel honors when `/sys/kernel/mm/transparent_hugepage/enabled` is `madvise` or `always`): searches read
 /// records at random, and with 4 KiB pages most of those reads would also miss the TLB.
+///
+/// With ``VectorQuantization/int8``, the codes live beside the records in their own chunks (same slots per chunk),
+/// `codeStride` bytes per slot: the dimension rounded up to 16, 32 or 64 when at most 64 (so one code vector never
+/// straddles a cache line), else to a multiple of 64; the per-dimension midpoints and steps are two arrays of the
+/// index. See ``VectorQuantization``.
 public final class HNSWIndex: VectorIndex, @unchecked Sendable {
     // Thread-safety: immutable configuration in `let`s; shared mutable state is either raw memory accessed with the
     // atomics of CKernels (links, flags, entry point, counters, epochs), or guarded by `writerLock` (everything that
@@ -102,6 +133,12 @@ public final class HNSWIndex: VectorIndex, @unchecked Sendable {
     public let seed: UInt64
     /// How the graph is built for ``VectorMetric/innerProduct`` (ignored for the other metrics).
     public let innerProductGraph: InnerProductGraph
+    /// Whether the graph walk ranks by 8-bit codes before exact re-ranking (see ``VectorQuantization``).
+    public let quantization: VectorQuantization
+    /// The number of vectors over which the quantizer's per-dimension ranges are fitted: the walk uses the codes once
+    /// the index has held this many vectors (until then it uses floats). Later vectors outside the fitted range are
+    /// clamped to it (only their first-pass distance is affected: re-ranking is exact).
+    public static let quantizerTrainingSize = 1024
 
     // Layout.
     let maxM0: Int
@@ -153,6 +190,17 @@ public final class HNSWIndex: VectorIndex, @unchecked Sendable {
     var chunkCount = 0
     var upperBytes = 0
 
+    // Quantization (see VectorQuantization); the table has one entry when the index is not quantized.
+    /// Bytes of codes per slot (a multiple of 16; 0 when not quantized).
+    let codeStride: Int
+    let codeChunkTable: UnsafeMutablePointer<UnsafeMutableRawPointer?>
+    /// Per-dimension midpoints and steps, `codeStride` long (zero past the dimension); written once, before
+    /// `quantizerReadyCell` is set.
+    let quantMid: UnsafeMutablePointer<Float>
+    let quantStep: UnsafeMutablePointer<Float>
+    /// 1 once the quantizer is fitted and every valid slot has codes (release store; searches read it once).
+    let quantizerReadyCell: UnsafeMutablePointer<Int32>
+
     static let levelMask: Int32 = 0xFF
     static let deletedFlag: Int32 = 0x100
     static let validFlag: Int32 = 0x200
@@ -170,10 +218,11 @@ public final class HNSWIndex: VectorIndex, @unchecked Sendable {
     ///   - seed: seeds the level generator.
     ///   - capacity: the expected number of vectors, used to size storage chunks (not a limit).
     ///   - innerProductGraph: the transform the inner-product graph is built on (see ``InnerProductGraph``).
+    ///   - quantization: whether searches walk the graph on 8-bit codes (see ``VectorQuantization``).
     /// - Throws: ``IndexError/invalidParameter(_:)`` when a parameter is out of range.
     public init(
         dimension: Int, metric: VectorMetric, m: Int = 16, efConstruction: Int = 200, ef: Int = 64, seed: UInt64 = 42,
-        capacity: Int = 0, innerProductGraph: InnerProductGraph = .mobius
+        capacity: Int = 0, innerProductGraph: InnerProductGraph = .mobius, quantization: VectorQuantization = .none
     ) throws(IndexError) {
         guard (1...65_536).contains(dimension) else { throw .invalidParameter("dimension \(dimension) must be in 1...65536") }
         guard (2...256).contains(m) else { throw .invalidParameter("m \(m) must be in 2...256") }
@@ -188,6 +237,7 @@ public final class HNSWIndex: VectorIndex, @unchecked Sendable {
         self.efConstruction = efConstruction
         self.seed = seed
         self.innerProductGraph = innerProductGraph
+        self.quantization = quantization
         maxM0 = 2 * m
         levelMult = 1 / Foundation.log(Double(m))
         upperStride = 1 + m
@@ -222,6 +272,18 @@ public final class HNSWIndex: VectorIndex, @unchecked Sendable {
         originLock.initialize(to: 0)
         pool = HNSWContextPool(dimension: dimension)
         rng = SplitMix64(seed: seed)
+        switch quantization {
+        case .none: codeStride = 0
+        case .int8: codeStride = dimension <= 16 ? 16 : dimension <= 32 ? 32 : (dimension + 63) & ~63
+        }
+        codeChunkTable = .allocate(capacity: codeStride > 0 ? maxChunks : 1)
+        codeChunkTable.initialize(repeating: nil, count: codeStride > 0 ? maxChunks : 1)
+        quantMid = .allocate(capacity: max(1, codeStride))
+        quantMid.initialize(repeating: 0, count: max(1, codeStride))
+        quantStep = .allocate(capacity: max(1, codeStride))
+        quantStep.initialize(repeating: 0, count: max(1, codeStride))
+        quantizerReadyCell = .allocate(capacity: 1)
+        quantizerReadyCell.initialize(to: 0)
     }
 
     deinit {
@@ -235,6 +297,16 @@ public final class HNSWIndex: VectorIndex, @unchecked Sendable {
             encore_free_table(chunk, chunkBytes)
         }
         chunkTable.deallocate()
+        if codeStride > 0 {
+            for c in 0..<maxChunks {
+                guard let chunk = codeChunkTable[c] else { break }
+                encore_free_table(chunk, codeStride << chunkShift)
+            }
+        }
+        codeChunkTable.deallocate()
+        quantMid.deallocate()
+        quantStep.deallocate()
+        quantizerReadyCell.deallocate()
         for p in [entryCell, slotCountCell, liveCountCell, pendingCountCell, epochCell, efCell] { p.deallocate() }
         stripeLocks.deallocate()
         originLinks.deallocate()
@@ -264,12 +336,12 @@ public final class HNSWIndex: VectorIndex, @unchecked Sendable {
         return e < 0 ? -1 : Int(e >> 32)
     }
 
-    /// Bytes held by the index: record chunks (vectors and level-0 links), upper-level link blocks, the id map, the
-    /// chunk table's used part and the pooled search contexts (visited sets, heaps). Divide by ``count`` for bytes
-    /// per vector.
+    /// Bytes held by the index: record chunks (vectors and level-0 links), code chunks (quantized indexes), upper-level
+    /// link blocks, the id map, the chunk table's used part and the pooled search contexts (visited sets, heaps).
+    /// Divide by ``count`` for bytes per vector.
     public var memoryUsage: Int {
         writerLock.lock()
-        let chunks = chunkCount * chunkBytes
+        let chunks = chunkCount * (chunkBytes + (codeStride << chunkShift))
         let upper = upperBytes
         writerLock.unlock()
         let map = labelToSlot.withLock { $0.capacity } * 9 + 64
@@ -307,6 +379,17 @@ public final class HNSWIndex: VectorIndex, @unchecked Sendable {
     func vectorPointer(_ slot: Int) -> UnsafeMutablePointer<Float> {
         (record(slot) + vectorOffset).assumingMemoryBound(to: Float.self)
     }
+
+    /// The 8-bit codes of `slot` (quantized indexes only; the slot must be allocated).
+    @inline(__always)
+    func codePointer(_ slot: Int) -> UnsafeMutablePointer<Int8> {
+        (codeChunkTable[slot >> chunkShift].unsafelyUnwrapped + (slot & chunkMask) * codeStride)
+            .assumingMemoryBound(to: Int8.self)
+    }
+
+    /// Whether searches may walk on the codes (the quantizer is fitted and every valid slot has codes).
+    @inline(__always)
+    var quantizerReady: Bool { encore_load_acquire_i32(quantizerReadyCell) != 0 }
 
     @inline(__always)
     func flagsPointer(_ slot: Int) -> UnsafeMutablePointer<Int32> {
@@ -356,10 +439,12 @@ public final class HNSWIndex: VectorIndex, @unchecked Sendable {
     /// How a search measures distance from its query (`q`, with scalar `qs`) to a stored node `x` (with scalar `s`,
     /// the record's extra value).
     struct Distance {
-        enum Kind { case l2, dot, augmented, mobius }
+        /// `sq8L2` and `sq8Dot` read a slot's 8-bit codes; their query is prepared by `prepareQuantizedQuery`.
+        enum Kind { case l2, dot, augmented, mobius, sq8L2, sq8Dot }
         let kind: Kind
         /// `1` for cosine (`1 − q·x`), `0` for the inner product (`−q·x`).
         let offset: Float
+        /// The node scalar's factor (augmented, Möbius), or for `sq8Dot` the query's constant `Σ q_i m_i`.
         let qs: Float
     }
 
@@ -403,6 +488,10 @@ public final class HNSWIndex: VectorIndex, @unchecked Sendable {
         case .mobius:
             let s = r.load(fromByteOffset: 8, as: Float.self)
             return d.qs + s - 2 * encore_dot(q, x, dimension) * d.qs * s
+        case .sq8L2:
+            return encore_sq8_l2(q, quantStep, codePointer(slot), codeStride)
+        case .sq8Dot:
+            return d.offset - d.qs - encore_sq8_dot(q, codePointer(slot), codeStride)
         }
     }
 
