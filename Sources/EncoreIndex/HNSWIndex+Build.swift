@@ -104,12 +104,6 @@ extension HNSWIndex {
             writeRecord(slot: Int(slots[i]), id: ids[i], vector: vectors + i * dimension, level: levels[i])
         }
         labelToSlot.withLock { map in for i in 0..<n { map[ids[i]] = slots[i] } }
-        // The quantizer is fitted once, over every vector held when there are enough (see quantizerTrainingSize).
-        if codeStride > 0 && !quantizerReady
-            && Int(encore_load_acquire_i64(liveCountCell)) + n >= HNSWIndex.quantizerTrainingSize
-        {
-            fitQuantizer()
-        }
 
         // Insert: in parallel for batches.
         if threads <= 1 || n < 2 * threads {
@@ -155,8 +149,8 @@ extension HNSWIndex {
             }
             chunkTable[s >> chunkShift] = chunk
             if codeStride > 0 {
-                guard let codes = encore_alloc_table(codeStride << chunkShift) else {
-                    preconditionFailure("HNSWIndex: out of memory allocating a chunk of \(codeStride << chunkShift) bytes")
+                guard let codes = encore_alloc_table(codeChunkBytes) else {
+                    preconditionFailure("HNSWIndex: out of memory allocating a chunk of \(codeChunkBytes) bytes")
                 }
                 codeChunkTable[s >> chunkShift] = codes
             }
@@ -207,7 +201,7 @@ extension HNSWIndex {
             r.storeBytes(of: extra, toByteOffset: 8, as: Float.self)
         }
         // Codes before the node is linked (as its vector), so a quantized walk that reaches it reads them whole.
-        if codeStride > 0 && quantizerReady { encodeSlot(slot) }
+        if codeStride > 0 { encodeSlot(slot) }
         encore_store_release_i32(flagsCell, Int32(level) | HNSWIndex.validFlag)
     }
 

@@ -15,10 +15,8 @@ import EncoreCore
 ///
 /// - section `origin`: `Int32` slots, the origin's link list (Möbius inner-product graphs; empty otherwise).
 /// - string attribute `quantization`: the ``VectorQuantization`` (`none` or `int8`; absent in files written before
-///   it existed, which load as `none`);
-/// - section `quantizer` (quantized indexes): `2 × dimension` floats, the per-dimension midpoints then steps, or
-///   empty while the quantizer is not fitted. The codes themselves are not stored: loading recomputes them from the
-///   stored vectors with these parameters, giving the same codes as before saving.
+///   it existed, which load as `none`). The codes are not stored: each depends on its vector alone, so loading
+///   recomputes exactly the codes the index had.
 ///
 /// Pending deletions are reclaimed before saving, so a file holds live slots and free slots only.
 extension HNSWIndex {
@@ -51,7 +49,6 @@ extension HNSWIndex {
         }
         let originCount = Int(encore_load_acquire_i32(originLinks))
         let origin = (0..<originCount).map { originLinks[1 + $0] }
-        let quantizer = quantizerParameters.map { $0.midpoints + $0.steps } ?? []
         let attributes: [String: Int64] = [
             "m": Int64(m), "ef_construction": Int64(efConstruction), "ef": Int64(ef),
             "seed": Int64(bitPattern: seed), "slots": Int64(slots), "entry": encore_load_acquire_i64(entryCell),
@@ -59,7 +56,7 @@ extension HNSWIndex {
             "layout": HNSWIndex.fileLayout,
         ]
         var failure: IndexError?
-        upper.withUnsafeBytes { up in origin.withUnsafeBytes { originBytes in quantizer.withUnsafeBytes { quantBytes in
+        upper.withUnsafeBytes { up in origin.withUnsafeBytes { originBytes in
             do throws(IndexError) {
                 try IndexFile.write(
                     to: path, kind: HNSWIndex.fileKind, metric: metric, dimension: dimension, count: count,
@@ -69,12 +66,12 @@ extension HNSWIndex {
                     ],
                     sections: [
                         ("records", UnsafeRawBufferPointer(rebasing: records[0..<(slots * recordSize)])), ("upper", up),
-                        ("origin", originBytes), ("quantizer", quantBytes),
+                        ("origin", originBytes),
                     ])
             } catch {
                 failure = error
             }
-        } } }
+        } }
         if let failure { throw failure }
     }
 
@@ -228,19 +225,8 @@ extension HNSWIndex {
             index.originLinks[1 + j] = e
         }
         index.originLinks[0] = Int32(originCount)
-        if file.hasSection("quantizer") {
-            let raw = try file.section("quantizer")
-            let d = index.dimension
-            if raw.count > 0 {
-                guard quantization == .int8, raw.count == 2 * d * 4 else {
-                    throw corrupt("section 'quantizer' is \(raw.count) bytes (expected \(2 * d * 4) for an int8 index, or none)")
-                }
-                let values = (0..<(2 * d)).map { raw.loadUnaligned(fromByteOffset: 4 * $0, as: Float.self) }
-                guard values.allSatisfy(\.isFinite), values[d...].allSatisfy({ $0 >= 0 }) else {
-                    throw corrupt("section 'quantizer' holds a non-finite value or a negative step")
-                }
-                index.installQuantizer(mid: Array(values[..<d]), step: Array(values[d...]))
-            }
+        if index.codeStride > 0 {
+            for (_, slot) in labels { index.encodeSlot(Int(slot)) }
         }
         return index
     }

@@ -154,10 +154,10 @@ extension HNSWIndex {
         guard live > 0 else { return [] }
         let q = UnsafePointer(ctx.query)
         let d = queryDistance
-        // The walk's distance: the codes' when the quantizer is ready (read once: it never goes back), then exact
-        // re-ranking of the candidates; otherwise the exact one.
+        // The walk's distance: the codes' for a quantized index (then exact re-ranking of the candidates), otherwise
+        // the exact one.
         let walk: Walk
-        if codeStride > 0 && quantizerReady {
+        if codeStride > 0 {
             walk = Walk(distance: prepareQuantizedQuery(ctx, exact: d), query: UnsafePointer(ctx.quantQuery), rerank: true)
         } else {
             walk = Walk(distance: d, query: q, rerank: false)
@@ -320,7 +320,7 @@ extension HNSWIndex {
             let found = sq8
                 ? encore_hnsw_expand_sq8(
                     list + 1, n, visited, visitedCapacity, tag, codeChunks, Int32(chunkShift), chunkMask, codeStride, q,
-                    quantStep, kindCode, d.offset, d.qs, outSlots, outDistances)
+                    kindCode, d.offset, outSlots, outDistances)
                 : encore_hnsw_expand(
                     list + 1, n, visited, visitedCapacity, tag, chunks, Int32(chunkShift), chunkMask, recordSize,
                     vectorOffset, q, dimension, kindCode, d.offset, d.qs, outSlots, outDistances)
