@@ -60,8 +60,8 @@ extension HNSWIndex {
         }
     }
 
-    /// Replaces the distances of the items in `ctx.sorted[0..<n]` by the exact `d` from `q` and sorts them (ties by
-    /// slot), reading each vector a few items ahead.
+    /// Replaces the distances of the items in `ctx.sorted[0..<n]` (in any order) by the exact `d` from `q` and sorts
+    /// them (ties by slot), prefetching each vector a few items ahead.
     func rerankSorted(_ ctx: HNSWSearchContext, count n: Int, _ d: Distance, _ q: UnsafePointer<Float>) {
         let items = ctx.sorted
         let ahead = 4

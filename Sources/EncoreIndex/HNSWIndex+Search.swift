@@ -222,10 +222,11 @@ extension HNSWIndex {
         }
         searchLayer(ctx, d, q, entry: cur, entryDistance: dcur, ef: ef, level: 0, acceptor, seeds: usesOrigin ? originLinks : nil)
         if walk.rerank {
-            var res = ctx.results
-            ctx.ensureScratch(res.count)
-            let n = res.drainAscending(into: ctx.sorted)
-            ctx.results = res
+            // In heap order: the re-ranking sorts them by exact distance anyway.
+            let n = ctx.results.count
+            ctx.ensureScratch(n)
+            ctx.sorted.update(from: ctx.results.items, count: n)
+            ctx.results.count = 0
             rerankSorted(ctx, count: n, exact, exactQuery)
             return neighbors(fromSorted: ctx, count: n, k: k)
         }
