@@ -48,7 +48,8 @@ Run:
     Benchmarks/.venv/bin/python Benchmarks/compare_ann.py --datasets als          # full ALS factors
     Benchmarks/.venv/bin/python Benchmarks/compare_ann.py --datasets mixture      # 1M vectors: about an hour
 Options: --libraries encore,hnswlib,voyager,faiss (also encore-plain, hnswlib-aug: ip only)  --metrics cosine,ip  --ef "10 20 40 ..."  --threads 2
---binary PATH (skip the build)  --reuse (keep finished (data set, metric, library) results from Benchmarks/results/
+--encore-quantization int8 (Encore's graph walk on 8-bit codes with exact re-ranking; its results are saved as
+"encore-int8" beside the float runs)  --binary PATH (skip the build)  --reuse (keep finished (data set, metric, library) results from Benchmarks/results/
 and run only the rest)  --report-only (print the table of the saved results, run nothing).
 """
 import argparse
@@ -485,7 +486,7 @@ def run_encore(base, queries, metric, args, tag, ip_graph="mobius"):
         sh([args.binary, "ann-bench", "--base", base_path, "--queries", query_path, "--metric", metric,
             "--k", str(args.k), "--m", str(args.m), "--ef-construction", str(args.ef_construction),
             "--ef", ",".join(map(str, args.ef)), "--threads", str(args.threads), "--seed", str(args.seed),
-            "--ip-graph", ip_graph, "--json", out, "--save-results", prefix, "--measure-io"], stdout=sys.stderr)
+            "--ip-graph", ip_graph, "--quantization", args.encore_quantization, "--json", out, "--save-results", prefix, "--measure-io"], stdout=sys.stderr)
         with open(out) as f:
             report = json.load(f)
         sweep = []
@@ -495,6 +496,13 @@ def run_encore(base, queries, metric, args, tag, ip_graph="mobius"):
                           "self_reported_recall": r["recall"]})
     return {"build_seconds": report["build_seconds"], "memory_bytes": report["memory_bytes"], "sweep": sweep,
             "ground_truth_seconds": report["ground_truth_seconds"], "index_file_io": report.get("index_file_io")}
+
+
+def result_name(lib, args):
+    """The name a library's results are saved under: Encore's with int8 quantization get an '-int8' suffix."""
+    if lib.startswith("encore") and args.encore_quantization != "none":
+        return f"{lib}-{args.encore_quantization}"
+    return lib
 
 
 def run_library(lib, tag, base, queries, metric, gt, args):
@@ -513,7 +521,8 @@ def run_library(lib, tag, base, queries, metric, gt, args):
                 f"own ExactIndex ground truth, {p['recall']:.4f} here")
     row = {"library": lib, "dataset": tag, "metric": metric, "n": int(base.shape[0]),
            "dimension": int(base.shape[1]), "queries": int(queries.shape[0]), "k": args.k, "m": args.m,
-           "ef_construction": args.ef_construction, "threads": args.threads, **res}
+           "ef_construction": args.ef_construction, "threads": args.threads,
+           "quantization": args.encore_quantization if lib.startswith("encore") else None, **res}
     sweep = "  ".join(f"ef{p['ef']}:{p['recall']:.3f}/{p['qps']:.0f}" for p in row["sweep"])
     log(f"  {lib}: build {row['build_seconds']:.1f} s; recall/QPS {sweep}")
     return row
@@ -540,7 +549,7 @@ def run_suite(args, libraries):
                 if r % 2 == 1:
                     order.reverse()
                 for lib in order:
-                    path = os.path.join(RESULTS, f"suite-{tag}-{metric}-{lib}-r{r}.json")
+                    path = os.path.join(RESULTS, f"suite-{tag}-{metric}-{result_name(lib, args)}-r{r}.json")
                     if (args.reuse or args.report_only) and os.path.exists(path):
                         with open(path) as f:
                             per_lib.setdefault(lib, []).append(json.load(f))
@@ -600,6 +609,9 @@ def main():
     ap.add_argument("--rounds", type=int, default=2,
                     help="with --suite: rounds per set and metric, the libraries in alternating order")
     ap.add_argument("--suite-queries", type=int, default=5000)
+    ap.add_argument("--encore-quantization", default="none", choices=("none", "int8"),
+                    help="Encore's index quantization (ann-bench --quantization); int8 results are saved under "
+                         "'<library>-int8' result names, so both can be kept and compared")
     ap.add_argument("--report-only", action="store_true",
                     help="print the table of the saved results in Benchmarks/results/ and run nothing")
     args = ap.parse_args()
@@ -638,7 +650,7 @@ def main():
             for lib in libraries:
                 if lib in IP_ONLY and metric != "ip":
                     continue
-                path = os.path.join(RESULTS, f"ann-{tag}-{metric}-{lib}.json")
+                path = os.path.join(RESULTS, f"ann-{tag}-{metric}-{result_name(lib, args)}.json")
                 if (args.reuse or args.report_only) and os.path.exists(path):
                     with open(path) as f:
                         rows.append(json.load(f))

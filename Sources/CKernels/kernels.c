@@ -97,6 +97,60 @@ AVX2 static float sqdist_avx2(const float *a, const float *b, long n) {
 }
 #endif
 
+/* ---- 8-bit scalar quantization ---------------------------------------------------------------------------------- */
+
+static float sq8_dot_generic(const float *q, const int8_t *c, long n) {
+    float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    for (long i = 0; i + 4 <= n; i += 4) {
+        s0 += q[i] * (float)c[i];
+        s1 += q[i + 1] * (float)c[i + 1];
+        s2 += q[i + 2] * (float)c[i + 2];
+        s3 += q[i + 3] * (float)c[i + 3];
+    }
+    return (s0 + s1) + (s2 + s3);
+}
+
+static float sq8_l2_generic(const float *q, float s, const int8_t *c, long n) {
+    float s0 = 0, s1 = 0;
+    for (long i = 0; i + 2 <= n; i += 2) {
+        float t0 = q[i] - s * (float)c[i];
+        float t1 = q[i + 1] - s * (float)c[i + 1];
+        s0 += t0 * t0;
+        s1 += t1 * t1;
+    }
+    return s0 + s1;
+}
+
+#ifdef ENCORE_X86
+/* 16 codes per step: one 128-bit load, sign-extended to two vectors of 8 int32, converted to float. */
+AVX2 static float sq8_dot_avx2(const float *q, const int8_t *c, long n) {
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    for (long i = 0; i + 16 <= n; i += 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(c + i));
+        __m256 lo = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(v));
+        __m256 hi = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(v, 8)));
+        acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i), lo, acc0);
+        acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(q + i + 8), hi, acc1);
+    }
+    return hsum256(_mm256_add_ps(acc0, acc1));
+}
+
+AVX2 static float sq8_l2_avx2(const float *q, float s, const int8_t *c, long n) {
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    __m256 vs = _mm256_set1_ps(s);
+    for (long i = 0; i + 16 <= n; i += 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(c + i));
+        __m256 lo = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(v));
+        __m256 hi = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(v, 8)));
+        __m256 t0 = _mm256_fnmadd_ps(vs, lo, _mm256_loadu_ps(q + i));
+        __m256 t1 = _mm256_fnmadd_ps(vs, hi, _mm256_loadu_ps(q + i + 8));
+        acc0 = _mm256_fmadd_ps(t0, t0, acc0);
+        acc1 = _mm256_fmadd_ps(t1, t1, acc1);
+    }
+    return hsum256(_mm256_add_ps(acc0, acc1));
+}
+#endif
+
 /* ---- the CG update, written once over the selected dot/axpy ---------------------------------------------------- */
 
 /* The first pass over a row's observed items touches factor rows scattered over a matrix far larger than the cache;
@@ -346,6 +400,40 @@ float encore_squared_distance(const float *a, const float *b, long n) {
     return sqdist_generic(a, b, n);
 }
 
+float encore_sq8_dot_at(int use, const float *q, const int8_t *codes, long stride) {
+    int best = detect();
+    if (use > best) use = best;
+#ifdef ENCORE_X86
+    if (use >= 1) return sq8_dot_avx2(q, codes, stride);
+#endif
+    (void)use;
+    return sq8_dot_generic(q, codes, stride);
+}
+
+float encore_sq8_l2_at(int use, const float *q, float s, const int8_t *codes, long stride) {
+    int best = detect();
+    if (use > best) use = best;
+#ifdef ENCORE_X86
+    if (use >= 1) return sq8_l2_avx2(q, s, codes, stride);
+#endif
+    (void)use;
+    return sq8_l2_generic(q, s, codes, stride);
+}
+
+float encore_sq8_dot(const float *q, const int8_t *codes, long stride) {
+#ifdef ENCORE_X86
+    if (avx2()) return sq8_dot_avx2(q, codes, stride);
+#endif
+    return sq8_dot_generic(q, codes, stride);
+}
+
+float encore_sq8_l2(const float *q, float s, const int8_t *codes, long stride) {
+#ifdef ENCORE_X86
+    if (avx2()) return sq8_l2_avx2(q, s, codes, stride);
+#endif
+    return sq8_l2_generic(q, s, codes, stride);
+}
+
 void encore_cg_update_at(int use, float *x, long f, const float *gram, const float *y, const int32_t *cols,
                          const float *vals, long count, int steps, float *r, float *p, float *ap) {
     int best = detect();
@@ -539,4 +627,58 @@ long encore_hnsw_expand(const int32_t *links, long count, uint16_t *visited, lon
 #endif
     return hnsw_expand_generic(links, count, visited, visited_cap, tag, chunks, chunk_shift, chunk_mask, record_size,
                                vector_offset, query, dim, kind, offset, qs, out_slots, out_dist);
+}
+
+/* As HNSW_EXPAND_BODY over the 8-bit codes: each vector's codes are `stride` contiguous bytes (one cache line for
+ * d <= 64); its scale is in the chunk's scale array after the codes. Both are prefetched in the first pass. */
+#define HNSW_EXPAND_SQ8_BODY(SQDOT, SQL2)                                                                        \
+    long out = 0;                                                                                                \
+    if (count <= 0) return 0;                                                                                    \
+    long scales_at = (chunk_mask + 1) * stride;                                                                  \
+    for (long j = 0; j < count; j++) {                                                                           \
+        int32_t slot = __atomic_load_n(links + j, __ATOMIC_ACQUIRE);                                             \
+        if (slot < 0 || slot >= visited_cap || visited[slot] == tag) continue;                                   \
+        visited[slot] = tag;                                                                                     \
+        const char *chunk = (const char *)code_chunks[slot >> chunk_shift];                                      \
+        long k = slot & chunk_mask;                                                                              \
+        for (long o = 0; o < stride; o += 64) __builtin_prefetch(chunk + k * stride + o, 0, 3);                  \
+        __builtin_prefetch(chunk + scales_at + 4 * k, 0, 3);                                                     \
+        out_slots[out++] = slot;                                                                                 \
+    }                                                                                                            \
+    for (long i = 0; i < out; i++) {                                                                             \
+        int32_t slot = out_slots[i];                                                                             \
+        const char *chunk = (const char *)code_chunks[slot >> chunk_shift];                                      \
+        long k = slot & chunk_mask;                                                                              \
+        const int8_t *c = (const int8_t *)(chunk + k * stride);                                                  \
+        float scale = *(const float *)(chunk + scales_at + 4 * k);                                               \
+        out_dist[i] = kind == 0 ? SQL2(q, scale, c, stride) : offset - scale * SQDOT(q, c, stride);              \
+    }                                                                                                            \
+    return out;
+
+static long hnsw_expand_sq8_generic(const int32_t *links, long count, uint16_t *visited, long visited_cap,
+                                    uint16_t tag, void *const *code_chunks, int chunk_shift, long chunk_mask,
+                                    long stride, const float *q, int kind, float offset, int32_t *out_slots,
+                                    float *out_dist) {
+    HNSW_EXPAND_SQ8_BODY(sq8_dot_generic, sq8_l2_generic)
+}
+
+#ifdef ENCORE_X86
+AVX2 static long hnsw_expand_sq8_avx2(const int32_t *links, long count, uint16_t *visited, long visited_cap,
+                                      uint16_t tag, void *const *code_chunks, int chunk_shift, long chunk_mask,
+                                      long stride, const float *q, int kind, float offset, int32_t *out_slots,
+                                      float *out_dist) {
+    HNSW_EXPAND_SQ8_BODY(sq8_dot_avx2, sq8_l2_avx2)
+}
+#endif
+
+long encore_hnsw_expand_sq8(const int32_t *links, long count, uint16_t *visited, long visited_cap, uint16_t tag,
+                            void *const *code_chunks, int chunk_shift, long chunk_mask, long stride, const float *q,
+                            int kind, float offset, int32_t *out_slots, float *out_dist) {
+#ifdef ENCORE_X86
+    if (avx2())
+        return hnsw_expand_sq8_avx2(links, count, visited, visited_cap, tag, code_chunks, chunk_shift, chunk_mask,
+                                    stride, q, kind, offset, out_slots, out_dist);
+#endif
+    return hnsw_expand_sq8_generic(links, count, visited, visited_cap, tag, code_chunks, chunk_shift, chunk_mask,
+                                   stride, q, kind, offset, out_slots, out_dist);
 }

@@ -148,6 +148,12 @@ extension HNSWIndex {
                 preconditionFailure("HNSWIndex: out of memory allocating a chunk of \(bytes) bytes")
             }
             chunkTable[s >> chunkShift] = chunk
+            if codeStride > 0 {
+                guard let codes = encore_alloc_table(codeChunkBytes) else {
+                    preconditionFailure("HNSWIndex: out of memory allocating a chunk of \(codeChunkBytes) bytes")
+                }
+                codeChunkTable[s >> chunkShift] = codes
+            }
             chunkCount += 1
         }
         encore_store_release_i64(slotCountCell, Int64(s + 1))
@@ -194,6 +200,8 @@ extension HNSWIndex {
             }
             r.storeBytes(of: extra, toByteOffset: 8, as: Float.self)
         }
+        // Codes before the node is linked (as its vector), so a quantized walk that reaches it reads them whole.
+        if codeStride > 0 { encodeSlot(slot) }
         encore_store_release_i32(flagsCell, Int32(level) | HNSWIndex.validFlag)
     }
 

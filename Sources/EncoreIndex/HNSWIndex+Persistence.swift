@@ -14,6 +14,9 @@ import EncoreCore
 ///   lists of `1 + m` values (count, then links).
 ///
 /// - section `origin`: `Int32` slots, the origin's link list (Möbius inner-product graphs; empty otherwise).
+/// - string attribute `quantization`: the ``VectorQuantization`` (`none` or `int8`; absent in files written before
+///   it existed, which load as `none`). The codes are not stored: each depends on its vector alone, so loading
+///   recomputes exactly the codes the index had.
 ///
 /// Pending deletions are reclaimed before saving, so a file holds live slots and free slots only.
 extension HNSWIndex {
@@ -58,7 +61,9 @@ extension HNSWIndex {
                 try IndexFile.write(
                     to: path, kind: HNSWIndex.fileKind, metric: metric, dimension: dimension, count: count,
                     attributes: attributes,
-                    stringAttributes: ["library": "Encore", "ip_graph": innerProductGraph.rawValue],
+                    stringAttributes: [
+                        "library": "Encore", "ip_graph": innerProductGraph.rawValue, "quantization": quantization.rawValue,
+                    ],
                     sections: [
                         ("records", UnsafeRawBufferPointer(rebasing: records[0..<(slots * recordSize)])), ("upper", up),
                         ("origin", originBytes),
@@ -92,11 +97,16 @@ extension HNSWIndex {
         guard let graph = InnerProductGraph(rawValue: file.stringAttributes["ip_graph"] ?? "") else {
             throw corrupt("unknown inner-product graph '\(file.stringAttributes["ip_graph"] ?? "")'")
         }
+        let quantizationName = file.stringAttributes["quantization"] ?? VectorQuantization.none.rawValue
+        guard let quantization = VectorQuantization(rawValue: quantizationName) else {
+            throw corrupt("unknown quantization '\(quantizationName)'")
+        }
         let index: HNSWIndex
         do {
             index = try HNSWIndex(
                 dimension: file.dimension, metric: file.metric, m: Int(m), efConstruction: Int(efc), ef: Int(ef),
-                seed: UInt64(bitPattern: try attribute("seed")), capacity: Int(slots), innerProductGraph: graph)
+                seed: UInt64(bitPattern: try attribute("seed")), capacity: Int(slots), innerProductGraph: graph,
+                quantization: quantization)
         } catch {
             throw corrupt("invalid index parameters: \(error)")
         }
@@ -215,6 +225,9 @@ extension HNSWIndex {
             index.originLinks[1 + j] = e
         }
         index.originLinks[0] = Int32(originCount)
+        if index.codeStride > 0 {
+            for (_, slot) in labels { index.encodeSlot(Int(slot)) }
+        }
         return index
     }
 }

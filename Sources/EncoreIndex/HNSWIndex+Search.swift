@@ -154,6 +154,14 @@ extension HNSWIndex {
         guard live > 0 else { return [] }
         let q = UnsafePointer(ctx.query)
         let d = queryDistance
+        // The walk's distance: the codes' for a quantized index (then exact re-ranking of the candidates), otherwise
+        // the exact one.
+        let walk: Walk
+        if codeStride > 0 {
+            walk = Walk(distance: prepareQuantizedQuery(ctx, exact: d), query: UnsafePointer(ctx.quantQuery), rerank: true)
+        } else {
+            walk = Walk(distance: d, query: q, rerank: false)
+        }
         let efEff = max(ef, k)
         let scanLimit = max(4 * efEff, Int((Double(efEff) * Double(maxM0) * Double(live) / 2).squareRoot()))
         var allowedEstimate: Int? = nil
@@ -161,25 +169,25 @@ extension HNSWIndex {
         switch filter {
         case nil:
             if pendingDeletions == 0 {
-                out = graphSearch(ctx, d, q, k: k, ef: efEff, HNSWAcceptAll())
+                out = graphSearch(ctx, walk, d, q, k: k, ef: efEff, HNSWAcceptAll())
             } else {
-                out = graphSearch(ctx, d, q, k: k, ef: efEff, HNSWAcceptLive())
+                out = graphSearch(ctx, walk, d, q, k: k, ef: efEff, HNSWAcceptLive())
             }
         case .allowed(let bits):
             let a = bits.count
             allowedEstimate = a
             if a <= scanLimit { return scanAllowed(ctx, d, q, k: k, bits: bits) }
             out = bits.words.withUnsafeBufferPointer { w in
-                graphSearch(ctx, d, q, k: k, ef: efEff, HNSWAcceptBits(words: w, allowed: true))
+                graphSearch(ctx, walk, d, q, k: k, ef: efEff, HNSWAcceptBits(words: w, allowed: true))
             }
         case .excluded(let bits):
             let a = max(0, live - bits.count)
             if a <= scanLimit { return scanAll(ctx, d, q, k: k, filter: filter) }
             out = bits.words.withUnsafeBufferPointer { w in
-                graphSearch(ctx, d, q, k: k, ef: efEff, HNSWAcceptBits(words: w, allowed: false))
+                graphSearch(ctx, walk, d, q, k: k, ef: efEff, HNSWAcceptBits(words: w, allowed: false))
             }
         case .predicate(let p):
-            out = graphSearch(ctx, d, q, k: k, ef: efEff, HNSWAcceptPredicate(predicate: p))
+            out = graphSearch(ctx, walk, d, q, k: k, ef: efEff, HNSWAcceptPredicate(predicate: p))
         }
         if out.count < k && out.count < min(live, allowedEstimate ?? live) {
             // The walk found too few (a selective predicate, or a graph cut by deletions): answer exactly.
@@ -188,11 +196,22 @@ extension HNSWIndex {
         return out
     }
 
-    /// Greedy descent through the upper levels, then a best-first search of level 0.
+    /// The distance a search walks the graph with, and whether its candidates are re-ranked by the exact one.
+    struct Walk {
+        let distance: Distance
+        let query: UnsafePointer<Float>
+        let rerank: Bool
+    }
+
+    /// Greedy descent through the upper levels, then a best-first search of level 0, by the walk's distance; the
+    /// results are re-ranked by the exact `exact` from `exactQuery` when the walk is quantized.
     @inline(__always)
     func graphSearch<A: HNSWAcceptor>(
-        _ ctx: HNSWSearchContext, _ d: Distance, _ q: UnsafePointer<Float>, k: Int, ef: Int, _ acceptor: A
+        _ ctx: HNSWSearchContext, _ walk: Walk, _ exact: Distance, _ exactQuery: UnsafePointer<Float>, k: Int, ef: Int,
+        _ acceptor: A
     ) -> [Neighbor] {
+        let d = walk.distance
+        let q = walk.query
         guard let (entry, top) = loadEntry() else { return [] }
         var cur = entry
         var dcur = distance(d, q, cur)
@@ -202,6 +221,15 @@ extension HNSWIndex {
             level -= 1
         }
         searchLayer(ctx, d, q, entry: cur, entryDistance: dcur, ef: ef, level: 0, acceptor, seeds: usesOrigin ? originLinks : nil)
+        if walk.rerank {
+            // In heap order: the re-ranking sorts them by exact distance anyway.
+            let n = ctx.results.count
+            ctx.ensureScratch(n)
+            ctx.sorted.update(from: ctx.results.items, count: n)
+            ctx.results.count = 0
+            rerankSorted(ctx, count: n, exact, exactQuery)
+            return neighbors(fromSorted: ctx, count: n, k: k)
+        }
         return collectResults(ctx, k: k)
     }
 
@@ -279,16 +307,24 @@ extension HNSWIndex {
         case .dot: kindCode = 1
         case .augmented: kindCode = 2
         case .mobius: kindCode = 3
+        case .sq8L2: kindCode = 0
+        case .sq8Dot: kindCode = 1
         }
+        let sq8 = d.kind == .sq8L2 || d.kind == .sq8Dot
+        let codeChunks = UnsafePointer(codeChunkTable)
         while !cand.isEmpty {
             let current = cand.top
             if current.distance > lowerBound && (res.count >= ef || !screens) { break }
             cand.pop()
             let list = links(Int(current.slot), level: level)
             let n = min(Int(encore_load_acquire_i32(list)), maxM0)
-            let found = encore_hnsw_expand(
-                list + 1, n, visited, visitedCapacity, tag, chunks, Int32(chunkShift), chunkMask, recordSize,
-                vectorOffset, q, dimension, kindCode, d.offset, d.qs, outSlots, outDistances)
+            let found = sq8
+                ? encore_hnsw_expand_sq8(
+                    list + 1, n, visited, visitedCapacity, tag, codeChunks, Int32(chunkShift), chunkMask, codeStride, q,
+                    kindCode, d.offset, outSlots, outDistances)
+                : encore_hnsw_expand(
+                    list + 1, n, visited, visitedCapacity, tag, chunks, Int32(chunkShift), chunkMask, recordSize,
+                    vectorOffset, q, dimension, kindCode, d.offset, d.qs, outSlots, outDistances)
             for i in 0..<found {
                 let dist = outDistances[i]
                 if res.count < ef || dist < lowerBound {
@@ -314,6 +350,11 @@ extension HNSWIndex {
         ctx.ensureScratch(res.count)
         let n = res.drainAscending(into: ctx.sorted)
         ctx.results = res
+        return neighbors(fromSorted: ctx, count: n, k: k)
+    }
+
+    /// The first `k` distinct ids of `ctx.sorted[0..<n]` (sorted closest first) as neighbors.
+    func neighbors(fromSorted ctx: HNSWSearchContext, count n: Int, k: Int) -> [Neighbor] {
         var out: [Neighbor] = []
         out.reserveCapacity(min(k, n))
         var seen: Set<Int32>? = k > 32 ? Set(minimumCapacity: k) : nil

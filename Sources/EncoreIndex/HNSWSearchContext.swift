@@ -153,6 +153,10 @@ final class HNSWSearchContext: @unchecked Sendable {
     private(set) var query: UnsafeMutablePointer<Float>
     private(set) var queryCapacity: Int
 
+    /// The query prepared for 8-bit codes (quantized indexes), as long as the code stride.
+    private(set) var quantQuery: UnsafeMutablePointer<Float>
+    private(set) var quantQueryCapacity: Int
+
     /// 0 while idle; otherwise the global epoch at which the current search started (seq-cst atomics).
     let epochMarker: UnsafeMutablePointer<Int64>
 
@@ -172,6 +176,9 @@ final class HNSWSearchContext: @unchecked Sendable {
         queryCapacity = max(16, dimension)
         query = .allocate(capacity: queryCapacity)
         query.initialize(repeating: 0, count: queryCapacity)
+        quantQueryCapacity = 16
+        quantQuery = .allocate(capacity: quantQueryCapacity)
+        quantQuery.initialize(repeating: 0, count: quantQueryCapacity)
         epochMarker = .allocate(capacity: 1)
         epochMarker.initialize(to: 0)
     }
@@ -183,6 +190,7 @@ final class HNSWSearchContext: @unchecked Sendable {
         sorted.deallocate()
         selected.deallocate()
         query.deallocate()
+        quantQuery.deallocate()
         expandSlots.deallocate()
         expandDistances.deallocate()
         picked.deallocate()
@@ -192,7 +200,7 @@ final class HNSWSearchContext: @unchecked Sendable {
 
     /// Bytes held by this context.
     var memoryUsage: Int {
-        visitedCapacity * 2 + (candidates.capacity + results.capacity + 2 * scratchCapacity) * 8 + queryCapacity * 4 + 64
+        visitedCapacity * 2 + (candidates.capacity + results.capacity + 2 * scratchCapacity) * 8 + (queryCapacity + quantQueryCapacity) * 4 + 64
     }
 
     /// Makes room for `slots` visit tags (keeping none: callers start a new visit afterwards).
@@ -244,6 +252,15 @@ final class HNSWSearchContext: @unchecked Sendable {
         expandCapacity = n
         expandSlots = .allocate(capacity: n)
         expandDistances = .allocate(capacity: n)
+    }
+
+    /// Makes room for a prepared quantized query of `n` values.
+    func ensureQuantQuery(_ n: Int) {
+        guard n > quantQueryCapacity else { return }
+        quantQuery.deallocate()
+        quantQueryCapacity = n
+        quantQuery = .allocate(capacity: n)
+        quantQuery.initialize(repeating: 0, count: n)
     }
 
     /// Makes room for a query of `n` values.

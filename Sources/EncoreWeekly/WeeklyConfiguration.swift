@@ -5,6 +5,7 @@ import EncoreFactorization
 import EncoreAudio
 import EncoreAudioModel
 import EncoreText
+import EncoreIndex
 
 /// Everything the weekly job reads, writes and tunes: the inputs, the outputs, the model, the indexes and the
 /// listen rule. `encore-train weekly` fills it from its options; a service embedding Encore fills it in code.
@@ -17,7 +18,9 @@ public struct WeeklyConfiguration: Sendable {
         public var efConstruction: Int = 100
         /// Default candidate list size of searches.
         public var ef: Int = 100
-        /// The defaults (M 16, efConstruction 100, ef 100).
+        /// Whether searches walk the graph on 8-bit codes before exact re-ranking (see ``VectorQuantization``).
+        public var quantization = VectorQuantization.none
+        /// The defaults (M 16, efConstruction 100, ef 100, no quantization).
         public init() {}
     }
 

@@ -102,6 +102,7 @@ public final class WeeklyJob {
         let options = ["\(params)", week.description, "model=\(config.model ?? "fit")", "playlists=\(config.makesPlaylists)", "eval=\(config.evaluationUsers)", "catalog=\(catalogDir ?? "none")", Encore.version,
                        "eventlog=\(eventLog.map { "\($0.directory)@\($0.through)" } ?? "none")"]
             + (config.hasInputOptions ? ["input=\(playsFormat.map { "\($0)" } ?? "none")"] : []) + contentInputs.options
+            + (config.index.quantization == .none ? [] : ["index-quantization=\(config.index.quantization.rawValue)"])
         let runner = try StageRunner(workDir: work, fingerprint: StageRunner.fingerprint(files: inputs, options: options), logger: logger)
 
         try runner.run("fit", outputs: [path("fit.h5")], resume: { fitted = try ModelBundle.read(from: path("fit.h5")) }) { try fit() }
@@ -297,7 +298,7 @@ public final class WeeklyJob {
         var built: [HNSWIndex] = []
         for (name, vectors, metric) in specs {
             let index = try HNSWIndex(dimension: vectors.cols, metric: metric, m: config.index.m, efConstruction: config.index.efConstruction, ef: config.index.ef,
-                                      seed: params.seed, capacity: vectors.rows)
+                                      seed: params.seed, capacity: vectors.rows, quantization: config.index.quantization)
             let progress = ProgressReporter(stage: "index \(name)", total: 1, logger: logger)
             try index.add(ids: (0..<Int32(vectors.rows)).map { $0 }, vectors: Self.nonZeroRows(vectors), threads: threads)
             progress.update(1)

@@ -31,6 +31,9 @@ struct AnnBenchCommand: ParsableCommand {
     @Option(help: "How an ip index builds its graph: mobius (the default), norm-augmented, or plain (hnswlib's ip space). Ignored for cosine and l2.")
     var ipGraph: InnerProductGraph = .mobius
 
+    @Option(help: "none (the default), or int8: the graph walk ranks by 8-bit codes of the vectors (a per-vector scale), then the ef candidates are re-ranked by exact float distances.")
+    var quantization: VectorQuantization = .none
+
     @Option(help: "HNSW links per node (2M on level 0).")
     var m: Int = 16
 
@@ -157,7 +160,7 @@ struct AnnBenchCommand: ParsableCommand {
         // Build, in batches for progress (each batch inserts on all threads).
         let index = try HNSWIndex(
             dimension: d, metric: metric, m: m, efConstruction: efConstruction, seed: seed, capacity: n,
-            innerProductGraph: ipGraph)
+            innerProductGraph: ipGraph, quantization: quantization)
         let batch = max(5_000, (n + 19) / 20)
         let buildProgress = ProgressReporter(stage: "build", total: n, logger: logger)
         let buildStart = clock.now
@@ -206,7 +209,7 @@ struct AnnBenchCommand: ParsableCommand {
 
         // Report.
         var out = """
-            ann-bench: base \(n) x \(d) (\(base)), \(nq) queries (\(queries)), metric \(metric.rawValue)\(metric == .innerProduct ? " (\(index.innerProductGraph.rawValue) graph)" : ""), k \(k)
+            ann-bench: base \(n) x \(d) (\(base)), \(nq) queries (\(queries)), metric \(metric.rawValue)\(metric == .innerProduct ? " (\(index.innerProductGraph.rawValue) graph)" : "")\(quantization == .none ? "" : ", \(quantization.rawValue) walk"), k \(k)
             ground truth (ExactIndex, \(threadCount) threads): \(String(format: "%.2f", gtSeconds)) s, \(String(format: "%.0f", Double(nq) / gtSeconds)) queries/s
             HNSW build (M \(m), efConstruction \(efConstruction), \(threadCount) threads): \(String(format: "%.2f", buildSeconds)) s, \(String(format: "%.0f", Double(n) / buildSeconds)) vectors/s
             memory: \(String(format: "%.1f", Double(memory) / 1_048_576)) MiB, \(String(format: "%.1f", Double(memory) / Double(n))) bytes/vector (vectors alone \(4 * d))
@@ -226,7 +229,8 @@ struct AnnBenchCommand: ParsableCommand {
         if let json {
             let object: [String: Any] = [
                 "library": "encore", "encore_version": Encore.version, "base": base, "queries": queries, "n": n, "dimension": d,
-                "query_count": nq, "metric": metric.rawValue, "ip_graph": index.innerProductGraph.rawValue, "k": k, "m": m, "ef_construction": efConstruction,
+                "query_count": nq, "metric": metric.rawValue, "ip_graph": index.innerProductGraph.rawValue,
+                "quantization": index.quantization.rawValue, "k": k, "m": m, "ef_construction": efConstruction,
                 "threads": threadCount, "seed": seed, "runs": runs, "ground_truth_seconds": gtSeconds,
                 "build_seconds": buildSeconds, "memory_bytes": memory, "bytes_per_vector": Double(memory) / Double(n),
                 "peak_rss_mib": peakResidentMiB(), "avx2_kernels": Kernels.usesAVX2,
@@ -306,3 +310,4 @@ private func median(_ xs: [Double]) -> Double {
 
 extension VectorMetric: ExpressibleByArgument {}
 extension InnerProductGraph: ExpressibleByArgument {}
+extension VectorQuantization: ExpressibleByArgument {}

@@ -67,6 +67,9 @@ struct WeeklyCommand: ParsableCommand {
     @Option(help: "Threads (0 = every core).") var threads: Int = 0
     @Option(help: "Seed of the fit, the index and the evaluation sample.") var seed: UInt64 = 42
 
+    @Option(help: "Quantization of the HNSW indexes: none, or int8 (the graph walk ranks by 8-bit codes, then the candidates are re-ranked by exact distances).")
+    var indexQuantization: VectorQuantization = .none
+
     @Option(help: "Users sampled for the offline evaluation (0 skips it).")
     var evalUsers: Int = 2000
 
@@ -149,6 +152,7 @@ struct WeeklyCommand: ParsableCommand {
             seed: seed, threads: threads)
         config.threads = threads
         config.evaluationUsers = evalUsers
+        config.index.quantization = indexQuantization
         config.model = model
         config.makesPlaylists = !noPlaylists
         try inputFormat.apply(to: &config, events: events)

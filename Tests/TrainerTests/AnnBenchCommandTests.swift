@@ -108,6 +108,30 @@ import EncoreTestSupport
         #expect(graph?.contains("--ip-graph") == true && graph?.contains("'hnsw'") == true, "\(graph ?? "no error")")
     }
 
+    @Test func quantizationOptionBuildsAQuantizedIndex() throws {
+        let dir = makeTemporaryDirectory("annbench")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let base = Self.clustered(1500, 12, seed: 11), queries = Self.clustered(30, 12, seed: 12)
+        try NumPyArray.write(base, to: "\(dir)/base.npy")
+        try NumPyArray.write(queries, to: "\(dir)/queries.npy")
+        var command = try EncoreTrain.parseAsRoot([
+            "ann-bench", "--base", "\(dir)/base.npy", "--queries", "\(dir)/queries.npy", "--metric", "l2",
+            "--quantization", "int8", "--k", "5", "--m", "8", "--ef-construction", "64", "--ef", "64", "--runs", "1",
+            "--json", "\(dir)/out.json", "--save-results", "\(dir)/ids",
+        ])
+        try command.run()
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(dir)/out.json"))) as? [String: Any])
+        #expect(json["quantization"] as? String == "int8")
+        let reported = try #require((json["results"] as? [[String: Any]])?.first?["recall"] as? Double)
+        let found = try NumPyArray.read(path: "\(dir)/ids-ef64.npy")
+        let recount = Self.bruteForceRecall(base: base, queries: queries, found: found, k: 5, metric: .l2)
+        #expect(abs(recount - reported) < 1e-9 && reported >= 0.95, "reported \(reported), brute force \(recount)")
+        let bad = errorMessage {
+            _ = try EncoreTrain.parseAsRoot(["ann-bench", "--base", "b.npy", "--queries", "q.npy", "--quantization", "int4"])
+        }
+        #expect(bad?.contains("--quantization") == true && bad?.contains("'int4'") == true, "\(bad ?? "no error")")
+    }
+
     @Test func badInputIsRefusedWithAClearMessage() throws {
         let dir = makeTemporaryDirectory("annbench")
         defer { try? FileManager.default.removeItem(atPath: dir) }

@@ -160,6 +160,18 @@ import EncoreTestSupport
         #expect(message?.contains("listens.tsv:3") == true && message?.contains("'n'") == true, "\(message ?? "no error")")
     }
 
+    @Test func indexQuantizationOptionReachesTheConfiguration() throws {
+        let plain = try #require(try EncoreTrain.parseAsRoot(["weekly", "--events", "x.tsv", "--output", "y.h5"]) as? WeeklyCommand)
+        #expect(try plain.jobConfiguration().index.quantization == .none)
+        let quantized = try #require(try EncoreTrain.parseAsRoot(
+            ["weekly", "--events", "x.tsv", "--output", "y.h5", "--index-quantization", "int8"]) as? WeeklyCommand)
+        #expect(try quantized.jobConfiguration().index.quantization == .int8)
+        let bad = errorMessage {
+            _ = try EncoreTrain.parseAsRoot(["weekly", "--events", "x.tsv", "--output", "y.h5", "--index-quantization", "int4"])
+        }
+        #expect(bad?.contains("--index-quantization") == true && bad?.contains("'int4'") == true, "\(bad ?? "no error")")
+    }
+
     /// A play log whose indices do not fit its id maps cannot become a training matrix: an error, not an empty matrix.
     @Test func aTrainingMatrixThatCannotBeBuiltIsAnError() throws {
         let command = try #require(try EncoreTrain.parseAsRoot(["weekly", "--events", "x.tsv", "--output", "y.h5"]) as? WeeklyCommand)

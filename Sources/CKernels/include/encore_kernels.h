@@ -55,6 +55,29 @@ long encore_hnsw_expand(const int32_t *links, long count, uint16_t *visited, lon
                         const float *query, long dim, int kind, float offset, float qs, int32_t *out_slots,
                         float *out_dist);
 
+/* ---- 8-bit scalar quantization (HNSW first-pass distances) ----------------------------------------------------
+ * A vector x of dimension d is stored as `stride` signed bytes c (d <= stride, stride a multiple of 16, the bytes past
+ * d zero) and one scale s: x_i ~ s c_i (s = max_i |x_i| / 127). The query q is padded with zeros to `stride`. */
+
+/* sum_i q[i] * codes[i] over i < stride (so q.x ~ s times it). */
+float encore_sq8_dot(const float *q, const int8_t *codes, long stride);
+
+/* sum_i (q[i] - s * codes[i])^2 over i < stride (so |q - x|^2 ~ it). */
+float encore_sq8_l2(const float *q, float s, const int8_t *codes, long stride);
+
+/* The two kernels above with the versions of at most kernel level `level` (0 portable, 1 or more AVX2+FMA), for tests
+ * that compare them. */
+float encore_sq8_dot_at(int level, const float *q, const int8_t *codes, long stride);
+float encore_sq8_l2_at(int level, const float *q, float s, const int8_t *codes, long stride);
+
+/* encore_hnsw_expand over 8-bit codes: for each unvisited slot in links[0..<count] (as encore_hnsw_expand), marks it
+ * visited and computes its quantized distance. Slot s's codes are at code_chunks[s >> chunk_shift] + (s & chunk_mask)
+ * * stride, its scale (a float) at code_chunks[s >> chunk_shift] + (chunk_mask + 1) * stride + 4 (s & chunk_mask).
+ * kind 0: encore_sq8_l2(q, scale, codes); kind 1: offset - scale * encore_sq8_dot(q, codes). */
+long encore_hnsw_expand_sq8(const int32_t *links, long count, uint16_t *visited, long visited_cap, uint16_t tag,
+                            void *const *code_chunks, int chunk_shift, long chunk_mask, long stride, const float *q,
+                            int kind, float offset, int32_t *out_slots, float *out_dist);
+
 /* ---- HNSW helpers ------------------------------------------------------------------------------------------------
  * Small atomics, a spin lock and a prefetch for the HNSW index's lock-free readers. They are `static inline` so Swift
  * inlines them into its loops (on x86-64 an acquire load and a release store are plain moves); being C atomics, the
