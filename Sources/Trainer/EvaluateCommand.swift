@@ -70,7 +70,7 @@ struct EvaluateCommand: ParsableCommand {
     @Option(help: "--split temporal-content: a track released within this many days before the week is a new-for-you candidate (the weekly job's --new-release-days; default 14).")
     var newReleaseDays: Int?
 
-    @Option(help: "--split temporal-content: the share of Discover Weekly reserved for new tracks (the weekly job's --new-track-share; default 0.2).")
+    @Option(help: "--split temporal-content: the most of Discover Weekly new tracks may take, each only from a track whose calibrated score it beats (the weekly job's --new-track-share; default 0.2).")
     var newTrackShare: Float?
 
     @Option(help: "Temporal cutoff for --split temporal: epoch seconds or YYYY-MM-DD.")
@@ -341,6 +341,8 @@ struct EvaluateCommand: ParsableCommand {
             + "\(report.newReleasePairs) on \(report.newReleaseTracks) new releases (tracks with no training play; "
             + "\(report.newReleasePairsReleased) of the pairs released by the Monday)")
         print(report.table())
+        print("hits/places per source:")
+        print(report.sourceTable())
         for r in report.rows {
             var parts: [String] = []
             if let w = r.weights {
