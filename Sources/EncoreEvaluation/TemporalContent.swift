@@ -416,11 +416,18 @@ extension PlaylistEvaluation {
                 }
                 let audio = used.first { $0.name == "audio" }?.vectors
                 do {
+                    // New tracks compete for places on the scale of warm tracks' learned and predicted scores.
+                    var calibration: NewTrackCalibration?
+                    if let h = hybrid, !h.referenceTracks.isEmpty {
+                        calibration = try NewTrackCalibration.reference(
+                            learned: model.itemFactors, predicted: h.predicted.vectors, items: h.referenceTracks,
+                            seed: options.coldStart.seed)
+                    }
                     dwContent = try DiscoverWeekly.Content.weekly(
                         audio: audio, hybridItems: hybrid?.items ?? [], hybridVectors: hybrid?.blended.vectors,
                         histories: set.histories, catalog: catalog, coldMaxListeners: options.coldMaxListeners,
                         newReleaseDays: options.newReleaseDays, referenceTime: set.week.timestamp,
-                        newTrackShare: options.newTrackShare)
+                        newTrackShare: options.newTrackShare, calibration: calibration)
                 } catch { throw .failed(stage: "Discover Weekly content (\(v.name))", reason: "\(error)") }
                 row.coldTracks = dwContent?.coldItems.map { c in (0..<Int32(n)).filter { c.contains($0) }.count } ?? 0
             }
