@@ -15,8 +15,9 @@ import EncoreIndex
 /// 4. maximal marginal relevance (``Diversifier``) picks `size` tracks from the best ``Configuration/poolSize`` under
 ///    the artist and album caps, then the rest of the candidates fill any gap;
 /// 5. the new-track sources (``Configuration/newTrackSources``, by default `new-for-you`) are kept out of steps 2-4:
-///    their candidates may take up to `round(newTrackShare · size)` places, each only from a track whose calibrated
-///    score it beats (``Configuration/newTrackShare``, ``NewTrackCalibration``);
+///    their candidates without a learned vector may take up to `round(newTrackShare · size)` places, each only
+///    from the least relevant listed track, and only when its calibrated score beats that track's
+///    (``Configuration/newTrackShare``, ``NewTrackCalibration``);
 /// 6. ``FlowOrdering`` orders them (no two tracks of one artist side by side when avoidable).
 ///
 /// The result depends only on the inputs: the (user, week) seed is a stable hash of the user's id and the week's date
@@ -63,12 +64,12 @@ public struct DiscoverWeekly: Sendable {
         /// Mixed into every seed (change it to reshuffle every user's playlists).
         public var salt: UInt64
         /// The most of the playlist, a share in `[0, 1]`, that candidates of the ``newTrackSources`` may take: a cap,
-        /// not a reservation. The list is first made from the other sources; then each new track, best first, takes
-        /// the place of the list's track with the lowest calibrated score if its own calibrated score is higher
-        /// (and the artist and album caps allow it), until `round(newTrackShare · size)` places are taken or no new
-        /// track beats the weakest track left. Calibrated scores are quantiles among reference tracks
-        /// (``newTrackCalibration``): a warm track's by its learned vector, a new track's by its predicted vector;
-        /// without a calibration the raw scores are compared. 0: the new-track sources place nothing.
+        /// not a reservation. The list is first made from the other sources; then each new track without a learned
+        /// vector, best first, takes the place of the list's least relevant track if it beats that track's score
+        /// (and the artist and album caps allow it), until `round(newTrackShare · size)` places are taken or a new
+        /// track does not beat the track it would displace. Scores are on the scale of learned scores `x·ℓ`: a new
+        /// track's predicted score `x·ŷ` becomes the learned score expected of it (``newTrackCalibration``; without
+        /// one, `x·ŷ` itself). 0: the new-track sources place nothing.
         public var newTrackShare: Float
         /// The sources whose candidates count as new tracks for ``newTrackShare``; their scores must be the user
         /// vector against predicted vectors (as ``PredictedVectorCandidates``'), and they never enter the merge.

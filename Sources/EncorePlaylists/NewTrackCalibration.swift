@@ -1,15 +1,16 @@
 import EncoreCore
 
-/// Puts a user's score of a new track (the user vector against the track's *predicted* CF vector, `x·ŷ`) and of a
-/// warm track (against its *learned* vector, `x·ℓ`) on one scale: the quantile of each among the user's scores of a
-/// fixed set of reference tracks, warm tracks that have both a learned and a predicted vector.
+/// Puts a user's score of a new track (the user vector against the track's *predicted* CF vector, `x·ŷ`) on the scale
+/// of their scores of warm tracks (against *learned* vectors, `x·ℓ`): the expected learned score given the predicted
+/// one, `E[x·ℓ | x·ŷ] ≈ a + b·x·ŷ`, a least-squares line fitted for the user over a fixed set of reference tracks,
+/// warm tracks that have both a learned and a predicted vector.
 ///
-/// A predicted vector is a regression towards the mean, so `x·ŷ` spreads less than `x·ℓ` and the two raw scores
-/// are not comparable. Each is compared with the same reference tracks scored the same way: a new track whose
-/// predicted score beats 99.5 % of the references' predicted scores is placed where a warm track beating 99.5 % of
-/// the references' learned scores would be, which is what the user's taste says about it as far as the content
-/// model can tell. Discover Weekly uses it to decide whether a new track may take a place from the track it
-/// displaces (``DiscoverWeekly/Configuration/newTrackShare``).
+/// The line shrinks as much as the user's predicted scores deserve: where predictions rank the references as the
+/// learned vectors do, a new track scored like a warm track's prediction counts like that warm track; where they
+/// rank them poorly (`b` near 0), every new track counts about as an average reference, so it beats few listed
+/// tracks. (Matching quantiles instead would treat a top prediction as a top learned score however weakly the two
+/// agree.) Discover Weekly uses it to decide whether a new track may take a place from the track it displaces
+/// (``DiscoverWeekly/Configuration/newTrackShare``).
 public struct NewTrackCalibration: Sendable {
     /// The reference tracks' learned CF vectors, one row each.
     public let learned: Matrix
@@ -73,7 +74,7 @@ public struct NewTrackCalibration: Sendable {
     /// The factors of the vectors.
     public var factors: Int { learned.cols }
 
-    /// One user's scale: the reference tracks' learned and predicted scores by `userVector`.
+    /// One user's scale: the least-squares line of the reference tracks' learned scores on their predicted scores.
     /// - Throws: ``PlaylistError/shapeMismatch(_:)`` when the vector's length is not ``factors``.
     public func scale(for userVector: [Float]) throws(PlaylistError) -> Scale {
         guard userVector.count == factors else {
@@ -88,33 +89,42 @@ public struct NewTrackCalibration: Sendable {
                     }
                 }
             }
-            return s.sorted()
+            return s
         }
-        return Scale(learned: scores(learned), predicted: scores(predicted))
+        return Scale(predicted: scores(predicted), learned: scores(learned))
     }
 
-    /// One user's reference scores, ascending.
+    /// One user's line from predicted to expected learned scores.
     public struct Scale: Sendable, Equatable {
-        /// The references' learned scores `x·ℓ`, ascending.
-        public let learned: [Float]
-        /// The references' predicted scores `x·ŷ`, ascending.
-        public let predicted: [Float]
+        /// The slope `b`: the covariance of the references' predicted and learned scores over the variance of the
+        /// predicted ones (0 when the predicted scores do not vary).
+        public let slope: Float
+        /// The intercept `a`: the mean learned score minus `b` times the mean predicted score.
+        public let intercept: Float
 
-        /// The quantile of a learned score: the share of references whose learned score is below it, ties counting
-        /// one half (in `[0, 1]`).
-        public func quantile(learned score: Float) -> Float { Self.quantile(score, in: learned) }
-        /// The quantile of a predicted score among the references' predicted scores, as ``quantile(learned:)``.
-        public func quantile(predicted score: Float) -> Float { Self.quantile(score, in: predicted) }
-
-        static func quantile(_ s: Float, in sorted: [Float]) -> Float {
-            guard !sorted.isEmpty else { return 0 }
-            // Below: the first position not < s; ties: up to the first position > s.
-            var lo = 0, hi = sorted.count
-            while lo < hi { let m = (lo + hi) / 2; if sorted[m] < s { lo = m + 1 } else { hi = m } }
-            let below = lo
-            hi = sorted.count
-            while lo < hi { let m = (lo + hi) / 2; if sorted[m] <= s { lo = m + 1 } else { hi = m } }
-            return (Float(below) + Float(lo - below) / 2) / Float(sorted.count)
+        /// A line from its coefficients.
+        public init(slope: Float, intercept: Float) {
+            self.slope = slope
+            self.intercept = intercept
         }
+
+        /// The least-squares line of `learned` on `predicted` (paired, same length, at least one pair).
+        public init(predicted: [Float], learned: [Float]) {
+            let n = Double(min(predicted.count, learned.count))
+            guard n > 0 else { self.init(slope: 0, intercept: 0); return }
+            var mp = 0.0, ml = 0.0
+            for (p, l) in zip(predicted, learned) { mp += Double(p); ml += Double(l) }
+            mp /= n; ml /= n
+            var cov = 0.0, v = 0.0
+            for (p, l) in zip(predicted, learned) {
+                cov += (Double(p) - mp) * (Double(l) - ml)
+                v += (Double(p) - mp) * (Double(p) - mp)
+            }
+            let b = v > 0 ? cov / v : 0
+            self.init(slope: Float(b), intercept: Float(ml - b * mp))
+        }
+
+        /// The expected learned score of a track whose predicted score is `score`: `a + b · score`.
+        public func expectedLearned(_ score: Float) -> Float { intercept + slope * score }
     }
 }

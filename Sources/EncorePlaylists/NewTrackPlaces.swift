@@ -10,15 +10,17 @@ extension DiscoverWeekly {
     /// The places after the new-track sources' candidates have competed for them (see
     /// ``Configuration/newTrackShare``).
     ///
-    /// Each track's *value* is its calibrated score: the quantile of `x·ℓ` (its learned vector) among the reference
-    /// tracks' learned scores, or, for a track a new-track source suggested, the larger of that and the quantile of
-    /// the source's score `x·ŷ` among the references' predicted scores (without a calibration, the larger raw
-    /// score). New candidates not already in the list are tried best value first (ties by item); each takes the place
-    /// of the list's lowest-valued track not yet displaced (ties: the later place) when its value is strictly higher
-    /// and the artist and album caps hold with the swap; the first candidate that is not higher ends it, as does the
-    /// cap of `round(newTrackShare · size)` places. A track of the list that a new-track source also suggested keeps
-    /// its place and gains the source's name. A new track placed this way plays in the place it took (the flow
-    /// sees that place's relevance) and records the relevance of the new-track sources' own merge.
+    /// Only tracks without a learned vector (a zero CF row: the weekly job's tracks no one has played) compete: a
+    /// track with one is the collaborative sources' to list. Scores are on the scale of learned scores: a listed
+    /// track's is `x·ℓ`; a new track's is the learned score expected of the new-track source's score `x·ŷ`
+    /// (``NewTrackCalibration/Scale/expectedLearned(_:)``; without a calibration, `x·ŷ` itself). New tracks are
+    /// tried best first (ties by item); each takes the place of the list's least relevant track not yet displaced
+    /// (by perturbed relevance, the list's own order; ties: the later place), the track it would displace, when its
+    /// score is strictly higher than that track's and the artist and album caps hold with the swap (a new track the
+    /// caps refuse is skipped); the first one that is not higher ends it, as does the cap of
+    /// `round(newTrackShare · size)` places. A listed track that a new-track source also suggested keeps its place
+    /// and gains the source's name. A new track placed this way plays in the place it took (the flow sees that
+    /// place's relevance) and records the relevance of the new-track sources' own merge.
     func placeNewTracks(_ places: [Place], newLists: [[Candidate]], context: PlaylistContext) throws(PlaylistError) -> [Place] {
         guard !newLists.isEmpty else { return places }
         var places = places
@@ -40,23 +42,25 @@ extension DiscoverWeekly {
         let cap = min(configuration.size, configuration.reservedNewTracks)
         guard cap > 0, !fresh.isEmpty, let x = context.userVector else { return places }
         let scale = try configuration.newTrackCalibration?.scale(for: x)
-        func value(_ item: Int32) -> Float {
-            let learned = context.userScore(item) ?? 0
-            let predicted = freshScore[item]
-            guard let scale else { return max(learned, predicted ?? learned) }
-            let q = scale.quantile(learned: learned)
-            return predicted.map { max(q, scale.quantile(predicted: $0)) } ?? q
+        let factors = environment.model?.itemFactors
+        func hasLearnedVector(_ item: Int32) -> Bool {
+            guard let y = factors, item >= 0, Int(item) < y.rows else { return false }
+            return y.row(Int(item)).contains { $0 != 0 }
         }
         let listed = Set(places.map(\.candidate.item))
-        var newcomers = fresh.map(\.item).filter { !listed.contains($0) }.map { (item: $0, value: value($0)) }
+        var newcomers: [(item: Int32, value: Float)] = []
+        for c in fresh where !listed.contains(c.item) && !hasLearnedVector(c.item) {
+            let s = freshScore[c.item] ?? 0
+            newcomers.append((c.item, scale?.expectedLearned(s) ?? s))
+        }
         newcomers.sort { $0.value != $1.value ? $0.value > $1.value : $0.item < $1.item }
-        let values = places.map { value($0.candidate.item) }
-        let weakest = places.indices.sorted { values[$0] != values[$1] ? values[$0] < values[$1] : $0 > $1 }
+        let learned = places.map { context.userScore($0.candidate.item) ?? 0 }
+        let leastRelevant = places.indices.sorted { places[$0].keyed != places[$1].keyed ? places[$0].keyed < places[$1].keyed : $0 > $1 }
         let catalog = environment.catalog
         var taken = 0, next = 0
-        for c in newcomers where taken < cap && next < weakest.count {
-            let d = weakest[next]
-            guard c.value > values[d] else { break }
+        for c in newcomers where taken < cap && next < leastRelevant.count {
+            let d = leastRelevant[next]
+            guard c.value > learned[d] else { break }
             var caps = CapCounter(rules: configuration.rules)
             for (p, place) in places.enumerated() where p != d { caps.add(place.candidate.item, catalog: catalog) }
             guard caps.admits(c.item, catalog: catalog) else { continue }

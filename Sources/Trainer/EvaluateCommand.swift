@@ -79,6 +79,9 @@ struct EvaluateCommand: ParsableCommand {
     @Option(help: "Seed of the split.")
     var seed: UInt64 = 42
 
+    @Option(help: "--split cold-items and temporal-content: the seed of the ALS fit (default: fit's, or the --bundle's); another seed measures how much the figures move by chance.")
+    var alsSeed: UInt64?
+
     @OptionGroup var inputFormat: InputFormatOptions
     @OptionGroup var weightingOptions: WeightingOptions
 
@@ -101,6 +104,9 @@ struct EvaluateCommand: ParsableCommand {
             throw ValidationError("unknown --split '\(split)'; expected random, leave-k-out, temporal, cold-items or temporal-content")
         }
         let coldItems = split == "cold-items", temporalContent = split == "temporal-content"
+        if alsSeed != nil && !coldItems && !temporalContent {
+            throw ValidationError("--als-seed goes with --split cold-items or temporal-content")
+        }
         if !coldItems && !temporalContent {
             if texts != nil || audioEmbeddings != nil || trackArtists != nil {
                 throw ValidationError("--texts, --audio-embeddings and --track-artists go with --split cold-items or temporal-content")
@@ -225,6 +231,7 @@ struct EvaluateCommand: ParsableCommand {
             try BundleCheck.validate(bundle)
             als = try PublishedModel.open(path: bundle).readBundle().model.parameters
         }
+        if let alsSeed { als.seed = alsSeed }
         for (flag, path) in [("--texts", texts), ("--audio-embeddings", audioEmbeddings), ("--track-artists", trackArtists)] {
             if let path, !FileManager.default.fileExists(atPath: path) {
                 throw TrainerError("\(flag) \(path): no such file")

@@ -142,7 +142,16 @@ struct TemporalContentTests {
             #expect(r.newReleaseHitRate == Double(r.newReleaseHits) / Double(report.users * 30))
             #expect(r.newForYouSlots > 0)
             #expect(r.newTrackSlots >= Double(r.newReleaseHits) / Double(report.users * 30))
+            // Per source: only new-for-you can list a new release here, so its hits hold every new-release hit; its
+            // places are the new-for-you share; every hit of the row is some source's.
+            #expect((r.sourceHits["new-for-you"] ?? 0) >= r.newReleaseHits, "\(name)")
+            #expect(Double(r.sourceSlots["new-for-you"] ?? 0) == r.newForYouSlots * Double(report.users * 30), "\(name)")
+            #expect(r.sourceHits.values.reduce(0, +) >= r.overall.hits, "\(name)")
+            #expect(r.sourceHits.allSatisfy { $0.value <= r.sourceSlots[$0.key] ?? 0 }, "\(name)")
         }
+        // Without content the sources' places fill the lists (each place has at least one source).
+        #expect(cf.sourceSlots["new-for-you"] == nil)
+        #expect(cf.sourceSlots.values.reduce(0, +) >= report.users * 30)
         let all = try #require(report.row("all"))
         let weights = try #require(all.weights)
         #expect(Set(weights.keys).isSuperset(of: ["artist", "audio", "text"]))

@@ -4,8 +4,8 @@ import Testing
 @testable import EncoreFactorization
 @testable import EncorePlaylists
 
-/// The new-track share as a cap: new tracks take places only from listed tracks whose calibrated score they beat,
-/// on hand-built catalogs where every score and quantile is known.
+/// The new-track share as a cap: new tracks take places only from listed tracks whose score they beat on the learned
+/// scale, on hand-built catalogs where every score and expected score is known.
 @Suite("Discover Weekly: new tracks under a calibrated cap")
 struct NewTrackCapTests {
     static let week = PlaylistDate(dayNumber: 19_877)  // a Monday
@@ -20,7 +20,7 @@ struct NewTrackCapTests {
     }
 
     /// References: the warm tracks, their predicted vectors half their learned ones (a prediction shrinks toward the
-    /// mean). Learned reference scores are 1...20, predicted ones 0.5...10.
+    /// mean). Learned reference scores are 1...20, predicted ones 0.5...10: the line is `2 · x·ŷ`.
     static func calibration() throws -> NewTrackCalibration {
         var p = learned()
         for i in 0..<warm { p[i, 0] *= 0.5 }
@@ -56,31 +56,32 @@ struct NewTrackCapTests {
         return try b.build(for: h, userVector: [1, 0])
     }
 
-    @Test("quantiles count the references below, ties one half")
-    func quantiles() {
-        let s = NewTrackCalibration.Scale(learned: [1, 2, 2, 3], predicted: [0.5])
-        #expect(s.quantile(learned: 0) == 0)
-        #expect(s.quantile(learned: 1) == 0.125)
-        #expect(s.quantile(learned: 2) == 0.5)
-        #expect(s.quantile(learned: 2.5) == 0.75)
-        #expect(s.quantile(learned: 9) == 1)
-        #expect(s.quantile(predicted: 0.5) == 0.5)
+    @Test("the line is the least-squares fit of learned on predicted scores")
+    func line() {
+        // Pairs (predicted, learned): (1, 1), (1, 2), (2, 3), (2, 4): means 1.5 and 2.5, covariance 0.5, variance 0.25.
+        let s = NewTrackCalibration.Scale(predicted: [1, 1, 2, 2], learned: [1, 2, 3, 4])
+        #expect(s.slope == 2)
+        #expect(s.intercept == -0.5)
+        #expect(s.expectedLearned(3) == 5.5)
+        // Predictions that do not vary say nothing: every new track is expected at the mean learned score.
+        let flat = NewTrackCalibration.Scale(predicted: [2, 2, 2], learned: [1, 2, 6])
+        #expect(flat.slope == 0 && flat.expectedLearned(100) == 3)
     }
 
-    @Test("a user's scale is the references' learned and predicted scores, sorted")
+    @Test("a user's line over the references: predictions half the learned vectors double back")
     func scale() throws {
         let s = try Self.calibration().scale(for: [1, 0])
-        #expect(s.learned == (1...20).map { Float($0) })
-        #expect(s.predicted == (1...20).map { Float($0) / 2 })
-        // The list's weakest track (score 15): 14 references below, one tie.
-        #expect(s.quantile(learned: 15) == 14.5 / 20)
-        // A new track scored 9 by its prediction: 17 references below (0.5...8.5), one tie.
-        #expect(s.quantile(predicted: 9) == 17.5 / 20)
+        #expect(abs(s.slope - 2) < 1e-5 && abs(s.intercept) < 1e-4)
+        // A new track scored 9 by its prediction is expected at 18, above the weakest listed track (15).
+        #expect(abs(s.expectedLearned(9) - 18) < 1e-4)
+        // Another user sees the same references through another vector.
+        let t = try Self.calibration().scale(for: [-1, 0])
+        #expect(abs(t.slope - 2) < 1e-5 && abs(t.expectedLearned(-9) + 18) < 1e-4)
     }
 
     @Test("new tracks that score below every listed track get no place")
     func weakNewTracksGetNoPlace() throws {
-        // Predicted 7, 5, 3: quantiles 13.5, 9.5, 5.5 of 20, all below the weakest listed track's 14.5.
+        // Predicted 7, 5, 3: expected learned scores 14, 10, 6, all below the weakest listed track's 15.
         let p = try Self.list(try Self.builder(predicted: [7, 5, 3], share: 0.4))
         #expect(Set(p.items) == [1, 2, 3, 4, 5])
         #expect(p.items.sorted() == (try Self.list(try Self.builder(predicted: [7, 5, 3], share: 0))).items.sorted())
@@ -89,7 +90,7 @@ struct NewTrackCapTests {
 
     @Test("a new track that beats the weakest listed track takes its place; raw scores would have kept it out")
     func strongNewTrackTakesTheWeakestPlace() throws {
-        // Predicted 9 (quantile 17.5/20) against the weakest listed track (15: 14.5/20): track 20 replaces track 5.
+        // Predicted 9 (expected 18) against the weakest listed track (15): track 20 replaces track 5.
         let p = try Self.list(try Self.builder(predicted: [9, 3], share: 0.4))
         #expect(Set(p.items) == [1, 2, 3, 4, 20])
         let t = try #require(p.tracks.first { $0.item == 20 })
@@ -104,12 +105,12 @@ struct NewTrackCapTests {
 
     @Test("the share caps the places, taken from the weakest listed tracks, best new tracks first")
     func shareCapsThePlaces() throws {
-        // Quantiles: 10.5 -> 1, 10 -> 19.5/20, 9.7 -> 19/20 (above every listed track, the best at 18.5/20); 3 -> 5.5/20.
+        // Expected learned scores: 9.7 -> 19.4, 10.5 -> 21, 10 -> 20, 3 -> 6; the listed tracks score 19, 18, ..., 15.
         let strong: [Float] = [9.7, 10.5, 10, 3]
         // Share 0.4 of 5: two places; the best new tracks (21, then 22) take the places of 5 and 4.
         let two = try Self.list(try Self.builder(predicted: strong, share: 0.4))
         #expect(Set(two.items) == [1, 2, 3, 21, 22])
-        // Share 1: every strong new track is placed (they displace 5, 4, 3), the weak one is not.
+        // Share 1: 21 > 15, 20 > 16, 19.4 > 17 displace 5, 4, 3; then 6 < 18 ends it.
         let all = try Self.list(try Self.builder(predicted: strong, share: 1))
         #expect(Set(all.items) == [1, 2, 20, 21, 22])
     }
