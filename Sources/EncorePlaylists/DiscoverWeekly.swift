@@ -279,7 +279,8 @@ public struct DiscoverWeekly: Sendable {
             seed: seed(for: history.userKey), excluded: excluded)
     }
 
-    /// Every source's candidates for a user, merged (before diversity and capping), best first.
+    /// Every source's candidates for a user, merged (before diversity and capping), best first; the new-track
+    /// sources' too, which ``build(for:userVector:)`` keeps out of the merge and places under the cap instead.
     /// - Throws: as the sources.
     public func candidates(for history: UserHistory, userVector: [Float]? = nil) throws(PlaylistError) -> [MergedCandidate] {
         try candidates(in: context(for: history, userVector: userVector))
