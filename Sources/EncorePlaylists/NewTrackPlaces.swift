@@ -41,17 +41,19 @@ extension DiscoverWeekly {
         }
         let cap = min(configuration.size, configuration.reservedNewTracks)
         guard cap > 0, !fresh.isEmpty, let x = context.userVector else { return places }
-        let scale = try configuration.newTrackCalibration?.scale(for: x)
         let factors = environment.model?.itemFactors
         func hasLearnedVector(_ item: Int32) -> Bool {
             guard let y = factors, item >= 0, Int(item) < y.rows else { return false }
             return y.row(Int(item)).contains { $0 != 0 }
         }
         let listed = Set(places.map(\.candidate.item))
-        var newcomers: [(item: Int32, value: Float)] = []
-        for c in fresh where !listed.contains(c.item) && !hasLearnedVector(c.item) {
-            let s = freshScore[c.item] ?? 0
-            newcomers.append((c.item, scale?.expectedLearned(s) ?? s))
+        let competing = fresh.map(\.item).filter { !listed.contains($0) && !hasLearnedVector($0) }
+        guard !competing.isEmpty else { return places }
+        // The user's line, only for users with a new track to place.
+        let scale = try configuration.newTrackCalibration?.scale(for: x)
+        var newcomers: [(item: Int32, value: Float)] = competing.map { i in
+            let s = freshScore[i] ?? 0
+            return (i, scale?.expectedLearned(s) ?? s)
         }
         newcomers.sort { $0.value != $1.value ? $0.value > $1.value : $0.item < $1.item }
         let learned = places.map { context.userScore($0.candidate.item) ?? 0 }
