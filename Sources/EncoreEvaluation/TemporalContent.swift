@@ -62,6 +62,10 @@ public struct TemporalContentRow: Sendable, Equatable, Codable {
     /// The sources that suggested the tracks with no training play in the lists: places per source name (a track
     /// suggested by several sources counts for each).
     public var newTrackSources: [String: Int]
+    /// Places per source name over every list (a track suggested by several sources counts for each).
+    public var sourceSlots: [String: Int]
+    /// Of those places, the ones holding a track the user first played in the test week (hits), per source name.
+    public var sourceHits: [String: Int]
     /// The tracks the `new-for-you` source could propose (few listeners and a hybrid vector); 0 without one.
     public var coldTracks: Int
     /// The new-release tracks (no training play) that have a hybrid vector.
@@ -120,6 +124,24 @@ public struct TemporalContentReport: Sendable {
         return out.joined(separator: "\n")
     }
 
+    /// A plain-text table of the places each source filled and the hits among them: one line per source name, one
+    /// `hits/places` column per variant (a track suggested by several sources counts for each).
+    public func sourceTable() -> String {
+        var names: [String] = []
+        for r in rows { for s in r.sourceSlots.keys.sorted() where !names.contains(s) { names.append(s) } }
+        var lines = [["source"] + rows.map(\.variant)]
+        for s in names {
+            lines.append([s] + rows.map { r in r.sourceSlots[s].map { "\(r.sourceHits[s] ?? 0)/\($0)" } ?? "-" })
+        }
+        let widths = lines[0].indices.map { c in lines.map { $0[c].count }.max() ?? 0 }
+        var out = lines.map { row in
+            row.enumerated().map { c, v in c == 0 ? v.padding(toLength: widths[c], withPad: " ", startingAt: 0)
+                : String(repeating: " ", count: widths[c] - v.count) + v }.joined(separator: "  ")
+        }
+        out.insert(String(repeating: "-", count: out[0].count), at: 1)
+        return out.joined(separator: "\n")
+    }
+
     /// The report as a JSON-ready dictionary.
     public func asDictionary() -> [String: Any] {
         let k = listLength
@@ -137,7 +159,7 @@ public struct TemporalContentReport: Sendable {
                     "new_release_hit_rate@\(k)": r.newReleaseHitRate, "new_release_recall": r.newReleaseRecall,
                     "new_track_slots": r.newTrackSlots, "new_for_you_slots": r.newForYouSlots,
                     "cold_tracks": r.coldTracks, "new_releases_with_vector": r.newReleasesWithVector,
-                    "new_track_sources": r.newTrackSources,
+                    "new_track_sources": r.newTrackSources, "source_slots": r.sourceSlots, "source_hits": r.sourceHits,
                 ]
                 if let w = r.weights { d["weights"] = w.mapValues { Double($0) } }
                 if let n = r.note { d["note"] = n }
@@ -370,7 +392,7 @@ extension PlaylistEvaluation {
             var row = TemporalContentRow(
                 variant: v.name, overall: WeeklyHitRate(method: v.name, share: 0, usersWithHit: 0, meanLength: 0, hits: 0),
                 newReleaseHits: 0, newReleaseHitRate: 0, newReleaseRecall: 0, newTrackSlots: 0, newForYouSlots: 0,
-                newTrackSources: [:], coldTracks: 0, newReleasesWithVector: 0, weights: nil, note: nil)
+                newTrackSources: [:], sourceSlots: [:], sourceHits: [:], coldTracks: 0, newReleasesWithVector: 0, weights: nil, note: nil)
             var dwContent: DiscoverWeekly.Content?
             if v.usesContent {
                 let used = spaces.filter { v.spaces.contains($0.name) }
@@ -397,11 +419,18 @@ extension PlaylistEvaluation {
                 }
                 let audio = used.first { $0.name == "audio" }?.vectors
                 do {
+                    // New tracks compete for places on the scale of warm tracks' learned and predicted scores.
+                    var calibration: NewTrackCalibration?
+                    if let h = hybrid, !h.referenceTracks.isEmpty {
+                        calibration = try NewTrackCalibration.reference(
+                            learned: model.itemFactors, predicted: h.predicted.vectors, items: h.referenceTracks,
+                            seed: options.coldStart.seed)
+                    }
                     dwContent = try DiscoverWeekly.Content.weekly(
                         audio: audio, hybridItems: hybrid?.items ?? [], hybridVectors: hybrid?.blended.vectors,
                         histories: set.histories, catalog: catalog, coldMaxListeners: options.coldMaxListeners,
                         newReleaseDays: options.newReleaseDays, referenceTime: set.week.timestamp,
-                        newTrackShare: options.newTrackShare)
+                        newTrackShare: options.newTrackShare, calibration: calibration)
                 } catch { throw .failed(stage: "Discover Weekly content (\(v.name))", reason: "\(error)") }
                 row.coldTracks = dwContent?.coldItems.map { c in (0..<Int32(n)).filter { c.contains($0) }.count } ?? 0
             }
@@ -429,10 +458,15 @@ extension PlaylistEvaluation {
                     let test = set.test.columns(ofRow: Int(u))
                     for (i, sources) in zip(lists[k].items, lists[k].sources) {
                         if sources.contains("new-for-you") { forYou += 1 }
+                        let hit = UserHistory.search(test, i) != nil
+                        for s in sources {
+                            row.sourceSlots[s, default: 0] += 1
+                            if hit { row.sourceHits[s, default: 0] += 1 }
+                        }
                         guard newRelease[Int(i)] else { continue }
                         newSlots += 1
                         for s in sources { row.newTrackSources[s, default: 0] += 1 }
-                        if UserHistory.search(test, i) != nil { newHits += 1 }
+                        if hit { newHits += 1 }
                     }
                 }
                 let places = Double(set.users.count * config.size)

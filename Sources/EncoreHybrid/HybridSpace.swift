@@ -10,6 +10,8 @@ public struct HybridSpace: Sendable {
     public let model: ColdStartModel
     /// Every track's blended vector and provenance (a zero row and `none` for a track with neither).
     public let blended: HybridVectors
+    /// Every track's predicted vector, as for a new track (the artist prior leaves the track itself out).
+    public let predicted: ColdStartPrediction
     /// Each track's number of listeners (the evidence of the blend).
     public let listeners: [Int]
     /// The tracks that have a hybrid vector (provenance other than `none`), ascending.
@@ -36,7 +38,20 @@ public struct HybridSpace: Sendable {
         let blended = try EvidenceBlend.blend(
             learned: itemFactors, listeners: listeners, predicted: prediction, priorListeners: options.priorListeners)
         let items = (0..<itemFactors.rows).filter { blended.provenance[$0].kind != .none }.map(Int32.init)
-        return HybridSpace(model: model, blended: blended, listeners: listeners, items: items)
+        return HybridSpace(model: model, blended: blended, predicted: prediction, listeners: listeners, items: items)
+    }
+
+    /// The warm tracks (at least ``ColdStartOptions/minListeners`` listeners) that have a prediction, ascending:
+    /// tracks whose learned and predicted vectors can both be trusted, the references on which a user's scores of
+    /// learned and predicted vectors are compared.
+    public var referenceTracks: [Int32] {
+        Self.referenceTracks(listeners: listeners, predicted: predicted, minListeners: model.options.minListeners)
+    }
+
+    /// The tracks with at least `minListeners` listeners that have a prediction, ascending.
+    public static func referenceTracks(listeners: [Int], predicted: ColdStartPrediction, minListeners: Int) -> [Int32] {
+        (0..<min(listeners.count, predicted.sources.count))
+            .filter { listeners[$0] >= minListeners && predicted.sources[$0] != 0 }.map(Int32.init)
     }
 
     /// The vectors of ``items``, one row each, in that order.

@@ -144,9 +144,10 @@ extension DiscoverWeekly {
         public var newWeight: Float
         /// Candidates asked from the `new-for-you` source.
         public var newLimit: Int
-        /// The share of each playlist reserved for tracks of the new-track sources (see
-        /// ``Configuration/newTrackShare``).
+        /// The most of each playlist the new-track sources' tracks may take (see ``Configuration/newTrackShare``).
         public var newTrackShare: Float
+        /// The scale on which new tracks compete for places (``Configuration/newTrackCalibration``), or `nil`.
+        public var calibration: NewTrackCalibration?
 
         /// Content inputs.
         ///
@@ -154,12 +155,14 @@ extension DiscoverWeekly {
         ///   - audio: the audio space (its source is `similar-audio` when the space is named `audio`).
         ///   - spaces: further content spaces (text, sequence, ...), each a `similar-<name>` source.
         ///   - coldItems, predictedVectors: the cold tracks and every item's predicted CF vector; both or neither.
-        ///   - newTrackShare: the share of the playlist reserved for new tracks.
+        ///   - newTrackShare: the most of the playlist new tracks may take.
+        ///   - calibration: the scale new tracks compete on, or `nil` for raw scores.
         public init(
             audio: ItemSpace? = nil, spaces: [ItemSpace] = [], coldItems: IDBitset? = nil, predictedVectors: Matrix? = nil,
-            newTrackShare: Float = 0.2, spaceWeight: Float = 0.3, spaceLimit: Int = 100, newWeight: Float = 0.5,
-            newLimit: Int = 100
+            newTrackShare: Float = 0.2, calibration: NewTrackCalibration? = nil, spaceWeight: Float = 0.3,
+            spaceLimit: Int = 100, newWeight: Float = 0.5, newLimit: Int = 100
         ) {
+            self.calibration = calibration
             self.spaces = (audio.map { [$0] } ?? []) + spaces
             self.coldItems = coldItems
             self.predictedVectors = predictedVectors
@@ -174,8 +177,9 @@ extension DiscoverWeekly {
         /// (`similar-audio`) and, with a hybrid space, the new tracks that have a hybrid vector, scored by it
         /// (`new-for-you`): released within `newReleaseDays` days before `referenceTime`, or with at most
         /// `coldMaxListeners` listeners in `histories` (never released after `referenceTime`), with
-        /// `newTrackShare` of the playlist reserved for them. The weekly job and the temporal evaluation with content
-        /// both build it here.
+        /// at most `newTrackShare` of the playlist for them, each placed only where its calibrated score beats the
+        /// track it displaces (``Configuration/newTrackShare``). The weekly job and the temporal evaluation with
+        /// content both build it here.
         ///
         /// - Parameters:
         ///   - audio: one audio embedding per item (zero rows for items without one), or `nil`.
@@ -187,7 +191,8 @@ extension DiscoverWeekly {
         ///   - newReleaseDays: a track is new when released within this many days before `referenceTime` (0: no
         ///     release window; tracks without a release date are new only by their listeners).
         ///   - referenceTime: the week's start; tracks released later are not new tracks.
-        ///   - newTrackShare: the share of the playlist reserved for new tracks.
+        ///   - newTrackShare: the most of the playlist new tracks may take.
+        ///   - calibration: the scale on which new tracks compete for places (``NewTrackCalibration``), or `nil`.
         /// - Returns: the content, or `nil` when there is neither an audio nor a hybrid space.
         /// - Throws: as ``ColdTracks/select(histories:catalog:maxListeners:releasedWithinDays:referenceTime:)`` and
         ///   ``ItemSpace/init(name:vectors:index:validItems:)``; ``PlaylistError/shapeMismatch(_:)`` when the audio or
@@ -195,7 +200,7 @@ extension DiscoverWeekly {
         public static func weekly(
             audio: Matrix?, hybridItems: [Int32], hybridVectors: Matrix?, histories: ListeningHistories,
             catalog: TrackCatalog, coldMaxListeners: Int, newReleaseDays: Int = 0, referenceTime: Int64,
-            newTrackShare: Float
+            newTrackShare: Float, calibration: NewTrackCalibration? = nil
         ) throws(PlaylistError) -> Content? {
             let n = histories.itemCount
             var space: ItemSpace?
@@ -219,7 +224,7 @@ extension DiscoverWeekly {
             guard space != nil || cold != nil else { return nil }
             return Content(
                 audio: space, coldItems: cold, predictedVectors: cold == nil ? nil : hybridVectors,
-                newTrackShare: cold == nil ? 0 : newTrackShare)
+                newTrackShare: cold == nil ? 0 : newTrackShare, calibration: cold == nil ? nil : calibration)
         }
 
         /// The name of the source over `space`: `similar-<name>`.
@@ -261,6 +266,9 @@ extension DiscoverWeekly {
                 }
                 guard predicted.cols == factors else {
                     throw .shapeMismatch("predicted vectors of \(predicted.cols) values, the model has \(factors) factors")
+                }
+                if let calibration, calibration.factors != factors {
+                    throw .shapeMismatch("calibration vectors of \(calibration.factors) values, the model has \(factors) factors")
                 }
                 out.append(Source(try PredictedVectorCandidates(cold: cold, predicted: predicted),
                                   weight: newWeight, limit: newLimit))

@@ -13,11 +13,12 @@ import EncoreIndex
 /// 3. a seeded perturbation (``Configuration/exploration``) lets the list vary between weeks: each relevance is
 ///    multiplied by `exp(τ · g)` with `g` a Gumbel variate drawn from the (user, week) seed and the item;
 /// 4. maximal marginal relevance (``Diversifier``) picks `size` tracks from the best ``Configuration/poolSize`` under
-///    the artist and album caps, then the rest of the candidates fill any gap; when ``Configuration/newTrackShare``
-///    is above 0, `round(newTrackShare · size)` places are first filled (the same way) from the candidates of the
-///    new-track sources (``Configuration/newTrackSources``, by default `new-for-you`), as far as they have
-///    candidates;
-/// 5. ``FlowOrdering`` orders them (no two tracks of one artist side by side when avoidable).
+///    the artist and album caps, then the rest of the candidates fill any gap;
+/// 5. the new-track sources (``Configuration/newTrackSources``, by default `new-for-you`) are kept out of steps 2-4:
+///    their candidates without a learned vector may take up to `round(newTrackShare · size)` places, each only
+///    from the least relevant listed track, and only when its calibrated score beats that track's
+///    (``Configuration/newTrackShare``, ``NewTrackCalibration``);
+/// 6. ``FlowOrdering`` orders them (no two tracks of one artist side by side when avoidable).
 ///
 /// The result depends only on the inputs: the (user, week) seed is a stable hash of the user's id and the week's date
 /// (``StableSeed``), so a user gets the same playlist for a week from the same model and history, and another one the
@@ -62,20 +63,28 @@ public struct DiscoverWeekly: Sendable {
         public var poolSize: Int
         /// Mixed into every seed (change it to reshuffle every user's playlists).
         public var salt: UInt64
-        /// The share of the playlist, in `[0, 1]`, reserved for tracks suggested by a source of
-        /// ``newTrackSources``: `round(newTrackShare · size)` places, filled from those sources' candidates before
-        /// the others (under the same rules and caps) as long as they have any. 0: nothing reserved.
+        /// The most of the playlist, a share in `[0, 1]`, that candidates of the ``newTrackSources`` may take: a cap,
+        /// not a reservation. The list is first made from the other sources; then each new track without a learned
+        /// vector, best first, takes the place of the list's least relevant track if it beats that track's score
+        /// (and the artist and album caps allow it), until `round(newTrackShare · size)` places are taken or a new
+        /// track does not beat the track it would displace. Scores are on the scale of learned scores `x·ℓ`: a new
+        /// track's predicted score `x·ŷ` becomes the learned score expected of it (``newTrackCalibration``; without
+        /// one, `x·ŷ` itself). 0: the new-track sources place nothing.
         public var newTrackShare: Float
-        /// The sources whose candidates count as new tracks for ``newTrackShare``.
+        /// The sources whose candidates count as new tracks for ``newTrackShare``; their scores must be the user
+        /// vector against predicted vectors (as ``PredictedVectorCandidates``'), and they never enter the merge.
         public var newTrackSources: [String]
+        /// The scale on which new tracks compete with the list's tracks for places, or `nil` for raw scores.
+        public var newTrackCalibration: NewTrackCalibration?
 
         /// A configuration; the defaults are the ones measured in the tests.
         public init(
             sources: [Source], size: Int = 30, rules: PlaylistRules = PlaylistRules(), userScoreWeight: Float = 1,
             priors: [any RelevancePrior] = [], diversity: Diversifier = Diversifier(lambda: 0.9), flow: FlowOrdering = FlowOrdering(),
             exploration: Float = 0.05, poolSize: Int = 150, salt: UInt64 = 0, newTrackShare: Float = 0,
-            newTrackSources: [String] = ["new-for-you"]
+            newTrackSources: [String] = ["new-for-you"], newTrackCalibration: NewTrackCalibration? = nil
         ) {
+            self.newTrackCalibration = newTrackCalibration
             self.newTrackShare = newTrackShare
             self.newTrackSources = newTrackSources
             self.size = size
@@ -143,7 +152,8 @@ public struct DiscoverWeekly: Sendable {
             sources.append(Source(PopularTracks(histories: histories), weight: 0.05, limit: 50))
             return Configuration(
                 sources: sources, priors: [try ReleaseExposure(gamma: 0.5)],
-                newTrackShare: content?.coldItems != nil ? content!.newTrackShare : 0)
+                newTrackShare: content?.coldItems != nil ? content!.newTrackShare : 0,
+                newTrackCalibration: content?.coldItems != nil ? content!.calibration : nil)
         }
 
         /// Checks a new-track share.
@@ -153,7 +163,7 @@ public struct DiscoverWeekly: Sendable {
             }
         }
 
-        /// The places reserved for new tracks: `round(newTrackShare · size)`.
+        /// The most places new tracks may take: `round(newTrackShare · size)`.
         public var reservedNewTracks: Int { Int((newTrackShare * Float(size)).rounded()) }
 
         /// Checks every value.
@@ -269,7 +279,8 @@ public struct DiscoverWeekly: Sendable {
             seed: seed(for: history.userKey), excluded: excluded)
     }
 
-    /// Every source's candidates for a user, merged (before diversity and capping), best first.
+    /// Every source's candidates for a user, merged (before diversity and capping), best first; the new-track
+    /// sources' too, which ``build(for:userVector:)`` keeps out of the merge and places under the cap instead.
     /// - Throws: as the sources.
     public func candidates(for history: UserHistory, userVector: [Float]? = nil) throws(PlaylistError) -> [MergedCandidate] {
         try candidates(in: context(for: history, userVector: userVector))
@@ -292,7 +303,14 @@ public struct DiscoverWeekly: Sendable {
     /// - Throws: as the sources, or ``PlaylistError/model(_:)`` when the fold-in fails.
     public func build(for history: UserHistory, userVector: [Float]? = nil) throws(PlaylistError) -> Playlist {
         let context = try context(for: history, userVector: userVector)
-        let merged = try candidates(in: context)
+        let newSources = Set(configuration.newTrackSources)
+        var lists: [(weight: Float, candidates: [Candidate])] = [], newLists: [[Candidate]] = []
+        for s in configuration.sources {
+            let c = try s.source.candidates(for: context, limit: s.limit)
+            if newSources.contains(s.source.name) { newLists.append(c) } else { lists.append((s.weight, c)) }
+        }
+        let merged = CandidateMerge.merge(
+            lists, context: context, userScoreWeight: configuration.userScoreWeight, priors: configuration.priors)
         let catalog = environment.catalog
         // Weekly perturbation, from the (user, week) seed and the item alone (independent of the candidates' order).
         let tau = configuration.exploration
@@ -305,22 +323,14 @@ public struct DiscoverWeekly: Sendable {
         }
         var order = Array(merged.indices)
         order.sort { keyed[$0] != keyed[$1] ? keyed[$0] > keyed[$1] : merged[$0].item < merged[$1].item }
-        let size = configuration.size
-        var picked: [Int] = []
-        // The places reserved for new tracks first, from the new-track sources' candidates only.
-        let reserved = min(size, configuration.reservedNewTracks)
-        if reserved > 0 {
-            let newSources = Set(configuration.newTrackSources)
-            let isNew = merged.map { c in c.sources.contains { newSources.contains($0.source) } }
-            picked = fill(from: order.filter { isNew[$0] }, count: reserved, after: [], merged: merged, keyed: keyed)
-        }
-        picked = fill(from: order, count: size, after: picked, merged: merged, keyed: keyed)
-        let items = picked.map { merged[$0].item }
+        let picked = fill(from: order, count: configuration.size, after: [], merged: merged, keyed: keyed)
+        let places = try placeNewTracks(
+            picked.map { Place(candidate: merged[$0], keyed: keyed[$0]) }, newLists: newLists, context: context)
         let flow = configuration.flow.order(
-            items, relevance: picked.map { keyed[$0] }, space: environment.space, catalog: catalog)
+            places.map(\.candidate.item), relevance: places.map(\.keyed), space: environment.space, catalog: catalog)
         let sourceIndex = Dictionary(uniqueKeysWithValues: sourceNames.enumerated().map { ($1, $0) })
         let tracks = flow.map { f -> Track in
-            let c = merged[picked[f]]
+            let c = places[f].candidate
             var mask: UInt32 = 0
             for s in c.sources { if let i = sourceIndex[s.source] { mask |= 1 << UInt32(i) } }
             return Track(item: c.item, relevance: c.relevance, sourceMask: mask)

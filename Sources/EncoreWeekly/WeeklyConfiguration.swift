@@ -126,7 +126,8 @@ public struct ContentOptions: Sendable {
     public var hybrid = true
     /// The cold-start model's settings (warm-track threshold, validation share, ridge grid, evidence prior `k`).
     public var coldStart = ColdStartOptions()
-    /// The share of Discover Weekly reserved for new tracks (`--new-track-share`) when the hybrid space has some.
+    /// The most of Discover Weekly new tracks may take (`--new-track-share`), each only from a track whose calibrated
+    /// score it beats (``DiscoverWeekly/Configuration/newTrackShare``).
     public var newTrackShare: Float = 0.2
     /// A track is new (a "new for you" candidate) with at most this many listeners (`--cold-max-listeners`): by
     /// default only a track no one has played; tracks with a few listeners already have a blended vector in the

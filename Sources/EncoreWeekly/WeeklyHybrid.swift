@@ -10,14 +10,7 @@ extension WeeklyJob {
     /// Fits the cold-start model on this week's factors, content spaces and artists, and keeps the hybrid vectors.
     func makeHybridSpace() throws {
         guard let b = fitted else { throw WeeklyError("no model") }
-        let n = b.model.itemCount
-        var spaces: [ContentSpace] = []
-        for (name, set) in [("audio", content.audioEmbeddings), ("text", content.text), ("sequence", content.sequence)] {
-            guard let set, set.count > 0 else { continue }
-            let (vectors, present) = set.aligned(itemCount: n)
-            spaces.append(try ContentSpace(name: name, vectors: vectors, present: present))
-        }
-        let artists: [Int32]? = catalog.hasArtists ? catalog.trackArtist : nil
+        let (spaces, artists) = try hybridInputs(itemCount: b.model.itemCount)
         var out = ContentSpaces()
         defer { content.hybrid = out.hybrid; content.hybridProvenance = out.hybridProvenance; content.hybridModel = out.hybridModel }
         guard !spaces.isEmpty || artists != nil else {
@@ -56,6 +49,35 @@ extension WeeklyJob {
         try saveContent(out, name: "hybrid")
     }
 
+    /// The content spaces (audio, text, sequence, in that order) aligned to the items, and the catalog's artists:
+    /// what the cold-start model is fitted on and predicts from.
+    func hybridInputs(itemCount n: Int) throws -> (spaces: [ContentSpace], artists: [Int32]?) {
+        var spaces: [ContentSpace] = []
+        for (name, set) in [("audio", content.audioEmbeddings), ("text", content.text), ("sequence", content.sequence)] {
+            guard let set, set.count > 0 else { continue }
+            let (vectors, present) = set.aligned(itemCount: n)
+            spaces.append(try ContentSpace(name: name, vectors: vectors, present: present))
+        }
+        return (spaces, catalog.hasArtists ? catalog.trackArtist : nil)
+    }
+
+    /// The scale on which Discover Weekly's new tracks compete for places: the learned and predicted vectors of
+    /// (a sample of) the warm tracks, the model restored from the stage's stored parameters as a server restores it,
+    /// so a resumed week calibrates as a fresh one; `nil` without a hybrid model or warm track with a prediction.
+    func newTrackCalibration() throws -> NewTrackCalibration? {
+        guard let parameters = content.hybridModel, let b = fitted else { return nil }
+        let (spaces, artists) = try hybridInputs(itemCount: b.model.itemCount)
+        let listeners = ColdStartModel.listeners(userItems: b.userItems)
+        let model = try ColdStartModel(
+            parameters: parameters, itemFactors: b.model.itemFactors, listeners: listeners, artists: artists)
+        let predicted = try model.predict(artists: artists, spaces: spaces)
+        let reference = HybridSpace.referenceTracks(
+            listeners: listeners, predicted: predicted, minListeners: parameters.minListeners)
+        guard !reference.isEmpty else { return nil }
+        return try NewTrackCalibration.reference(
+            learned: b.model.itemFactors, predicted: predicted.vectors, items: reference, seed: config.content.coldStart.seed)
+    }
+
     /// The hybrid space for Daily Mix's new tracks, when the stage made one (tracks without a hybrid vector have a
     /// zero row, which the space leaves out), with an HNSW index over it: every mix of every user asks it for the
     /// tracks near the mix's centroid, too many queries for a scan of the catalog each. The index is the index
@@ -80,7 +102,7 @@ extension WeeklyJob {
 
     /// Discover Weekly's content sources: audio neighbours of the heavy rotation, and new tracks (released within
     /// `newReleaseDays`, or with at most `coldMaxListeners` listeners) scored by their hybrid vectors, with
-    /// `newTrackShare` of the list reserved for them.
+    /// at most `newTrackShare` of the list for them, each placed where its calibrated score beats the track it displaces.
     func discoverWeeklyContent(histories: ListeningHistories) throws -> DiscoverWeekly.Content? {
         guard let b = fitted else { return nil }
         let n = b.model.itemCount
@@ -89,7 +111,7 @@ extension WeeklyJob {
             audio: audio, hybridItems: content.hybrid?.items ?? [], hybridVectors: content.hybrid?.aligned(itemCount: n).vectors,
             histories: histories, catalog: catalog, coldMaxListeners: config.content.coldMaxListeners,
             newReleaseDays: config.content.newReleaseDays, referenceTime: week.timestamp,
-            newTrackShare: config.content.newTrackShare)
+            newTrackShare: config.content.newTrackShare, calibration: try newTrackCalibration())
     }
 
     /// Tempo, key, mode and energy of the analysed tracks, for Daily Mix's flow; `nil` without audio descriptors.

@@ -70,7 +70,7 @@ struct EvaluateCommand: ParsableCommand {
     @Option(help: "--split temporal-content: a track released within this many days before the week is a new-for-you candidate (the weekly job's --new-release-days; default 14).")
     var newReleaseDays: Int?
 
-    @Option(help: "--split temporal-content: the share of Discover Weekly reserved for new tracks (the weekly job's --new-track-share; default 0.2).")
+    @Option(help: "--split temporal-content: the most of Discover Weekly new tracks may take, each only from a track whose calibrated score it beats (the weekly job's --new-track-share; default 0.2).")
     var newTrackShare: Float?
 
     @Option(help: "Temporal cutoff for --split temporal: epoch seconds or YYYY-MM-DD.")
@@ -78,6 +78,9 @@ struct EvaluateCommand: ParsableCommand {
 
     @Option(help: "Seed of the split.")
     var seed: UInt64 = 42
+
+    @Option(help: "--split cold-items and temporal-content: the seed of the ALS fit (default: fit's, or the --bundle's); another seed measures how much the figures move by chance.")
+    var alsSeed: UInt64?
 
     @OptionGroup var inputFormat: InputFormatOptions
     @OptionGroup var weightingOptions: WeightingOptions
@@ -101,6 +104,9 @@ struct EvaluateCommand: ParsableCommand {
             throw ValidationError("unknown --split '\(split)'; expected random, leave-k-out, temporal, cold-items or temporal-content")
         }
         let coldItems = split == "cold-items", temporalContent = split == "temporal-content"
+        if alsSeed != nil && !coldItems && !temporalContent {
+            throw ValidationError("--als-seed goes with --split cold-items or temporal-content")
+        }
         if !coldItems && !temporalContent {
             if texts != nil || audioEmbeddings != nil || trackArtists != nil {
                 throw ValidationError("--texts, --audio-embeddings and --track-artists go with --split cold-items or temporal-content")
@@ -225,6 +231,7 @@ struct EvaluateCommand: ParsableCommand {
             try BundleCheck.validate(bundle)
             als = try PublishedModel.open(path: bundle).readBundle().model.parameters
         }
+        if let alsSeed { als.seed = alsSeed }
         for (flag, path) in [("--texts", texts), ("--audio-embeddings", audioEmbeddings), ("--track-artists", trackArtists)] {
             if let path, !FileManager.default.fileExists(atPath: path) {
                 throw TrainerError("\(flag) \(path): no such file")
@@ -341,6 +348,8 @@ struct EvaluateCommand: ParsableCommand {
             + "\(report.newReleasePairs) on \(report.newReleaseTracks) new releases (tracks with no training play; "
             + "\(report.newReleasePairsReleased) of the pairs released by the Monday)")
         print(report.table())
+        print("hits/places per source:")
+        print(report.sourceTable())
         for r in report.rows {
             var parts: [String] = []
             if let w = r.weights {

@@ -118,7 +118,7 @@ struct WeeklyCommand: ParsableCommand {
     @Option(help: "The evidence prior k of the hybrid blend: a predicted vector weighs as much as k listeners.")
     var priorListeners: Double = 10
 
-    @Option(help: "The share of Discover Weekly reserved for new tracks (--new-release-days, --cold-max-listeners).")
+    @Option(help: "The most of Discover Weekly new tracks (--new-release-days, --cold-max-listeners) may take, each only from a track whose calibrated score it beats.")
     var newTrackShare: Float = 0.2
 
     @Option(help: "A track with at most this many listeners is a new-track candidate scored by its hybrid vector.")

@@ -4,7 +4,7 @@ import Testing
 @testable import EncoreFactorization
 @testable import EncorePlaylists
 
-/// The content sources of Discover Weekly ("similar-audio", "new-for-you"), the reserved share of new tracks, and
+/// The content sources of Discover Weekly ("similar-audio", "new-for-you"), the cap on new tracks' places, and
 /// "Because you played" for a seed without a CF vector, against brute-force answers on the tiny world.
 @Suite("Playlists from content spaces")
 struct PlaylistContentTests {
@@ -142,51 +142,9 @@ struct PlaylistContentTests {
         #expect(try listed.candidates(for: ctx, limit: 10) == source.candidates(for: ctx, limit: 10))
     }
 
-    @Test func reservedShareHoldsWithTheRules() throws {
-        let f = try PlaylistFixture.get()
-        let (cold, predicted) = Self.cold(f)
-        func builder(share: Float) throws -> DiscoverWeekly {
-            // The new source weighs little, so without the reservation cold tracks win few places.
-            let content = DiscoverWeekly.Content(
-                audio: try ItemSpace(name: "audio", vectors: Self.audioVectors(f)), coldItems: cold,
-                predictedVectors: predicted, newTrackShare: share, newWeight: 0.05)
-            let c = try DiscoverWeekly.Configuration.standard(
-                histories: f.histories, model: f.model, catalog: f.catalog, content: content)
-            #expect(c.newTrackShare == share)
-            return try DiscoverWeekly(environment: f.environment, configuration: c, week: f.week)
-        }
-        let reserving = try builder(share: 0.2), plain = try builder(share: 0)
-        #expect(reserving.configuration.reservedNewTracks == 6)
-        var newWith = 0, newWithout = 0, users = 0
-        for u in f.histories.activeUsers.prefix(120) {
-            let h = try f.histories.history(of: u)
-            let p = try reserving.build(for: h)
-            PlaylistDiscoverWeeklyTests.checkRules(p, history: h, fixture: f)
-            let isNew = p.tracks.filter { p.sources(of: $0).contains("new-for-you") }
-            // The admissible new candidates: a greedy fill of the new source's candidates under the caps.
-            let merged = try reserving.candidates(for: h).filter { m in m.sources.contains { $0.source == "new-for-you" } }
-            var caps = CapCounter(rules: reserving.configuration.rules)
-            var admissible = 0
-            for m in merged where caps.admits(m.item, catalog: f.catalog) { caps.add(m.item, catalog: f.catalog); admissible += 1 }
-            #expect(isNew.count >= min(6, admissible), "user \(u): \(isNew.count) new tracks, \(admissible) admissible")
-            for t in isNew {
-                #expect(cold.contains(t.item))
-                #expect(p.explanation(of: t).contains("new releases that sound like your taste"))
-            }
-            newWith += isNew.count
-            let q = try plain.build(for: h)
-            PlaylistDiscoverWeeklyTests.checkRules(q, history: h, fixture: f)
-            newWithout += q.tracks.filter { q.sources(of: $0).contains("new-for-you") }.count
-            users += 1
-        }
-        #expect(newWith >= 6 * users * 9 / 10)
-        #expect(newWith > newWithout, "\(newWith) new tracks with the reservation, \(newWithout) without")
-    }
-
-    @Test func coldTracksWithoutCFVectorsReachPlaylistsThroughTheirPredictedVectors() throws {
-        // The weekly job gives tracks without plays zero CF rows: zero the cold tracks' factors, leave them out of
-        // the CF space, and give the hybrid model's prediction (their old factors with noise) to new-for-you.
-        let f = try PlaylistFixture.get()
+    /// The fixture with the cold tracks' CF vectors zeroed and left out of the CF space (as the weekly job gives
+    /// tracks no one has played), and their predictions.
+    static func withoutColdVectors(_ f: PlaylistFixture) throws -> (env: PlaylistEnvironment, model: ImplicitALS, cold: IDBitset, predicted: Matrix) {
         let (cold, predicted) = Self.cold(f)
         var model = f.model
         var y = model.itemFactors
@@ -197,6 +155,68 @@ struct PlaylistContentTests {
         model.itemFactors = y
         let env = try PlaylistEnvironment(
             catalog: f.catalog, space: try ItemSpace(name: "cf", vectors: y, validItems: valid), model: model)
+        return (env, model, cold, predicted)
+    }
+
+    @Test func newTrackShareIsACapOnPlacesTakenFromTheLeastRelevantTracks() throws {
+        let f = try PlaylistFixture.get()
+        let (env, model, cold, predicted) = try Self.withoutColdVectors(f)
+        func builder(share: Float) throws -> DiscoverWeekly {
+            let content = DiscoverWeekly.Content(
+                audio: try ItemSpace(name: "audio", vectors: Self.audioVectors(f)), coldItems: cold,
+                predictedVectors: predicted, newTrackShare: share)
+            var c = try DiscoverWeekly.Configuration.standard(
+                histories: f.histories, model: model, catalog: f.catalog, content: content)
+            #expect(c.newTrackShare == share)
+            c.exploration = 0  // the list's order is then its relevance, which the test can see
+            return try DiscoverWeekly(environment: env, configuration: c, week: f.week)
+        }
+        let capped = try builder(share: 0.2), plain = try builder(share: 0)
+        #expect(capped.configuration.reservedNewTracks == 6)
+        var placed = 0, users = 0
+        for u in f.histories.activeUsers.prefix(120) {
+            let h = try f.histories.history(of: u)
+            let p = try capped.build(for: h)
+            PlaylistDiscoverWeeklyTests.checkRules(p, history: h, fixture: f)
+            let q = try plain.build(for: h)
+            PlaylistDiscoverWeeklyTests.checkRules(q, history: h, fixture: f)
+            let x = try #require(try capped.context(for: h).userVector)
+            func dot(_ m: Matrix, _ i: Int32) -> Float { zip(x, m.row(Int(i))).reduce(0) { $0 + $1.0 * $1.1 } }
+            // Without a calibration a new track's score is its predicted score, a listed track's its learned one.
+            let newcomers = Set(p.items).subtracting(q.items)
+            let displaced = Set(q.items).subtracting(p.items)
+            #expect(newcomers.count == displaced.count)
+            #expect(newcomers.count <= 6, "user \(u): \(newcomers.count) places taken")
+            for t in p.tracks where newcomers.contains(t.item) {
+                #expect(cold.contains(t.item) && p.sources(of: t) == ["new-for-you"])
+                #expect(p.explanation(of: t).contains("new releases that sound like your taste"))
+            }
+            // The displaced tracks are the list's least relevant, and the j-th best newcomer beats the j-th least
+            // relevant track.
+            let relevance = Dictionary(uniqueKeysWithValues: q.tracks.map { ($0.item, $0.relevance) })
+            let kept = Set(q.items).intersection(p.items)
+            if let leastKept = kept.compactMap({ relevance[$0] }).min(), let mostGone = displaced.compactMap({ relevance[$0] }).max() {
+                #expect(mostGone <= leastKept, "user \(u)")
+            }
+            let gone = displaced.sorted { relevance[$0]! < relevance[$1]! }
+            let came = newcomers.sorted { dot(predicted, $0) > dot(predicted, $1) }
+            for (c, d) in zip(came, gone) {
+                #expect(dot(predicted, c) > dot(model.itemFactors, d), "user \(u): \(c) took the place of \(d)")
+            }
+            placed += newcomers.count
+            users += 1
+        }
+        // The predictions are the cold tracks' old CF vectors with noise, so they win some places, never more than
+        // the cap.
+        #expect(placed > 0)
+        #expect(placed <= 6 * users)
+    }
+
+    @Test func coldTracksWithoutCFVectorsReachPlaylistsThroughTheirPredictedVectors() throws {
+        // The weekly job gives tracks without plays zero CF rows: zero the cold tracks' factors, leave them out of
+        // the CF space, and give the hybrid model's prediction (their old factors with noise) to new-for-you.
+        let f = try PlaylistFixture.get()
+        let (env, model, cold, predicted) = try Self.withoutColdVectors(f)
         func playlists(_ content: DiscoverWeekly.Content?) throws -> [DiscoverWeekly.Playlist] {
             let c = try DiscoverWeekly.Configuration.standard(
                 histories: f.histories, model: model, catalog: f.catalog, content: content)
@@ -206,7 +226,12 @@ struct PlaylistContentTests {
         let with = try playlists(.init(coldItems: cold, predictedVectors: predicted, newTrackShare: 0.2))
         let without = try playlists(nil)
         func coldCount(_ ps: [DiscoverWeekly.Playlist]) -> Int { ps.reduce(0) { $0 + $1.items.filter { cold.contains($0) }.count } }
-        #expect(coldCount(with) >= 6 * with.count * 9 / 10)
+        // The share is a cap: the content adds only the new-track source, so the lists are the ones without content
+        // but for at most 6 places, taken by cold tracks (other sources, catalog ones, may list cold tracks too).
+        for (p, q) in zip(with, without) {
+            let added = Set(p.items).subtracting(q.items)
+            #expect(added.count <= 6 && added.allSatisfy { cold.contains($0) }, "\(p.userKey): \(added.sorted())")
+        }
         #expect(coldCount(with) > 2 * coldCount(without), "\(coldCount(with)) cold tracks with content, \(coldCount(without)) without")
         for (p, u) in zip(with, f.histories.activeUsers.prefix(80)) {
             PlaylistDiscoverWeeklyTests.checkRules(p, history: try f.histories.history(of: u), fixture: f)

@@ -44,6 +44,11 @@ import EncoreTestSupport
             #expect(abs(try #require(r["hit_rate@30"] as? Double) - Double(try #require(r["hits"] as? Int)) / Double(users * 30)) < 1e-12)
         }
         #expect(rows[0]["new_for_you_slots"] as? Double == 0)
+        // Hits and places per source: each source's hits are among its places.
+        for r in rows {
+            let slots = try #require(r["source_slots"] as? [String: Int]), hits = try #require(r["source_hits"] as? [String: Int])
+            #expect(!slots.isEmpty && hits.allSatisfy { $0.value <= slots[$0.key] ?? 0 })
+        }
         #expect(rows[0]["weights"] == nil)
         #expect((rows[4]["weights"] as? [String: Double])?.keys.contains("text") == true)
     }
@@ -79,5 +84,6 @@ import EncoreTestSupport
             == "--cold-max-listeners, --new-release-days and --new-track-share go with --split temporal-content")
         #expect(message(other + ["cold-items", "--week", "2024-06-03"]) == "--week goes with --split temporal-content")
         #expect(message(other + ["cold-items", "--no-sequence-vectors"]) == "--no-sequence-vectors goes with --split temporal-content")
+        #expect(message(other + ["random", "--als-seed", "3"]) == "--als-seed goes with --split cold-items or temporal-content")
     }
 }
