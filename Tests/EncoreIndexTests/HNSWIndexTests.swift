@@ -8,6 +8,58 @@ import Testing
 
 /// Test data: row-major vectors from a seeded generator.
 enum HNSWTestData {
+    /// Two tasks query (`rounds` rounds each, k 10, ef 32) while one adds `extra` (ids 10 000 + row) to an
+    /// l2 index built from `base` (ids = rows), removing id i/2 after every tenth add: what went wrong, one line
+    /// each (a short result, a repeated or unknown id, a distance off its recomputation by more than `tolerance`,
+    /// relative).
+    static func problemsOfQueriesDuringAdds(
+        index: HNSWIndex, base: Matrix, extra: Matrix, rounds: Int, tolerance: Double
+    ) async throws -> [String] {
+        let dim = base.cols
+        let queries = gaussian(64, dim, seed: 143)
+        func vector(of id: Int32) -> ArraySlice<Float>? {
+            if id >= 0 && Int(id) < base.rows { return base.storage[(Int(id) * dim)..<(Int(id) * dim + dim)] }
+            if id >= 10_000 && Int(id) < 10_000 + extra.rows {
+                let r = Int(id) - 10_000
+                return extra.storage[(r * dim)..<(r * dim + dim)]
+            }
+            return nil
+        }
+        return try await withThrowingTaskGroup(of: [String].self) { group in
+            group.addTask {
+                // Removals interleaved with the adds, so deleted slots are reclaimed and reused while queries run.
+                for i in 0..<extra.rows {
+                    try index.add(id: 10_000 + Int32(i), vector: extra.row(i))
+                    if i % 10 == 0 { try index.remove(id: Int32(i / 2)) }
+                }
+                return []
+            }
+            for t in 0..<2 {
+                group.addTask {
+                    var bad: [String] = []
+                    for round in 0..<rounds {
+                        let q = queries.row((round * 2 + t) % 64)
+                        let got = try index.search(q, k: 10, ef: 32)
+                        if got.count != 10 { bad.append("round \(round): \(got.count) results") }
+                        if Set(got.map(\.id)).count != got.count { bad.append("round \(round): repeated id") }
+                        for n in got {
+                            guard let v = vector(of: n.id) else {
+                                bad.append("unknown id \(n.id)")
+                                continue
+                            }
+                            let want = distance(v, q[...], .l2)
+                            if abs(Double(n.distance) - want) > tolerance * (1 + want) { bad.append("id \(n.id): \(n.distance) vs \(want)") }
+                        }
+                    }
+                    return bad
+                }
+            }
+            var all: [String] = []
+            for try await part in group { all += part }
+            return all
+        }
+    }
+
     /// Independent standard Gaussian coordinates.
     static func gaussian(_ n: Int, _ dim: Int, seed: UInt64) -> Matrix {
         var rng = SplitMix64(seed: seed)
@@ -583,50 +635,8 @@ struct HNSWIndexTests {
         let base = HNSWTestData.gaussian(1000, dim, seed: 141)
         let extra = HNSWTestData.gaussian(2000, dim, seed: 142)
         let index = try HNSWTestData.build(base, .l2, efConstruction: 64)
-        let queries = HNSWTestData.gaussian(64, dim, seed: 143)
-
-        func vector(of id: Int32) -> ArraySlice<Float>? {
-            if id >= 0 && id < 1000 { return base.storage[(Int(id) * dim)..<(Int(id) * dim + dim)] }
-            if id >= 10_000 && id < 12_000 {
-                let r = Int(id) - 10_000
-                return extra.storage[(r * dim)..<(r * dim + dim)]
-            }
-            return nil
-        }
-
-        let problems = try await withThrowingTaskGroup(of: [String].self) { group in
-            group.addTask {
-                // Removals interleaved with the adds, so deleted slots are reclaimed and reused while queries run.
-                for i in 0..<2000 {
-                    try index.add(id: 10_000 + Int32(i), vector: extra.row(i))
-                    if i % 10 == 0 { try index.remove(id: Int32(i / 2)) }
-                }
-                return []
-            }
-            for t in 0..<2 {
-                group.addTask {
-                    var bad: [String] = []
-                    for round in 0..<150 {
-                        let q = queries.row((round * 2 + t) % 64)
-                        let got = try index.search(q, k: 10, ef: 32)
-                        if got.count != 10 { bad.append("round \(round): \(got.count) results") }
-                        if Set(got.map(\.id)).count != got.count { bad.append("round \(round): repeated id") }
-                        for n in got {
-                            guard let v = vector(of: n.id) else {
-                                bad.append("unknown id \(n.id)")
-                                continue
-                            }
-                            let want = HNSWTestData.distance(v, q[...], .l2)
-                            if abs(Double(n.distance) - want) > 1e-3 * (1 + want) { bad.append("id \(n.id): \(n.distance) vs \(want)") }
-                        }
-                    }
-                    return bad
-                }
-            }
-            var all: [String] = []
-            for try await part in group { all += part }
-            return all
-        }
+        let problems = try await HNSWTestData.problemsOfQueriesDuringAdds(
+            index: index, base: base, extra: extra, rounds: 150, tolerance: 1e-3)
         #expect(problems.isEmpty, "\(problems.prefix(5))")
         #expect(index.count == 3000 - 200)
         for i in stride(from: 0, to: 2000, by: 97) { #expect(try index.search(extra.row(i), k: 1).first?.id == 10_000 + Int32(i)) }

@@ -254,47 +254,8 @@ struct HNSWQuantizationTests {
         let base = HNSWTestData.gaussian(1100, dim, seed: 141)
         let extra = HNSWTestData.gaussian(1000, dim, seed: 142)
         let index = try buildQuantized(base, .l2)
-        let queries = HNSWTestData.gaussian(64, dim, seed: 143)
-        func vector(of id: Int32) -> ArraySlice<Float>? {
-            if id >= 0 && id < 1100 { return base.storage[(Int(id) * dim)..<(Int(id) * dim + dim)] }
-            if id >= 10_000 && id < 11_000 {
-                let r = Int(id) - 10_000
-                return extra.storage[(r * dim)..<(r * dim + dim)]
-            }
-            return nil
-        }
-        let problems = try await withThrowingTaskGroup(of: [String].self) { group in
-            group.addTask {
-                for i in 0..<1000 {
-                    try index.add(id: 10_000 + Int32(i), vector: extra.row(i))
-                    if i % 10 == 0 { try index.remove(id: Int32(i / 2)) }
-                }
-                return []
-            }
-            for t in 0..<2 {
-                group.addTask {
-                    var bad: [String] = []
-                    for round in 0..<100 {
-                        let q = queries.row((round * 2 + t) % 64)
-                        let got = try index.search(q, k: 10, ef: 32)
-                        if got.count != 10 { bad.append("round \(round): \(got.count) results") }
-                        if Set(got.map(\.id)).count != got.count { bad.append("round \(round): repeated id") }
-                        for n in got {
-                            guard let v = vector(of: n.id) else {
-                                bad.append("unknown id \(n.id)")
-                                continue
-                            }
-                            let want = HNSWTestData.distance(v, q[...], .l2)
-                            if abs(Double(n.distance) - want) > 1e-4 * (1 + want) { bad.append("id \(n.id): \(n.distance) vs \(want)") }
-                        }
-                    }
-                    return bad
-                }
-            }
-            var all: [String] = []
-            for try await part in group { all += part }
-            return all
-        }
+        let problems = try await HNSWTestData.problemsOfQueriesDuringAdds(
+            index: index, base: base, extra: extra, rounds: 100, tolerance: 1e-4)
         #expect(problems.isEmpty, "\(problems.prefix(5))")
         #expect(index.count == 1100 + 1000 - 100)
     }
