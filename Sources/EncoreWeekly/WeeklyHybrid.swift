@@ -84,13 +84,15 @@ extension WeeklyJob {
     /// stage's (published with the bundle as `hybrid-cosine`) once that stage has run or been loaded, else built here.
     func hybridItemSpace() throws -> ItemSpace? {
         guard let h = content.hybrid, let b = fitted else { return nil }
-        let space = try ItemSpace(name: "hybrid", vectors: h.aligned(itemCount: b.model.itemCount).vectors)
+        let vectors = h.aligned(itemCount: b.model.itemCount).vectors
         if let hybridCosine {
-            guard hybridCosine.count == space.hasVector.count, hybridCosine.dimension == space.dimension else {
-                throw WeeklyError("the hybrid-cosine index has \(hybridCosine.count) vectors of \(hybridCosine.dimension), the hybrid space \(space.hasVector.count) of \(space.dimension)")
+            let space = try ItemSpace(name: "hybrid", vectors: vectors, index: hybridCosine)
+            guard hybridCosine.count == space.hasVector.count else {
+                throw WeeklyError("the hybrid-cosine index has \(hybridCosine.count) vectors, the hybrid space \(space.hasVector.count)")
             }
-            return try ItemSpace(name: "hybrid", vectors: space.vectors, index: hybridCosine)
+            return space
         }
+        let space = try ItemSpace(name: "hybrid", vectors: vectors)
         let start = Date()
         let indexed = try space
             .indexed(efConstruction: config.index.efConstruction, ef: config.index.ef, seed: params.seed, threads: threads)
