@@ -8,6 +8,23 @@ import Testing
 
 /// Test data: row-major vectors from a seeded generator.
 enum HNSWTestData {
+    /// Checks that a loaded index answers 30 queries (16 dimensions) as the saved one does, and goes on doing so
+    /// after 50 more vectors are added to both (free slots reused, same levels drawn).
+    static func expectSameAnswers(_ loaded: HNSWIndex, _ index: HNSWIndex) throws {
+        let queries = factorLike(30, 16, seed: 122)
+        for q in 0..<30 {
+            #expect(try loaded.search(queries.row(q), k: 10, ef: 40) == index.search(queries.row(q), k: 10, ef: 40))
+        }
+        let extra = factorLike(50, 16, seed: 123)
+        let ids = (0..<Int32(50)).map { 9000 + $0 }
+        try index.add(ids: ids, vectors: extra, threads: 1)
+        try loaded.add(ids: ids, vectors: extra, threads: 1)
+        #expect(loaded.slotCount == index.slotCount)
+        for q in 0..<30 {
+            #expect(try loaded.search(queries.row(q), k: 10, ef: 40) == index.search(queries.row(q), k: 10, ef: 40))
+        }
+    }
+
     /// Two tasks query (`rounds` rounds each, k 10, ef 32) while one adds `extra` (ids 10 000 + row) to an
     /// l2 index built from `base` (ids = rows), removing id i/2 after every tenth add: what went wrong, one line
     /// each (a short result, a repeated or unknown id, a distance off its recomputation by more than `tolerance`,
@@ -560,19 +577,7 @@ struct HNSWIndexTests {
             let loaded = try HNSWIndex.load(from: path)
             #expect(loaded.count == index.count)
             #expect(loaded.metric == metric && loaded.dimension == 16 && loaded.m == index.m)
-            let queries = HNSWTestData.factorLike(30, 16, seed: 122)
-            for q in 0..<30 {
-                #expect(try loaded.search(queries.row(q), k: 10, ef: 40) == index.search(queries.row(q), k: 10, ef: 40))
-            }
-            // Both keep working the same way: free slots reused, same levels drawn.
-            let extra = HNSWTestData.factorLike(50, 16, seed: 123)
-            let ids = (0..<Int32(50)).map { 9000 + $0 }
-            try index.add(ids: ids, vectors: extra, threads: 1)
-            try loaded.add(ids: ids, vectors: extra, threads: 1)
-            #expect(loaded.slotCount == index.slotCount)
-            for q in 0..<30 {
-                #expect(try loaded.search(queries.row(q), k: 10, ef: 40) == index.search(queries.row(q), k: 10, ef: 40))
-            }
+            try HNSWTestData.expectSameAnswers(loaded, index)
         }
     }
 

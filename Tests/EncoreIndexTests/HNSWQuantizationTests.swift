@@ -277,17 +277,7 @@ struct HNSWQuantizationTests {
             for id in stride(from: Int32(1), to: 1500, by: 11) {
                 #expect(loaded.quantizedVector(for: id) == index.quantizedVector(for: id))
             }
-            let queries = HNSWTestData.factorLike(30, 16, seed: 122)
-            for q in 0..<30 {
-                #expect(try loaded.search(queries.row(q), k: 10, ef: 40) == index.search(queries.row(q), k: 10, ef: 40))
-            }
-            let extra = HNSWTestData.factorLike(50, 16, seed: 123)
-            let ids = (0..<Int32(50)).map { 9000 + $0 }
-            try index.add(ids: ids, vectors: extra, threads: 1)
-            try loaded.add(ids: ids, vectors: extra, threads: 1)
-            for q in 0..<30 {
-                #expect(try loaded.search(queries.row(q), k: 10, ef: 40) == index.search(queries.row(q), k: 10, ef: 40))
-            }
+            try HNSWTestData.expectSameAnswers(loaded, index)
         }
     }
 
