@@ -211,18 +211,7 @@ struct HNSWQuantizationTests {
             ("predicate 50%", .predicate({ $0 % 2 == 1 }), { $0 % 2 == 1 }),
             ("predicate 2% (walk, then exact scan)", .predicate({ $0 % 50 == 3 }), { $0 % 50 == 3 }),
         ]
-        for (name, filter, allow) in filters {
-            var hits = 0
-            for q in 0..<queries.rows {
-                let query = queries.row(q)
-                let got = try index.search(query, k: 10, ef: 32, filter: filter)
-                #expect(got.count == 10, "\(name): \(got.count) results")
-                #expect(got.allSatisfy { allow($0.id) }, "\(name) returned a filtered id")
-                let truth = Set(HNSWTestData.exact(data, query[...], k: 10, .l2, allow: allow))
-                hits += got.filter { truth.contains($0.id) }.count
-            }
-            #expect(Double(hits) / Double(10 * queries.rows) >= 0.9, "\(name) recall \(Double(hits) / Double(10 * queries.rows))")
-        }
+        try HNSWTestData.expectFilteredRecall(index, data: data, queries: queries, filters: filters)
 
         // Deletions: never returned, before and after purging; the slots are reused by later adds.
         let removed = Set(stride(from: Int32(0), to: 3000, by: 3))
