@@ -255,21 +255,18 @@ final class HNSWSearchContext: @unchecked Sendable {
     }
 
     /// Makes room for a prepared quantized query of `n` values.
-    func ensureQuantQuery(_ n: Int) {
-        guard n > quantQueryCapacity else { return }
-        quantQuery.deallocate()
-        quantQueryCapacity = n
-        quantQuery = .allocate(capacity: n)
-        quantQuery.initialize(repeating: 0, count: n)
-    }
+    func ensureQuantQuery(_ n: Int) { Self.grow(&quantQuery, capacity: &quantQueryCapacity, to: n) }
 
     /// Makes room for a query of `n` values.
-    func ensureQuery(_ n: Int) {
-        guard n > queryCapacity else { return }
-        query.deallocate()
-        queryCapacity = n
-        query = .allocate(capacity: n)
-        query.initialize(repeating: 0, count: n)
+    func ensureQuery(_ n: Int) { Self.grow(&query, capacity: &queryCapacity, to: n) }
+
+    /// Replaces `buffer` by a zeroed one of `n` values when it holds fewer.
+    private static func grow(_ buffer: inout UnsafeMutablePointer<Float>, capacity: inout Int, to n: Int) {
+        guard n > capacity else { return }
+        buffer.deallocate()
+        capacity = n
+        buffer = .allocate(capacity: n)
+        buffer.initialize(repeating: 0, count: n)
     }
 }
 
