@@ -182,6 +182,8 @@ public final class ServingModel: Sendable {
         var indexes: [String: HNSWIndex] = [:]
         var files: [String: String] = [:]
         var statuses: [IndexStatus] = []
+        let itemFactors = bundle.model.itemFactors
+        let nonZeroItems = (0..<itemFactors.rows).count { r in itemFactors.row(r).contains { $0 != 0 } }
         let dir = (opened.bundlePath as NSString).deletingLastPathComponent
         let base = opened.bundlePath.hasSuffix(".h5") ? String(opened.bundlePath.dropLast(3)) : opened.bundlePath
         for role in indexRoles {
@@ -244,9 +246,12 @@ public final class ServingModel: Sendable {
             }
             do {
                 let index = try HNSWIndex.load(from: file)
-                guard index.dimension == bundle.model.parameters.factors, index.count == bundle.itemIDs.count else {
+                // Every item, or (since the weekly job leaves all-zero rows out) every item with a non-zero row.
+                let expected = [bundle.itemIDs.count, nonZeroItems]
+                guard index.dimension == bundle.model.parameters.factors, expected.contains(index.count) else {
                     fallBack(.mismatch, "the index has dimension \(index.dimension) and \(index.count) vectors, the bundle "
-                        + "\(bundle.model.parameters.factors) factors and \(bundle.itemIDs.count) items")
+                        + "\(bundle.model.parameters.factors) factors and \(bundle.itemIDs.count) items "
+                        + "(\(nonZeroItems) with a non-zero factor row)")
                     continue
                 }
                 indexes[role] = index

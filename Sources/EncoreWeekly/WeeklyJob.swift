@@ -300,7 +300,8 @@ public final class WeeklyJob {
             let index = try HNSWIndex(dimension: vectors.cols, metric: metric, m: config.index.m, efConstruction: config.index.efConstruction, ef: config.index.ef,
                                       seed: params.seed, capacity: vectors.rows, quantization: config.index.quantization)
             let progress = ProgressReporter(stage: "index \(name)", total: 1, logger: logger)
-            try index.add(ids: (0..<Int32(vectors.rows)).map { $0 }, vectors: Self.nonZeroRows(vectors), threads: threads)
+            let rows = try Self.nonZeroRows(vectors)
+            try index.add(ids: rows.ids, vectors: rows.vectors, threads: threads)
             progress.update(1)
             try index.save(to: path(name))
             built.append(index)
@@ -322,14 +323,23 @@ public final class WeeklyJob {
         ["items-ip", "items-cosine", "users-cosine"] + (content.hybrid != nil && fitted != nil ? ["hybrid-cosine"] : [])
     }
 
-    /// Rows that are all zeros (an item with no listened play) get a tiny constant so cosine indexes accept them;
-    /// the item space leaves such items out of every playlist anyway.
-    static func nonZeroRows(_ m: Matrix) -> Matrix {
-        var out = m
-        for r in 0..<m.rows where m.row(r).allSatisfy({ $0 == 0 }) {
-            for j in 0..<m.cols { out[r, j] = 1e-6 }
+    /// The rows that are not all zeros, with their row numbers: what the collaborative indexes hold. An all-zero row
+    /// (a catalog track no one played) has no direction, and thousands of identical placeholder vectors would knot
+    /// the graph around one point, so such rows are left out of the index (no playlist returns them anyway).
+    static func nonZeroRows(_ m: Matrix) throws -> (ids: [Int32], vectors: Matrix) {
+        let d = m.cols
+        var ids: [Int32] = []
+        var storage: [Float] = []
+        storage.reserveCapacity(m.storage.count)
+        m.storage.withUnsafeBufferPointer { s in
+            for r in 0..<m.rows {
+                let row = UnsafeBufferPointer(rebasing: s[(r * d)..<((r + 1) * d)])
+                guard row.contains(where: { $0 != 0 }) else { continue }
+                ids.append(Int32(r))
+                storage.append(contentsOf: row)
+            }
         }
-        return out
+        return (ids, try Matrix(rows: ids.count, cols: d, storage: storage))
     }
 
     func loadIndexes() throws {

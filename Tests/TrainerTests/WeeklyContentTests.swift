@@ -80,6 +80,13 @@ import EncoreTestSupport
             #expect(bundle.model.itemFactors.row(i).allSatisfy { $0 == 0 })
         }
         #expect(bundle.userItems.indices.allSatisfy { Int($0) < n - expected.count })
+        // The collaborative indexes hold the played tracks only: an all-zero row has no direction to index.
+        for index in [job.itemIP, job.itemCosine] {
+            let index = try #require(index)
+            #expect(index.count == n - expected.count)
+            let found = try index.search(bundle.model.itemFactors.row(0), k: n)
+            #expect(found.count == n - expected.count && found.allSatisfy { Int($0.id) < n - expected.count })
+        }
         // Catalog-only tracks are never familiar to anyone, and Daily Mixes never hold a track without a vector.
         if let dm = bundle.dailyMixes {
             for u in 0..<dm.userCount {
