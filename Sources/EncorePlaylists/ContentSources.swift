@@ -48,14 +48,19 @@ public struct PredictedVectorCandidates: CandidateSource {
 
     /// A source over the items of `cold`, their vectors taken from `predicted` (one row per catalog item, such as
     /// the hybrid item space's predicted vectors).
+    ///
+    /// With `learned` (the model's item factors), cold items that have a learned (non-zero) row are left out: the
+    /// learned-vector sources rank them already, and Discover Weekly lets only tracks without one compete for the
+    /// new-track places, so scoring them per user would only credit this source on tracks others listed.
     /// - Throws: ``PlaylistError/unknownIndex(_:)`` when a cold item has no row in `predicted`, or as
     ///   ``init(items:vectors:name:)``.
-    public init(cold: IDBitset, predicted: Matrix, name: String = "new-for-you") throws(PlaylistError) {
+    public init(cold: IDBitset, predicted: Matrix, learned: Matrix? = nil, name: String = "new-for-you") throws(PlaylistError) {
         var items: [Int32] = []
         for i in 0..<Int32(clamping: cold.words.count * 64) where cold.contains(i) {
             guard Int(i) < predicted.rows else {
                 throw .unknownIndex("cold item \(i) has no row among the \(predicted.rows) predicted vectors")
             }
+            if let learned, Int(i) < learned.rows, learned.row(Int(i)).contains(where: { $0 != 0 }) { continue }
             items.append(i)
         }
         var rows = Matrix(rows: items.count, cols: predicted.cols)
@@ -230,12 +235,13 @@ extension DiscoverWeekly {
         /// The name of the source over `space`: `similar-<name>`.
         public static func sourceName(of space: ItemSpace) -> String { "similar-\(space.name)" }
 
-        /// The sources these inputs add, with their weights and limits.
+        /// The sources these inputs add, with their weights and limits; `new-for-you` leaves out the cold tracks
+        /// with a non-zero row in `learned` (see ``PredictedVectorCandidates/init(cold:predicted:learned:name:)``).
         /// - Throws: ``PlaylistError/shapeMismatch(_:)`` when a space or the predicted vectors do not cover
         ///   `itemCount` items, or the predicted vectors' width is not `factors`;
         ///   ``PlaylistError/invalidParameter(name:value:expected:)`` for a bad weight, limit or share, or cold items
         ///   without predicted vectors (or the reverse).
-        public func sources(itemCount: Int, factors: Int) throws(PlaylistError) -> [Source] {
+        public func sources(itemCount: Int, factors: Int, learned: Matrix? = nil) throws(PlaylistError) -> [Source] {
             guard spaceWeight.isFinite, spaceWeight >= 0 else {
                 throw .invalidParameter(name: "content.spaceWeight", value: "\(spaceWeight)", expected: "a finite weight >= 0")
             }
@@ -270,7 +276,7 @@ extension DiscoverWeekly {
                 if let calibration, calibration.factors != factors {
                     throw .shapeMismatch("calibration vectors of \(calibration.factors) values, the model has \(factors) factors")
                 }
-                out.append(Source(try PredictedVectorCandidates(cold: cold, predicted: predicted),
+                out.append(Source(try PredictedVectorCandidates(cold: cold, predicted: predicted, learned: learned),
                                   weight: newWeight, limit: newLimit))
             case (nil, _?):
                 throw .invalidParameter(name: "content.coldItems", value: "nil",

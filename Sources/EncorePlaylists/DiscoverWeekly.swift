@@ -147,7 +147,8 @@ public struct DiscoverWeekly: Sendable {
                 sources.append(Source(try GenreAffinityTracks(histories: histories, catalog: catalog), weight: 3, limit: 100))
             }
             if let content {
-                sources += try content.sources(itemCount: histories.itemCount, factors: model.itemFactors.cols)
+                sources += try content.sources(
+                    itemCount: histories.itemCount, factors: model.itemFactors.cols, learned: model.itemFactors)
             }
             sources.append(Source(PopularTracks(histories: histories), weight: 0.05, limit: 50))
             return Configuration(

@@ -142,6 +142,30 @@ struct PlaylistContentTests {
         #expect(try listed.candidates(for: ctx, limit: 10) == source.candidates(for: ctx, limit: 10))
     }
 
+    @Test func newForYouLeavesOutColdTracksWithALearnedVector() throws {
+        let f = try PlaylistFixture.get()
+        let (cold, predicted) = Self.cold(f)
+        let coldItems = (0..<Int32(f.catalog.itemCount)).filter { cold.contains($0) }
+        // Every other cold track has a learned row; the rest are all zeros, as for a track no one played.
+        var learned = Matrix(rows: f.catalog.itemCount, cols: predicted.cols)
+        let warmed = Set(coldItems.enumerated().filter { $0.offset % 2 == 0 }.map(\.element))
+        for i in warmed { learned[Int(i), 1] = -0.25 }
+        let all = try PredictedVectorCandidates(cold: cold, predicted: predicted)
+        let some = try PredictedVectorCandidates(cold: cold, predicted: predicted, learned: learned)
+        #expect(warmed.count >= 10)
+        #expect(some.items == coldItems.filter { !warmed.contains($0) })
+        let b = try PlaylistDiscoverWeeklyTests.builder(f)
+        for u in f.histories.activeUsers.prefix(30) {
+            let ctx = try b.context(for: f.histories.history(of: u))
+            // The full source's ranking with the warmed tracks struck out, cut at the limit.
+            let expected = try all.candidates(for: ctx, limit: coldItems.count).filter { !warmed.contains($0.item) }.prefix(12)
+            let got = try some.candidates(for: ctx, limit: 12)
+            // Same tracks in the same order; the scores agree to rounding (one gemv over fewer rows).
+            #expect(got.map(\.item) == expected.map(\.item), "user \(u)")
+            for (g, e) in zip(got, expected) { #expect(abs(g.score - e.score) <= 1e-5 * max(1, abs(e.score))) }
+        }
+    }
+
     /// The fixture with the cold tracks' CF vectors zeroed and left out of the CF space (as the weekly job gives
     /// tracks no one has played), and their predictions.
     static func withoutColdVectors(_ f: PlaylistFixture) throws -> (env: PlaylistEnvironment, model: ImplicitALS, cold: IDBitset, predicted: Matrix) {
