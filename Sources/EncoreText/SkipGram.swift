@@ -304,17 +304,21 @@ public enum SequenceCorpus {
         var current: [Int32] = []
         var lastUser: Int32 = -1
         var lastTime: Int64 = 0
+        // A session is stored as an exact-size copy. Appending `current` itself would hand its buffer (with the
+        // capacity of the longest session so far) to `out` and make `removeAll(keepingCapacity:)` allocate another
+        // as large: every session would then hold the longest one's capacity.
+        func close() {
+            if current.count >= 2 { out.append(current.withUnsafeBufferPointer { Array($0) }) }
+            current.removeAll(keepingCapacity: true)
+        }
         for p in order {
             let u = log.users[p], t = log.timestamps[p]
-            if u != lastUser || t - lastTime > gapSeconds {
-                if current.count >= 2 { out.append(current) }
-                current.removeAll(keepingCapacity: true)
-            }
+            if u != lastUser || t - lastTime > gapSeconds { close() }
             current.append(log.items[p])
             lastUser = u
             lastTime = t
         }
-        if current.count >= 2 { out.append(current) }
+        close()
         return out
     }
 

@@ -135,6 +135,22 @@ struct SkipGramTests {
         #expect(terms == ["jazz", "and", "rock"] && seqs == [[0, 1, 0], [2]])
     }
 
+    @Test("a session holds memory for its own plays, not for the longest session before it")
+    func sessionsAreExactSize() throws {
+        var log = Interactions()
+        // One user's 20 000-play session (a play a minute), then 500 users with a session of two plays each.
+        for k in 0..<20_000 { log.append(user: "heavy", item: "t\(k % 300)", timestamp: Int64(60 * k)) }
+        for u in 0..<500 {
+            log.append(user: "u\(u)", item: "t\(u % 300)", timestamp: 0)
+            log.append(user: "u\(u)", item: "t\((u + 1) % 300)", timestamp: 60)
+        }
+        let s = try SequenceCorpus.sessions(log, gapSeconds: 1800)
+        #expect(s.count == 501 && s[0].count == 20_000 && s.dropFirst().allSatisfy { $0.count == 2 })
+        // Exact-size copies: a two-play session with the heavy session's capacity would be 80 kB.
+        let capacities = s.dropFirst().map(\.capacity)
+        #expect(capacities.allSatisfy { $0 < 64 }, "capacities up to \(capacities.max() ?? 0)")
+    }
+
     @Test("the play order is the comparison sort's by user, time and position, ties and unsorted users included")
     func playOrderMatchesComparisonSort() throws {
         var rng = SplitMix64(seed: 41)
