@@ -26,6 +26,12 @@ final class StageRunner {
     /// work, wall time alone says little about the job.
     private(set) var cpuSeconds: [String: Double] = [:]
 
+    /// The peak resident memory per stage of this run, in bytes, where the system reports it (Linux's `/proc`).
+    private(set) var peakResidentBytes: [String: Int] = [:]
+    /// Whether every figure of ``peakResidentBytes`` is the stage's own peak; `false` when the peak could not be reset
+    /// between stages, so a figure is the highest since the process started.
+    private(set) var peaksArePerStage = true
+
     /// The processor seconds (user + system) the process has used so far.
     static func processCPUSeconds() -> Double {
         var usage = rusage()
@@ -63,6 +69,8 @@ final class StageRunner {
         logger.info("stage started", metadata: ["stage": .string(stage)])
         let start = Date()
         let cpuStart = Self.processCPUSeconds()
+        ResidentMemory.releaseFreedMemory()
+        if !ResidentMemory.resetPeak() { peaksArePerStage = false }
         try body()
         let seconds = Date().timeIntervalSince(start)
         let cpu = Self.processCPUSeconds() - cpuStart
@@ -71,9 +79,12 @@ final class StageRunner {
         try save()
         timings.append((stage, seconds, false))
         cpuSeconds[stage] = cpu
+        let peak = ResidentMemory.peakBytes()
+        if let peak { peakResidentBytes[stage] = peak }
         logger.info("stage finished", metadata: [
             "stage": .string(stage), "seconds": .string(String(format: "%.2f", seconds)),
-            "cpu_s": .string(String(format: "%.2f", cpu))])
+            "cpu_s": .string(String(format: "%.2f", cpu)),
+            "peak_rss_mib": .string(peak.map { "\($0 >> 20)" } ?? "unknown")])
     }
 
     private func save() throws {
@@ -100,5 +111,42 @@ final class StageRunner {
         var h: UInt64 = 0xcbf2_9ce4_8422_2325
         for b in parts.joined(separator: "\n").utf8 { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01B3 }
         return String(h, radix: 16)
+    }
+}
+
+/// The process's resident memory as Linux reports it in `/proc/self` (`nil` or `false` elsewhere).
+enum ResidentMemory {
+    /// The peak resident set size (`VmHWM`) since the process started or the last ``resetPeak()``, in bytes.
+    static func peakBytes() -> Int? {
+        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return nil }
+        for line in status.split(separator: "\n") where line.hasPrefix("VmHWM:") {
+            // "VmHWM:   123456 kB"
+            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+            guard fields.count >= 2, let kb = Int(fields[1]) else { return nil }
+            return kb * 1024
+        }
+        return nil
+    }
+
+    /// glibc's `malloc_trim`, looked up at run time (absent on other C libraries).
+    private static let mallocTrim: (@convention(c) (Int) -> Int32)? = {
+        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "malloc_trim") else { return nil }
+        return unsafeBitCast(symbol, to: (@convention(c) (Int) -> Int32).self)
+    }()
+
+    /// Hands the heap's free pages back to the system (glibc keeps the memory of freed small and mid-size blocks
+    /// otherwise, so one stage's temporaries would stay resident through the next ones); a no-op elsewhere.
+    static func releaseFreedMemory() {
+        _ = mallocTrim?(0)
+    }
+
+    /// Resets the peak to the current resident set (writing `5` to `/proc/self/clear_refs`); `false` when the
+    /// system does not allow it.
+    @discardableResult
+    static func resetPeak() -> Bool {
+        let fd = open("/proc/self/clear_refs", O_WRONLY)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        return write(fd, "5", 1) == 1
     }
 }

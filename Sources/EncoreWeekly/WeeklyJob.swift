@@ -93,9 +93,11 @@ public final class WeeklyJob {
     public func run() throws -> WeeklyReport {
         let start = Date()
         let cpuStart = StageRunner.processCPUSeconds()
+        let loadPeakIsOwn = ResidentMemory.resetPeak()
         try load()
         loadSeconds = Date().timeIntervalSince(start)
         let loadCPU = StageRunner.processCPUSeconds() - cpuStart
+        let loadPeak = ResidentMemory.peakBytes()
         let contentInputs = contentFingerprint
         let inputs = (config.events.map { [$0] } ?? []) + ["tracks.tsv", "artists.tsv", "likes.tsv", "dislikes.tsv", "follows.tsv"].compactMap(file)
             + (config.previous.map { [$0] } ?? []) + (config.model.map { [$0] } ?? []) + contentInputs.files
@@ -132,7 +134,9 @@ public final class WeeklyJob {
         let reportStart = Date()
         let report = WeeklyReport(
             job: self, timings: runner.timings, loadSeconds: loadSeconds,
-            cpuSeconds: runner.cpuSeconds.merging(["load": loadCPU]) { a, _ in a })
+            cpuSeconds: runner.cpuSeconds.merging(["load": loadCPU]) { a, _ in a },
+            peakResidentBytes: runner.peakResidentBytes.merging(loadPeak.map { ["load": $0] } ?? [:]) { a, _ in a },
+            peaksArePerStage: runner.peaksArePerStage && loadPeakIsOwn)
         try report.write(to: reportDir)
         logger.info("report written", metadata: [
             "dir": .string(reportDir), "seconds": .string(String(format: "%.2f", Date().timeIntervalSince(reportStart)))])

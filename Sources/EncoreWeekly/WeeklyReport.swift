@@ -15,7 +15,7 @@ public struct WeeklyReport {
 
     init(
         job: WeeklyJob, timings: [(stage: String, seconds: Double, resumed: Bool)], loadSeconds: Double,
-        cpuSeconds: [String: Double] = [:]
+        cpuSeconds: [String: Double] = [:], peakResidentBytes: [String: Int] = [:], peaksArePerStage: Bool = true
     ) {
         let users = job.plays.userIDs.count
         let items = job.plays.itemIDs.count
@@ -31,8 +31,19 @@ public struct WeeklyReport {
                 cpuSeconds[row.0].map { String(format: "%@ %.1fs", row.0, $0) }
             }.joined(separator: ", "))
         }
+        if !peakResidentBytes.isEmpty {
+            lines.append("peak resident memory" + (peaksArePerStage ? "" : " (since the job started: the system does not reset the peak)")
+                + ": " + stageRows.compactMap { row in
+                    peakResidentBytes[row.0].map { String(format: "%@ %.2f GiB", row.0, Double($0) / 1_073_741_824) }
+                }.joined(separator: ", "))
+        }
         page.heading("Stages")
         page.barChart(title: "Seconds per stage", bars: stageRows.map { ($0.0 + ($0.2 ? " (resumed)" : ""), $0.1) }, unit: " s")
+        if !peakResidentBytes.isEmpty {
+            page.barChart(title: "Peak resident memory per stage", bars: stageRows.compactMap { row in
+                peakResidentBytes[row.0].map { (row.0, Double($0) / 1_073_741_824) }
+            }, unit: " GiB")
+        }
 
         // Catalog-only tracks and content spaces.
         if job.catalogOnlyTracks > 0 {

@@ -7,6 +7,22 @@ import Testing
 import EncoreTestSupport
 
 @Suite(.serialized) struct WeeklyCommandTests {
+    @Test func residentMemoryPeakRisesWithAnAllocationAndResets() throws {
+        #expect(ResidentMemory.resetPeak(), "Linux lets a process reset its own peak")
+        let before = try #require(ResidentMemory.peakBytes())
+        // 1 GiB written, so resident (other suites running at the same time only add to the peak).
+        var block = [UInt8](repeating: 1, count: 1 << 30)
+        block[block.count - 1] = 2
+        let during = try #require(ResidentMemory.peakBytes())
+        #expect(during - before >= 900 << 20, "peak \(before) then \(during) bytes")
+        #expect(block[block.count - 1] == 2)
+        block = []
+        // After a reset the peak is the resident set now, without the freed block.
+        #expect(ResidentMemory.resetPeak())
+        let after = try #require(ResidentMemory.peakBytes())
+        #expect(after <= during - (512 << 20), "peak \(during) then \(after) bytes after the reset")
+    }
+
     @Test func weeklyJobMakesPlaylistsForEveryUserAndResumes() throws {
         let dir = makeTemporaryDirectory("weekly")
         defer { try? FileManager.default.removeItem(atPath: dir) }
@@ -40,6 +56,12 @@ import EncoreTestSupport
             #expect(Set(items).count == items.count)
         }
         #expect(FileManager.default.fileExists(atPath: "\(dir)/out/b-report/report.html"))
+        // The report gives each stage's time, processor time and peak resident memory.
+        let stageReport = try String(contentsOfFile: "\(dir)/out/b-report/report.txt", encoding: .utf8)
+        let memory = try #require(stageReport.split(separator: "\n").first { $0.hasPrefix("peak resident memory: ") })
+        for stage in ["load", "fit", "index", "discover-weekly", "daily-mix", "evaluate", "bundle"] {
+            #expect(memory.contains(", \(stage) ") || memory.contains(": \(stage) "), "\(memory)")
+        }
         // The bundle and its indexes are published as one unit, out/b.h5.d, listed by its manifest.
         let published = try PublishedModel.open(path: "\(dir)/out/b.h5")
         #expect(published.unitDirectory == "\(dir)/out/b.h5.d" && published.version == "v-00000001")
