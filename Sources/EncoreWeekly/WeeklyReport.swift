@@ -31,11 +31,13 @@ public struct WeeklyReport {
                 cpuSeconds[row.0].map { String(format: "%@ %.1fs", row.0, $0) }
             }.joined(separator: ", "))
         }
-        if !peakResidentBytes.isEmpty {
+        if let highest = peakResidentBytes.values.max() {
+            // The kernel's own peak (VmHWM, what `time -v` reports) is reset at each stage, so the job's is the
+            // highest stage's.
             lines.append("peak resident memory" + (peaksArePerStage ? "" : " (since the job started: the system does not reset the peak)")
                 + ": " + stageRows.compactMap { row in
                     peakResidentBytes[row.0].map { String(format: "%@ %.2f GiB", row.0, Double($0) / 1_073_741_824) }
-                }.joined(separator: ", "))
+                }.joined(separator: ", ") + String(format: "; whole job %.2f GiB", Double(highest) / 1_073_741_824))
         }
         page.heading("Stages")
         page.barChart(title: "Seconds per stage", bars: stageRows.map { ($0.0 + ($0.2 ? " (resumed)" : ""), $0.1) }, unit: " s")

@@ -59,9 +59,14 @@ import EncoreTestSupport
         // The report gives each stage's time, processor time and peak resident memory.
         let stageReport = try String(contentsOfFile: "\(dir)/out/b-report/report.txt", encoding: .utf8)
         let memory = try #require(stageReport.split(separator: "\n").first { $0.hasPrefix("peak resident memory: ") })
+        var stagePeaks: [Double] = []
         for stage in ["load", "fit", "index", "discover-weekly", "daily-mix", "evaluate", "bundle"] {
-            #expect(memory.contains(", \(stage) ") || memory.contains(": \(stage) "), "\(memory)")
+            let field = try #require(memory.split(separator: ";")[0].split(separator: ",").first { $0.hasPrefix(" \(stage) ") || $0.hasPrefix("peak resident memory: \(stage) ") }, "\(memory)")
+            stagePeaks.append(try #require(Double(field.split(separator: " ").dropLast().last ?? ""), "\(field)"))
         }
+        // The whole job's peak is the highest stage's.
+        let whole = try #require(memory.split(separator: ";").last?.split(separator: " ").dropLast().last.flatMap { Double($0) })
+        #expect(whole >= stagePeaks.max()! && stagePeaks.min()! > 0, "\(memory)")
         // The bundle and its indexes are published as one unit, out/b.h5.d, listed by its manifest.
         let published = try PublishedModel.open(path: "\(dir)/out/b.h5")
         #expect(published.unitDirectory == "\(dir)/out/b.h5.d" && published.version == "v-00000001")
