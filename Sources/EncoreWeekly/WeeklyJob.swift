@@ -129,6 +129,9 @@ public final class WeeklyJob {
                 try makeDailyMixes()
             }
         }
+        // What remains (evaluation, bundle, report) needs neither the histories nor the playlists' item space and
+        // indexes (the bundle stage publishes the index files): free them before the evaluation's refit.
+        releasePlaylistInputs()
         try runner.run("evaluate", outputs: [path("evaluation.json")], resume: { evaluation = try loadJSON(path("evaluation.json")) }) { try evaluate() }
         try runner.run("bundle", outputs: [(PublishedModel.unitDirectory(forOutput: config.output) as NSString).appendingPathComponent(PublishedModel.manifestName)]) { try writeBundle() }
         let reportStart = Date()
@@ -351,6 +354,16 @@ public final class WeeklyJob {
         itemCosine = try HNSWIndex.load(from: path("items-cosine.hnsw"))
         userCosine = try HNSWIndex.load(from: path("users-cosine.hnsw"))
         if indexFiles.contains("hybrid-cosine") { hybridCosine = try HNSWIndex.load(from: path("hybrid-cosine.hnsw")) }
+    }
+
+    /// Lets the listening histories, the playlists' environment and the in-memory indexes go.
+    func releasePlaylistInputs() {
+        histories = nil
+        cachedEnvironment = nil
+        itemIP = nil
+        itemCosine = nil
+        userCosine = nil
+        hybridCosine = nil
     }
 
     /// The playlists' environment, made once per run: the collaborative item space (with its neighbor lists) is

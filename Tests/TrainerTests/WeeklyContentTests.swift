@@ -81,8 +81,9 @@ import EncoreTestSupport
         }
         #expect(bundle.userItems.indices.allSatisfy { Int($0) < n - expected.count })
         // The collaborative indexes hold the played tracks only: an all-zero row has no direction to index.
-        for index in [job.itemIP, job.itemCosine] {
-            let index = try #require(index)
+        let unit = try PublishedModel.open(path: "\(dir)/a/b.h5")
+        for role in ["items-ip", "items-cosine"] {
+            let index = try HNSWIndex.load(from: try #require(unit.indexes.first { $0.role == role }).path)
             #expect(index.count == n - expected.count)
             let found = try index.search(bundle.model.itemFactors.row(0), k: n)
             #expect(found.count == n - expected.count && found.allSatisfy { Int($0.id) < n - expected.count })
