@@ -172,8 +172,12 @@ public struct BundleValidator: Sendable {
             if model.itemCount > 0 {
                 let probe = factors.row(0)
                 let indexes: [(any VectorIndex)?] = [model.recommendationIndex, model.environment.space.index]
-                for index in indexes.compactMap({ $0 }) {
-                    do { _ = try index.search(probe, k: min(10, index.count), filter: nil) } catch {
+                var probes = indexes.compactMap { $0 }.map { ($0, probe) }
+                for (space, index) in model.spaceIndexes.sorted(by: { $0.key < $1.key }) {
+                    if let row = model.contentVectors(space)?.vectors.row(0) { probes.append((index, row)) }
+                }
+                for (index, query) in probes {
+                    do { _ = try index.search(query, k: min(10, index.count), filter: nil) } catch {
                         throw ServingError.model("searching the index: \(error)")
                     }
                 }

@@ -45,12 +45,18 @@ public final class ServingModel: Sendable {
     public let watchPath: String
     /// The published unit's version folder (`v-00000007`), or `nil` for a plain bundle file.
     public let publishedVersion: String?
-    /// What became of each index role the server uses (`items-ip`, `items-cosine`), in that order.
+    /// What became of each index role the server uses, in ``indexRoles`` order: `items-ip` and `items-cosine`
+    /// always, a space's role (`hybrid-cosine`, ...) when the bundle has the space or an index file is named for it.
     public let indexStatus: [IndexStatus]
     /// When the model was loaded (Unix seconds).
     public let loadedAt: Double
-    /// Which index files were found, by role (`items-ip`, `items-cosine`), for the logs and `/metrics`.
+    /// Which index files were loaded, by role (`items-ip`, `items-cosine`, `hybrid-cosine`, ...), for the logs and
+    /// `/metrics`.
     public let indexFiles: [String: String]
+    /// The published indexes of the content and hybrid spaces, by space name (`hybrid`, `audio`, `text`,
+    /// `sequence`): cosine HNSW over the space's tracks that have a vector (ids = item indices), which
+    /// ``contentSpace(_:)`` searches instead of scanning the space.
+    public let spaceIndexes: [String: HNSWIndex]
     /// The users this model answers for (`encore-serve --users-shard I/N`); `nil`: every user.
     public let userShard: UserShard?
     /// The cold-start model restored from the bundle's `/hybrid/model` (the artist prior recomputed from the item
@@ -63,8 +69,14 @@ public final class ServingModel: Sendable {
     /// The spaces `GET /v1/items/{item}/similar` searches.
     public static let similaritySpaces = ["cf", "audio", "text", "sequence", "hybrid"]
 
-    /// The index roles the server loads.
-    public static let indexRoles = ["items-ip", "items-cosine"]
+    /// The index roles the server loads: the collaborative ones, then one per content or hybrid space
+    /// (``spaceIndexRoles``).
+    public static let indexRoles = ["items-ip", "items-cosine"] + spaceIndexRoles.map(\.role)
+
+    /// The index role of each space `similar?space=` searches by index when the model's unit has it, in order.
+    public static let spaceIndexRoles: [(space: String, role: String)] = [
+        ("audio", "audio-cosine"), ("text", "text-cosine"), ("sequence", "sequence-cosine"), ("hybrid", "hybrid-cosine"),
+    ]
 
     /// What became of one index role when the model was loaded.
     public struct IndexStatus: Sendable, Equatable {
@@ -105,6 +117,8 @@ public final class ServingModel: Sendable {
     /// by default, `<bundle without .h5>.items-ip.hnsw` and `.items-cosine.hnsw`. An index that is expected but
     /// missing, that does not belong to the bundle (another checksum than the bundle records, another dimension or
     /// count) or that cannot be read is logged as a warning, reported in ``indexStatus`` and replaced by exact search.
+    /// The spaces' indexes (``spaceIndexRoles``) follow the same rules, their dimension and count checked against
+    /// the space's vectors (the tracks with a non-zero vector).
     /// - Throws: ``ServingError/bundle(_:)`` when the unit is refused or the bundle cannot be read.
     ///
     /// With a `validator`, the model is first opened and checked in a child process (see ``BundleValidator``), so a
@@ -115,8 +129,10 @@ public final class ServingModel: Sendable {
     ///   ``ServingError/validation(_:)`` when the validating child refuses the model, crashes or times out.
     ///
     /// With `shard`, `path` is a sharded bundle's manifest (``ShardedBundle``): the item side it names is validated
-    /// and loaded as above, with the playlists of the shard's part (``UserShardPart/applied(to:)``); the manifest
-    /// is the file watched for a new model, and ``userShard`` says which users this model answers for.
+    /// with the users of the shard's part only (their factors, training rows and playlists; the other users' rows
+    /// are not read, ``UserShardPart/bundle(itemSide:)``) and the item side's listener counts, so the shard's users
+    /// get the answers the whole bundle gives them; the manifest is the file watched for a new model, and
+    /// ``userShard`` says which users this model answers for.
     public static func load(path: String, shard: UserShard? = nil, validator: BundleValidator? = nil, logger: Logger? = nil) throws(ServingError) -> ServingModel {
         if let shard { return try loadShard(manifest: path, shard: shard, validator: validator, logger: logger) }
         var attempt = 0
@@ -182,11 +198,10 @@ public final class ServingModel: Sendable {
         var indexes: [String: HNSWIndex] = [:]
         var files: [String: String] = [:]
         var statuses: [IndexStatus] = []
-        let itemFactors = bundle.model.itemFactors
-        let nonZeroItems = (0..<itemFactors.rows).count { r in itemFactors.row(r).contains { $0 != 0 } }
         let dir = (opened.bundlePath as NSString).deletingLastPathComponent
         let base = opened.bundlePath.hasSuffix(".h5") ? String(opened.bundlePath.dropLast(3)) : opened.bundlePath
         for role in indexRoles {
+            let space = spaceIndexRoles.first { $0.role == role }?.space
             let name = role + ".hnsw"
             let named = bundle.metadata[PublishedModel.indexNameKeyPrefix + name]
             let recorded = bundle.metadata[PublishedModel.indexChecksumKeyPrefix + name]
@@ -214,6 +229,9 @@ public final class ServingModel: Sendable {
                     logger?.warning("index file \(state.rawValue): exact search", metadata: metadata)
                 }
             }
+            // A space's role is only reported when the bundle has the space or an index file is named for it.
+            let shape = expectedShape(role: role, space: space, bundle: bundle)
+            if space != nil, shape == nil, !expected, !present { continue }
             guard present else {
                 if expected {
                     fallBack(.missing, opened.isUnit && file.isEmpty
@@ -246,12 +264,13 @@ public final class ServingModel: Sendable {
             }
             do {
                 let index = try HNSWIndex.load(from: file)
-                // Every item, or (since the weekly job leaves all-zero rows out) every item with a non-zero row.
-                let expected = [bundle.itemIDs.count, nonZeroItems]
-                guard index.dimension == bundle.model.parameters.factors, expected.contains(index.count) else {
-                    fallBack(.mismatch, "the index has dimension \(index.dimension) and \(index.count) vectors, the bundle "
-                        + "\(bundle.model.parameters.factors) factors and \(bundle.itemIDs.count) items "
-                        + "(\(nonZeroItems) with a non-zero factor row)")
+                guard let shape else {
+                    fallBack(.mismatch, "the bundle has no \(space ?? role) space for the index")
+                    continue
+                }
+                guard index.dimension == shape.dimension, shape.counts.contains(index.count), index.metric == shape.metric else {
+                    fallBack(.mismatch, "the index has dimension \(index.dimension), \(index.count) vectors and metric "
+                        + "\(index.metric.rawValue), the bundle's \(shape.what)")
                     continue
                 }
                 indexes[role] = index
@@ -261,10 +280,29 @@ public final class ServingModel: Sendable {
                 fallBack(.unreadable, error.description)
             }
         }
+        var spaceIndexes: [String: HNSWIndex] = [:]
+        for (space, role) in spaceIndexRoles { spaceIndexes[space] = indexes[role] }
         return try ServingModel(bundle: bundle, path: shard?.manifest ?? opened.path, bundlePath: opened.bundlePath, catalog: nil, recommendationIndex: indexes["items-ip"],
-                                similarityIndex: indexes["items-cosine"], fileIdentity: identity, indexFiles: files,
+                                similarityIndex: indexes["items-cosine"], spaceIndexes: spaceIndexes, fileIdentity: identity, indexFiles: files,
                                 watchPath: shard?.manifest ?? opened.watchPath, publishedVersion: opened.version, indexStatus: statuses,
                                 userShard: shard?.shard)
+    }
+
+    /// The dimension, count and metric an index of `role` must have to belong to `bundle` (`space`: the role's
+    /// content or hybrid space), with the bundle's side of the comparison in words; `nil` when the bundle lacks the
+    /// space.
+    private static func expectedShape(role: String, space: String?, bundle: ModelBundle) -> (dimension: Int, counts: [Int], metric: VectorMetric, what: String)? {
+        let f = bundle.model.parameters.factors, n = bundle.itemIDs.count
+        guard let space else {
+            // Every item, or (since the weekly job leaves all-zero rows out) every item with a non-zero row.
+            let y = bundle.model.itemFactors
+            let nonZero = (0..<y.rows).count { r in y.row(r).contains { $0 != 0 } }
+            return (f, [n, nonZero], role == "items-ip" ? .innerProduct : .cosine,
+                    "\(f) factors and \(n) items (\(nonZero) with a non-zero factor row)")
+        }
+        guard let set = contentVectors(space, of: bundle), set.count > 0 else { return nil }
+        let vectors = set.vectors.rowNorms().filter { $0 > 0 && $0.isFinite }.count
+        return (set.dimension, [vectors], .cosine, "\(space) space has dimension \(set.dimension) and \(vectors) tracks with a vector (cosine)")
     }
 
     /// A serving model from a bundle in memory.
@@ -274,6 +312,7 @@ public final class ServingModel: Sendable {
     ///   - catalog: the catalog; `nil` takes the bundle's, or a bare one.
     ///   - recommendationIndex: an inner-product index over the item factors (ids = item indices), or `nil`.
     ///   - similarityIndex: a cosine index over the item factors, or `nil`.
+    ///   - spaceIndexes: cosine indexes of content or hybrid spaces by space name (see ``spaceIndexes``).
     ///   - watchPath: the file a poller watches for a new model (default: `path`).
     ///   - publishedVersion: the published unit's version folder, when loaded from a unit.
     ///   - indexStatus: what became of each index role at load.
@@ -281,7 +320,8 @@ public final class ServingModel: Sendable {
     /// - Throws: ``ServingError/model(_:)`` when the parts disagree in size.
     public init(
         bundle: ModelBundle, path: String = "", bundlePath: String? = nil, catalog: TrackCatalog? = nil, recommendationIndex: HNSWIndex? = nil,
-        similarityIndex: HNSWIndex? = nil, fileIdentity: FileIdentity? = nil, indexFiles: [String: String] = [:],
+        similarityIndex: HNSWIndex? = nil, spaceIndexes: [String: HNSWIndex] = [:], fileIdentity: FileIdentity? = nil,
+        indexFiles: [String: String] = [:],
         watchPath: String? = nil, publishedVersion: String? = nil, indexStatus: [IndexStatus] = [], userShard: UserShard? = nil
     ) throws(ServingError) {
         self.userShard = userShard
@@ -291,14 +331,16 @@ public final class ServingModel: Sendable {
             throw .model("the catalog has \(catalog.itemCount) items, the bundle \(items)")
         }
         let now = Int64(Date().timeIntervalSince1970)
+        // Counted over every user of the model, also when the bundle holds one user shard's rows.
+        let listeners = bundle.itemListeners
+        var played = IDBitset(capacity: items)
+        for i in 0..<items where listeners[i] > 0 { played.insert(Int32(i)) }
         do {
-            let space = try ItemSpace.collaborative(bundle.model, userItems: bundle.userItems, index: similarityIndex)
+            let space = try ItemSpace(name: "cf", vectors: bundle.model.itemFactors, index: similarityIndex, validItems: played)
             environment = try PlaylistEnvironment(catalog: catalog, space: space, model: bundle.model)
             becauseYouPlayed = try BecauseYouPlayed(
                 environment: environment, configuration: .init(count: 10, poolSize: 50), referenceTime: now)
         } catch { throw .model(error.description) }
-        var listeners = [Int](repeating: 0, count: items)
-        for i in bundle.userItems.indices { listeners[Int(i)] += 1 }
         if let parameters = bundle.contentSpaces?.hybridModel {
             do {
                 coldStart = try ColdStartModel(
@@ -308,14 +350,16 @@ public final class ServingModel: Sendable {
         } else {
             coldStart = nil
         }
-        popular = bundle.userItems.popularityRanking(measure: .userCount)
-            .filter { listeners[Int($0)] > 0 }
+        // By listeners, most first, ties by item (``CSRMatrix/popularityRanking(measure:)`` with `.userCount`).
+        popular = (0..<Int32(items)).filter { listeners[Int($0)] > 0 }
+            .sorted { listeners[Int($0)] != listeners[Int($1)] ? listeners[Int($0)] > listeners[Int($1)] : $0 < $1 }
         listenerCounts = listeners
         self.path = path
         self.bundlePath = bundlePath ?? path
         self.bundle = bundle
         self.catalog = catalog
         self.recommendationIndex = recommendationIndex
+        self.spaceIndexes = spaceIndexes
         self.fileIdentity = fileIdentity
         self.indexFiles = indexFiles
         self.watchPath = watchPath ?? path
@@ -336,7 +380,9 @@ public final class ServingModel: Sendable {
 
     /// The bundle's vectors of a content or hybrid space (`audio`, `text`, `sequence`, `hybrid`), or `nil` when the
     /// bundle has none.
-    public func contentVectors(_ name: String) -> ItemVectorSet? {
+    public func contentVectors(_ name: String) -> ItemVectorSet? { Self.contentVectors(name, of: bundle) }
+
+    static func contentVectors(_ name: String, of bundle: ModelBundle) -> ItemVectorSet? {
         guard let c = bundle.contentSpaces else { return nil }
         switch name {
         case "audio": return c.audioEmbeddings
@@ -348,8 +394,9 @@ public final class ServingModel: Sendable {
     }
 
     /// The bundle's space `name` (`audio`, `text`, `sequence`, `hybrid`) for similarity search: cosine over its
-    /// L2-normalized vectors by exact scan, made on first use (the aligned copy costs `items x dim` floats, so only
-    /// the spaces asked for are made); `nil` when the bundle lacks the space.
+    /// L2-normalized vectors, through the space's published index when it was loaded (``spaceIndexes``), else by
+    /// exact scan; made on first use (the aligned copy costs `items x dim` floats, so only the spaces asked for are
+    /// made); `nil` when the bundle lacks the space.
     /// - Throws: ``ServingError/model(_:)`` when the space cannot be made.
     public func contentSpace(_ name: String) throws(ServingError) -> ItemSpace? {
         if let made = contentSpaceCache.withLock({ $0[name] }) { return made }
@@ -359,7 +406,7 @@ public final class ServingModel: Sendable {
         var valid = IDBitset(capacity: n)
         for i in 0..<n where present[i] { valid.insert(Int32(i)) }
         let space: ItemSpace
-        do { space = try ItemSpace(name: name, vectors: vectors, validItems: valid) } catch {
+        do { space = try ItemSpace(name: name, vectors: vectors, index: spaceIndexes[name], validItems: valid) } catch {
             throw .model("space '\(name)': \(error)")
         }
         return contentSpaceCache.withLock { cache in

@@ -178,6 +178,22 @@ enum BundleReader {
         }
     }
 
+    /// The stored listener count of each item (`/cf/item_listeners`), checked to be `items` values in
+    /// `0...users`; `nil` for a bundle written before it was stored.
+    static func itemListeners(_ file: borrowing HDF5File, layout: Layout) throws(BundleError) -> [Int]? {
+        guard file.exists(BundleLayout.itemListeners) else { return nil }
+        let values = try file.read(Int32.self, at: BundleLayout.itemListeners).values
+        guard values.count == layout.items else {
+            throw .shapeMismatch(path: file.path, object: BundleLayout.itemListeners,
+                                 reason: "\(values.count) values for \(layout.items) items")
+        }
+        if let bad = values.first(where: { $0 < 0 || Int($0) > layout.users }) {
+            throw .invalidData(path: file.path, object: BundleLayout.itemListeners,
+                               reason: "a count of \(bad) listeners is outside 0...\(layout.users) (the bundle's users)")
+        }
+        return values.map { Int($0) }
+    }
+
     /// The metrics: every attribute of `/eval`, as `Double`.
     static func metrics(_ file: borrowing HDF5File) throws(BundleError) -> [String: Double] {
         var metrics: [String: Double] = [:]

@@ -3,6 +3,7 @@ import EncoreCore
 import EncoreFactorization
 import EncorePlaylists
 import EncoreData
+import EncoreHybrid
 
 /// A trained recommendation model with everything needed to serve and explain it, stored as one HDF5 file.
 ///
@@ -75,6 +76,18 @@ public struct ModelBundle: Sendable {
     ///
     /// ``write(to:)`` stamps `metadata["created_at"]` when present, else the current time (ISO-8601, UTC).
     public internal(set) var createdAt: String?
+    /// The item side's listener counts when this bundle holds one user shard's users only
+    /// (``read(from:userShard:)``), else `nil`.
+    public internal(set) var shardListeners: [Int]?
+
+    /// The number of users with a training entry for each item (its listeners), over every user of the model: from
+    /// ``userItems`` for a whole bundle, from the item side's `/cf/item_listeners` for a bundle that holds one user
+    /// shard (whose ``userItems`` has that shard's rows only).
+    public var itemListeners: [Int] { shardListeners ?? ColdStartModel.listeners(userItems: userItems) }
+
+    /// Whether the user side holds only one user shard's users (read with ``read(from:userShard:)``): such a
+    /// bundle answers for those users with the item side's counts, and is never written as a bundle.
+    public var isUserShard: Bool { shardListeners != nil }
 
     /// A bundle of the current library and format versions.
     public init(
@@ -166,6 +179,10 @@ public struct ModelBundle: Sendable {
 
     /// ``write(to:)`` with layout options and a failure hook for tests.
     func write(to path: String, options: BundleWriteOptions) throws(BundleError) {
+        guard !isUserShard else {
+            throw .invalidData(path: path, object: BundleLayout.users,
+                               reason: "this bundle holds one user shard's users (read with a shard part), not every user: it cannot be written as a bundle")
+        }
         try validate(path: path)
         try AtomicFile.checkDirectory(for: path, operation: "write the bundle", as: BundleError.self)
         let temporary = AtomicFile.temporaryPath(for: path)
@@ -238,6 +255,8 @@ public struct ModelBundle: Sendable {
         try step(BundleLayout.data)
         try file.write(userItems.values, shape: [userItems.nnz], at: BundleLayout.data,
                        compression: layout(userItems.nnz))
+        try step(BundleLayout.itemListeners)
+        try file.write(itemListeners.map { Int32(clamping: $0) }, shape: [itemIDs.count], at: BundleLayout.itemListeners)
 
         try step(BundleLayout.eval)
         try file.createGroup(BundleLayout.eval)
@@ -288,6 +307,13 @@ public struct ModelBundle: Sendable {
             throw .shapeMismatch(path: path, object: BundleLayout.cf, reason: error.description)
         }
         let userItems = try BundleReader.userItems(file, layout: layout)
+        if let stored = try BundleReader.itemListeners(file, layout: layout) {
+            let counted = ColdStartModel.listeners(userItems: userItems)
+            if let i = stored.indices.first(where: { stored[$0] != counted[$0] }) {
+                throw .invalidData(path: path, object: BundleLayout.itemListeners,
+                                   reason: "item \(i) has \(stored[i]) listeners recorded, \(counted[i]) in \(BundleLayout.userItems)")
+            }
+        }
         let metrics = try BundleReader.metrics(file)
         let metadata = try BundleReader.metadata(file)
         let discoverWeekly = try file.readDiscoverWeekly()
@@ -306,6 +332,68 @@ public struct ModelBundle: Sendable {
         bundle.contentSpaces = contentSpaces
         try discoverWeekly?.validate(users: users.count, items: items.count, path: path)
         try dailyMixes?.validate(users: users.count, items: items.count, path: path)
+        bundle.libraryVersion = header.libraryVersion
+        bundle.formatVersion = header.formatVersion
+        bundle.createdAt = header.createdAt
+        return bundle
+    }
+
+    /// The item side of the bundle at `path` with the user side of one shard's `part` (made from this bundle by
+    /// `encore-train playlists --users-shard`): items, item factors, catalog, content spaces, weighting, metrics and
+    /// metadata from the bundle; users, their factors, training rows and playlists from the part; and every item's
+    /// listener count over all users (``itemListeners``) from `/cf/item_listeners` (or, for a bundle written before
+    /// it was stored, counted from `/cf/user_items/indices` alone). The other users' ids, factors and training rows
+    /// are never read, so a shard server's memory holds the item side and its own users.
+    ///
+    /// The part is trusted to come from this bundle: its `item_side_xxh64` is the file's checksum, which the caller
+    /// checks (``ShardedBundle/open(shard:manifest:)``); the counts and the factor dimension are checked here.
+    /// - Throws: ``BundleError`` as ``read(from:)``, and ``BundleError/shapeMismatch(path:object:reason:)`` when the
+    ///   part's counts are not the bundle's.
+    public static func read(from path: String, userShard part: UserShardPart) throws(BundleError) -> ModelBundle {
+        var file = try BundleReader.open(path)
+        let header = try BundleReader.header(file)
+        let layout = try BundleReader.layout(file)
+        guard layout.users == part.bundleUserCount, layout.items == part.itemCount, layout.parameters.factors == part.userFactors.cols else {
+            throw .shapeMismatch(
+                path: path, object: BundleLayout.cf,
+                reason: "the user shard part \(part.shard) was made from a bundle of \(part.bundleUserCount) users, \(part.itemCount) items "
+                    + "and \(part.userFactors.cols) factors, not this one (\(layout.users) users, \(layout.items) items, \(layout.parameters.factors) factors)")
+        }
+        let items = try BundleReader.idMap(file, BundleLayout.items)
+        let itemFactors = try file.readMatrix(at: BundleLayout.itemFactors)
+        let users: IDMap
+        do { users = try IDMap(ids: part.userIDs) } catch {
+            throw .invalidData(path: path, object: BundleLayout.users, reason: "the shard part's users: \(error)")
+        }
+        let model: ImplicitALS
+        do {
+            model = try ImplicitALS(parameters: layout.parameters, userFactors: part.userFactors, itemFactors: itemFactors)
+        } catch {
+            throw .shapeMismatch(path: path, object: BundleLayout.cf, reason: error.description)
+        }
+        let listeners: [Int]
+        if let stored = try BundleReader.itemListeners(file, layout: layout) {
+            listeners = stored
+        } else {
+            var counts = [Int](repeating: 0, count: layout.items)
+            for i in try file.read(Int32.self, at: BundleLayout.indices).values {
+                guard i >= 0, Int(i) < layout.items else {
+                    throw .invalidData(path: path, object: BundleLayout.indices, reason: "column \(i) is outside 0..<\(layout.items)")
+                }
+                counts[Int(i)] += 1
+            }
+            listeners = counts
+        }
+        var bundle = ModelBundle(
+            userIDs: users, itemIDs: items, model: model, userItems: part.userItems,
+            metrics: try BundleReader.metrics(file), metadata: try BundleReader.metadata(file))
+        bundle.catalog = try file.readCatalog(items: items.count)
+        bundle.confidence = try file.readConfidence(items: items.count)
+        bundle.contentSpaces = try file.readContentSpaces(itemIDs: items)
+        try file.close()
+        bundle.discoverWeekly = part.discoverWeekly
+        bundle.dailyMixes = part.dailyMixes
+        bundle.shardListeners = listeners
         bundle.libraryVersion = header.libraryVersion
         bundle.formatVersion = header.formatVersion
         bundle.createdAt = header.createdAt
@@ -409,6 +497,7 @@ enum BundleLayout {
     static let indptr = "/cf/user_items/indptr"
     static let indices = "/cf/user_items/indices"
     static let data = "/cf/user_items/data"
+    static let itemListeners = "/cf/item_listeners"
     static let eval = "/eval"
     static let meta = "/meta"
 }

@@ -169,8 +169,9 @@ public struct ShardedBundle: Codable, Sendable, Equatable {
     }
 
     /// Opens shard `shard` of the manifest at `manifest`: the item side (checked against the recorded checksum)
-    /// and the part (size and checksum verified before HDF5 reads it), and returns the item side's bundle
-    /// with the shard's playlists (``UserShardPart/applied(to:)``).
+    /// and the part (size and checksum verified before HDF5 reads it, made from that item side), and returns the
+    /// item side's bundle with the shard's users only (``UserShardPart/bundle(itemSide:)``): the other users' rows
+    /// are not read.
     /// - Throws: ``ShardError`` when the shard count differs or a file is not the one recorded; ``BundleError``
     ///   for an unreadable file.
     public static func open(shard: UserShard, manifest path: String) throws -> (bundle: ModelBundle, itemSide: PublishedModel, part: UserShardPart) {
@@ -197,7 +198,7 @@ public struct ShardedBundle: Codable, Sendable, Equatable {
         guard part.shard == shard, part.itemSideChecksum == sum else {
             throw ShardError("\(partPath): holds shard \(part.shard) of the item side \(part.itemSideChecksum), not shard \(shard) of \(sum)")
         }
-        let bundle = try part.applied(to: try model.readBundle())
+        let bundle = try part.bundle(itemSide: model.bundlePath)
         return (bundle, model, part)
     }
 }

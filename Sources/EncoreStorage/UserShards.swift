@@ -69,8 +69,9 @@ public struct ShardError: Error, Sendable, Equatable, CustomStringConvertible {
 
 /// The user side of one shard: its users' ids, factors, training rows and playlists (`encore-train playlists`
 /// writes it as `part-I.h5`); with the item side (the bundle it was made from) it is what a shard server loads.
-/// The factors and training rows make the part a self-contained record of its users (a shard server checks them
-/// against the item side's, so a part is never served with a bundle it was not made from).
+/// The factors and training rows make the part a self-contained record of its users: a shard server takes them
+/// from the part and never reads the other users' rows of the item side; the part's `item_side_xxh64` (the item
+/// side's file checksum) keeps it from being served with a bundle it was not made from.
 ///
 /// File layout (HDF5; root attributes `encore_version`, `encore_part_format_version` 1):
 /// `/shard` attributes `index`, `count` (int64), `hash` (``UserShard/hashName``), `bundle_users`, `items`
@@ -244,38 +245,11 @@ public struct UserShardPart: Sendable, Equatable {
                              discoverWeekly: dw, dailyMixes: dm)
     }
 
-    /// The item side's bundle serving this part: every item-side part (items, factors, training matrix, catalog,
-    /// content spaces, metadata) unchanged, and the playlists of this shard's users (other users' rows empty).
-    ///
-    /// The whole training matrix stays: the item side's popularity and the tracks that have a vector are counted
-    /// over every user, so a shard answers as the single server does.
-    /// - Throws: ``ShardError`` when the part was not made from `bundle` (counts, user rows or factors differ).
-    public func applied(to bundle: ModelBundle) throws(ShardError) -> ModelBundle {
-        guard bundle.userIDs.count == bundleUserCount, bundle.itemIDs.count == itemCount,
-              bundle.model.userFactors.cols == userFactors.cols
-        else {
-            throw ShardError("shard \(shard): the part was made from a bundle of \(bundleUserCount) users and \(itemCount) items, not this one (\(bundle.userIDs.count) users, \(bundle.itemIDs.count) items)")
-        }
-        for (k, r) in bundleRows.enumerated() {
-            guard bundle.userIDs.id(at: r) == userIDs[k], bundle.model.userFactors.row(Int(r)) == userFactors.row(k) else {
-                throw ShardError("shard \(shard): user '\(userIDs[k])' is not row \(r) of the bundle's users with the same factors")
-            }
-        }
-        var out = bundle
-        if let dw = discoverWeekly {
-            var rows = [[(item: Int32, score: Float, source: String)]](repeating: [], count: bundleUserCount)
-            for (k, r) in bundleRows.enumerated() { rows[Int(r)] = dw.tracks(ofUser: k) }
-            out.discoverWeekly = DiscoverWeeklyTable(week: dw.week, rows: rows)
-        } else {
-            out.discoverWeekly = nil
-        }
-        if let dm = dailyMixes {
-            var rows = [[DailyMixTable.Mix]](repeating: [], count: bundleUserCount)
-            for (k, r) in bundleRows.enumerated() { rows[Int(r)] = dm.mixes(ofUser: k) }
-            out.dailyMixes = DailyMixTable(day: dm.day, rows: rows)
-        } else {
-            out.dailyMixes = nil
-        }
-        return out
+    /// The bundle a shard server answers with: the item side at `path` (the bundle this part was made from) with
+    /// this part's users, factors, training rows and playlists, and the item side's listener counts
+    /// (``ModelBundle/read(from:userShard:)``).
+    /// - Throws: ``BundleError`` when the item side cannot be read or its counts are not the part's.
+    public func bundle(itemSide path: String) throws(BundleError) -> ModelBundle {
+        try ModelBundle.read(from: path, userShard: self)
     }
 }

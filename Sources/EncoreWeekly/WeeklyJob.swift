@@ -322,12 +322,30 @@ public final class WeeklyJob {
             try index.save(to: path("hybrid-cosine.hnsw"))
             hybridCosine = index
         }
+        // The content spaces' indexes are for the server's `similar?space=` (the playlists do not read them).
+        for (space, set) in contentIndexSpaces {
+            let name = space + "-cosine.hnsw"
+            let progress = ProgressReporter(stage: "index \(name)", total: 1, logger: logger)
+            let indexed = try ItemSpace(name: space, vectors: set.aligned(itemCount: model.itemCount).vectors)
+                .indexed(efConstruction: config.index.efConstruction, ef: config.index.ef, seed: params.seed, threads: threads)
+            progress.update(1)
+            guard let index = indexed.index as? HNSWIndex else { throw WeeklyError("the \(space) space has no index") }
+            try index.save(to: path(name))
+        }
     }
 
-    /// The index files the index stage makes (without `.hnsw`): the collaborative ones, and the hybrid space's when
-    /// the job has one.
+    /// The content spaces (audio, text, sequence) with vectors, whose cosine indexes the index stage publishes.
+    var contentIndexSpaces: [(String, ItemVectorSet)] {
+        guard fitted != nil else { return [] }
+        let spaces: [(String, ItemVectorSet?)] = [("audio", content.audioEmbeddings), ("text", content.text), ("sequence", content.sequence)]
+        return spaces.compactMap { name, set in set.flatMap { $0.count > 0 ? (name, $0) : nil } }
+    }
+
+    /// The index files the index stage makes (without `.hnsw`): the collaborative ones, the content spaces' and the
+    /// hybrid space's when the job has them.
     var indexFiles: [String] {
-        ["items-ip", "items-cosine", "users-cosine"] + (content.hybrid != nil && fitted != nil ? ["hybrid-cosine"] : [])
+        ["items-ip", "items-cosine", "users-cosine"] + contentIndexSpaces.map { $0.0 + "-cosine" }
+            + (content.hybrid != nil && fitted != nil ? ["hybrid-cosine"] : [])
     }
 
     /// The rows that are not all zeros, with their row numbers: what the collaborative indexes hold. An all-zero row

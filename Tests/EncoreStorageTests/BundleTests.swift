@@ -430,6 +430,24 @@ struct BundleTests {
         }
     }
 
+    @Test("the stored listener counts (/cf/item_listeners) must be the training matrix's")
+    func itemListenersAreChecked() throws {
+        let b = try sampleBundle()
+        let counted = b.itemListeners.map { Int32($0) }
+        #expect(!b.isUserShard && counted.count == b.itemIDs.count && counted.reduce(0, +) == Int32(b.userItems.nnz))
+        var changed = counted
+        changed[0] += 1
+        let wrong = try tamperedReadError { file throws(BundleError) in
+            try file.write(changed, shape: [changed.count], at: BundleLayout.itemListeners)
+        }
+        #expect(wrong?.description.contains("/cf/item_listeners: invalid: item 0 has \(changed[0]) listeners recorded, \(counted[0]) in /cf/user_items") == true,
+                "\(String(describing: wrong))")
+        let short = try tamperedReadError { file throws(BundleError) in
+            try file.write(Array(counted.dropLast()), shape: [counted.count - 1], at: BundleLayout.itemListeners)
+        }
+        #expect({ if case .shapeMismatch(_, BundleLayout.itemListeners, _)? = short { true } else { false } }(), "\(String(describing: short))")
+    }
+
     @Test("inconsistent shapes, missing datasets, wrong types and invalid values are rejected")
     func tamperedBundles() throws {
         let b = try sampleBundle()

@@ -37,6 +37,7 @@ import EncoreTestSupport
         let dir = makeTemporaryDirectory("shard-files")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let b = try bundle()
+        try b.write(to: "\(dir)/b.h5")
         var owned = 0
         for i in 0..<2 {
             let shard = try UserShard(index: i, count: 2)
@@ -49,23 +50,40 @@ import EncoreTestSupport
             #expect(back == part)
             #expect(back.userIDs == Self.users.filter { UserShard.shard(of: $0, count: 2) == i })
             owned += back.userIDs.count
-            // Applied to the bundle: the shard's users keep their rows, the others have none.
-            let applied = try back.applied(to: b)
-            for (u, user) in Self.users.enumerated() {
-                let mine = UserShard.shard(of: user, count: 2) == i
-                #expect(applied.discoverWeekly!.tracks(ofUser: u).map(\.item) == (mine ? b.discoverWeekly!.tracks(ofUser: u).map(\.item) : []))
-                #expect(applied.dailyMixes!.mixes(ofUser: u) == (mine ? b.dailyMixes!.mixes(ofUser: u) : []))
+            // The bundle a shard server answers with: the item side read with the part's users only.
+            let served = try back.bundle(itemSide: "\(dir)/b.h5")
+            #expect(served.isUserShard && served.userIDs.ids == back.userIDs)
+            #expect(served.itemIDs == b.itemIDs && served.model.itemFactors == b.model.itemFactors && served.catalog == nil)
+            #expect(served.itemListeners == b.itemListeners && b.itemListeners == [2, 1, 1, 1, 1, 1])
+            for (k, r) in rows.enumerated() {
+                #expect(served.model.userFactors.row(k) == b.model.userFactors.row(Int(r)))
+                #expect(Array(served.userItems.columns(ofRow: k)) == Array(b.userItems.columns(ofRow: Int(r))))
+                #expect(served.discoverWeekly!.tracks(ofUser: k).map(\.item) == b.discoverWeekly!.tracks(ofUser: Int(r)).map(\.item))
+                #expect(served.dailyMixes!.mixes(ofUser: k) == b.dailyMixes!.mixes(ofUser: Int(r)))
             }
-            // Another bundle (a user's factors changed) is refused.
-            var other = b
-            var x = b.model.userFactors
-            x[Int(rows[0]), 0] += 1
-            other.model = try ImplicitALS(parameters: b.model.parameters, userFactors: x, itemFactors: b.model.itemFactors)
-            #expect(throws: ShardError.self) { try back.applied(to: other) }
+            // It is never written as a bundle.
+            do {
+                try served.write(to: "\(dir)/shard-\(i).h5")
+                Issue.record("a shard's bundle was written")
+            } catch {
+                #expect(error.description.contains("holds one user shard's users"), "\(error)")
+            }
+            // A bundle of other counts (one item more) is refused, naming both.
+            var other = try smallBundle(items: 7)
+            other.userIDs = b.userIDs
+            other.model = try ImplicitALS(parameters: b.model.parameters, userFactors: b.model.userFactors,
+                                          itemFactors: Matrix(rows: 7, cols: 3))
+            other.userItems = try CSRMatrix(rows: 6, cols: 7, rowIndices: [0], colIndices: [6], values: [1])
+            try other.write(to: "\(dir)/other.h5")
+            do {
+                _ = try back.bundle(itemSide: "\(dir)/other.h5")
+                Issue.record("a part was read with a bundle it was not made from")
+            } catch {
+                #expect(error.description.contains("was made from a bundle of 6 users, 6 items and 3 factors, not this one (6 users, 7 items, 3 factors)"), "\(error)")
+            }
         }
         #expect(owned == Self.users.count)
         // A bundle file is not a part.
-        try b.write(to: "\(dir)/b.h5")
         do {
             _ = try UserShardPart.read(from: "\(dir)/b.h5")
             Issue.record("a bundle was read as a part")
@@ -93,7 +111,7 @@ import EncoreTestSupport
         #expect(try ShardedBundle.read(from: "\(dir)/sharded.json") == m)
         #expect(ShardedBundle.isManifest("\(dir)/sharded.json") && !ShardedBundle.isManifest("\(dir)/item.h5"))
         let opened = try ShardedBundle.open(shard: try UserShard(index: 1, count: 2), manifest: "\(dir)/sharded.json")
-        #expect(opened.part.shard.index == 1 && opened.bundle.userIDs == b.userIDs)
+        #expect(opened.part.shard.index == 1 && opened.bundle.userIDs.ids == Self.users.filter { UserShard.shard(of: $0, count: 2) == 1 })
 
         // Edited manifests: each fault is named.
         let text = try String(contentsOfFile: "\(dir)/sharded.json", encoding: .utf8)

@@ -176,7 +176,11 @@ struct BundleIsolationTests {
         let opened = try PublishedModel.open(path: unit)
         #expect(report.ok && report.bundlePath == opened.bundlePath && report.publishedVersion == opened.version)
         #expect(report.files[opened.bundlePath] == FileIdentity.of(opened.bundlePath))
-        #expect(report.files.count == 3, "the bundle and the two index files the server loads: \(report.files.keys)")
+        // The bundle and the index files the server loads: items-ip, items-cosine and the fixture's two space indexes
+        // (sequence-cosine, hybrid-cosine; users-cosine is not loaded).
+        #expect(Set(report.files.keys) == Set([opened.bundlePath] + ["items-ip", "items-cosine", "sequence-cosine", "hybrid-cosine"].map {
+            "\(unit)/v-00000001/\($0).hnsw"
+        }), "\(report.files.keys)")
         // A missing model is refused by the child with the reader's message.
         let e = #expect(throws: BundleValidationError.self) { _ = try Self.validator.validate(path: dir + "/absent.h5") }
         guard case .refused(_, let message)? = e else { Issue.record("expected a refusal, got \(String(describing: e))"); return }

@@ -76,14 +76,17 @@ final class CapturedLogs: @unchecked Sendable {
         let model = served.engine.model
         #expect(model.publishedVersion == "v-00000001" && model.watchPath == "\(unit)/current.json")
         #expect(model.recommendationIndex != nil)
-        #expect(model.indexFiles == ["items-ip": "\(unit)/v-00000001/items-ip.hnsw", "items-cosine": "\(unit)/v-00000001/items-cosine.hnsw"])
+        // The collaborative indexes and those of the spaces the fixture has (sequence and hybrid; no audio or text).
+        #expect(model.indexFiles == Dictionary(uniqueKeysWithValues: ["items-ip", "items-cosine", "sequence-cosine", "hybrid-cosine"].map {
+            ($0, "\(unit)/v-00000001/\($0).hnsw")
+        }))
         #expect(served.logs.all.filter { $0.level >= .warning }.isEmpty)
         try await served.app.test(.router) { client in
             let ready = try await client.get("/ready")
             #expect(ready.status == .ok)
             #expect(ready.object["published_version"] as? String == "v-00000001")
             #expect((ready.object["bundle_version"] as? String)?.hasSuffix("/v-00000001") == true)
-            #expect(indexStates(ready) == ["items-ip:loaded", "items-cosine:loaded"])
+            #expect(indexStates(ready) == ["items-ip:loaded", "items-cosine:loaded", "sequence-cosine:loaded", "hybrid-cosine:loaded"])
             #expect(ready.object["warnings"] as? [String] == [])
             let metrics = try await client.get("/metrics")
             #expect(metrics.text.contains("encore_bundle_index_loaded{role=\"items-ip\"} 1"), "\(metrics.text)")
@@ -106,7 +109,7 @@ final class CapturedLogs: @unchecked Sendable {
         try await served.app.test(.router) { client in
             let ready = try await client.get("/ready")
             #expect(ready.status == .ok)
-            #expect(indexStates(ready) == ["items-ip:missing", "items-cosine:loaded"])
+            #expect(indexStates(ready) == ["items-ip:missing", "items-cosine:loaded", "sequence-cosine:loaded", "hybrid-cosine:loaded"])
             #expect(ready.array("indexes").first?["file"] as? String == missing)
             #expect(ready.object["warnings"] as? [String] == ["index items-ip missing: the index file is absent (exact search)"])
             let metrics = try await client.get("/metrics")
@@ -133,7 +136,7 @@ final class CapturedLogs: @unchecked Sendable {
         #expect(served.logs.all.filter { $0.level == .warning }.map(\.message) == ["index file mismatch: exact search"])
         try await served.app.test(.router) { client in
             let ready = try await client.get("/ready")
-            #expect(indexStates(ready) == ["items-ip:mismatch", "items-cosine:loaded"])
+            #expect(indexStates(ready) == ["items-ip:mismatch", "items-cosine:loaded", "sequence-cosine:loaded", "hybrid-cosine:loaded"])
             #expect(ready.object.keys.contains("published_version") && ready.object["published_version"] is NSNull)
             let detail = ready.array("indexes").first?["detail"] as? String ?? ""
             #expect(detail.hasSuffix("it was not published with this bundle"), "\(detail)")

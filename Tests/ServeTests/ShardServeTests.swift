@@ -76,6 +76,88 @@ import Testing
         #expect(answered[0] + answered[1] == single.bundle.userIDs.count && answered.allSatisfy { $0 > 0 })
     }
 
+    /// The parts of `count` shards of the fixture's unit written under `dir`, and their manifest's path.
+    static func shardedBundle(fixture: ServeFixture, dir: String, count: Int) throws -> String {
+        let (config, logger) = partJob(fixture: fixture, dir: dir)
+        var parts: [String] = []
+        for i in 0..<count {
+            let part = try WeeklyJob.userShardPart(
+                configuration: config, model: fixture.unitPath, shard: try UserShard(index: i, count: count), logger: logger)
+            try part.write(to: "\(dir)/part-\(i).h5")
+            parts.append("\(dir)/part-\(i).h5")
+        }
+        try ShardedBundle.assemble(itemSide: fixture.unitPath, parts: parts, output: "\(dir)/sharded.json")
+        return "\(dir)/sharded.json"
+    }
+
+    /// A shard server holds its own users' rows only, with the item side's counts, and answers each of its users
+    /// exactly as the single server does: every user-facing read, and after the same event.
+    @Test func aShardServerHoldsOnlyItsUsersAndAnswersThemAsTheSingleServer() async throws {
+        let fixture = try ServeFixture.get()
+        let dir = try ServeFixture.scratch("shards-same")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let manifest = try Self.shardedBundle(fixture: fixture, dir: dir, count: 2)
+        var quiet = Logger(label: "test")
+        quiet.logLevel = .warning
+        let whole = try ServingModel.load(path: fixture.unitPath, logger: quiet)
+        #expect(!whole.bundle.isUserShard)
+        var held = 0
+        for i in 0..<2 {
+            let shard = try UserShard(index: i, count: 2)
+            let model = try ServingModel.load(path: manifest, shard: shard, logger: quiet)
+            // Only the shard's users are held: ids, factor rows, training rows, playlist rows.
+            let mine = whole.bundle.userIDs.ids.filter { shard.contains($0) }
+            #expect(model.bundle.isUserShard && model.bundle.userIDs.ids == mine)
+            #expect(model.bundle.model.userFactors.rows == mine.count && model.bundle.userItems.rows == mine.count)
+            #expect(model.bundle.discoverWeekly?.userCount == mine.count && model.bundle.dailyMixes?.userCount == mine.count)
+            #expect(model.bundle.userItems.nnz < whole.bundle.userItems.nnz)
+            held += mine.count
+            // The item side's counts are the whole bundle's, not the shard's rows'.
+            #expect(model.listenerCounts == whole.listenerCounts && model.popular == whole.popular)
+            #expect(model.environment.space.hasVector == whole.environment.space.hasVector)
+            #expect(model.bundle.model.itemFactors == whole.bundle.model.itemFactors)
+
+            // A fresh single server per shard, so each sees only the events posted to its twin.
+            let single = try ServerUnderTest(model: whole, logDir: "\(dir)/log-single-\(i)")
+            defer { try? single.close() }
+            let server = try ServerUnderTest(model: model, logDir: "\(dir)/log-\(i)")
+            defer { try? server.close() }
+            let partApp = server.app
+            try await single.app.test(.router) { one in
+                try await partApp.test(.router) { part in
+                    for user in mine {
+                        let recs = try await one.get("/v1/users/\(user)/recommendations?k=10")
+                        let item = recs.ids().first ?? whole.itemID(0)
+                        for route in ["recommendations?k=10", "discover-weekly", "daily-mixes", "because-you-played",
+                                      "state", "explain/\(item)"] {
+                            let a = try await one.get("/v1/users/\(user)/\(route)"), b = try await part.get("/v1/users/\(user)/\(route)")
+                            #expect(a.status == .ok && a.status == b.status, "\(user) \(route): \(b.text)")
+                            #expect(Self.same(a, b), "\(user) \(route): \(a.text) vs \(b.text)")
+                        }
+                    }
+                    // After the same event the user's folded-in answers are the same too.
+                    let user = try #require(mine.first)
+                    let item = whole.itemID(Int32(whole.itemCount / 2))
+                    for client in [one, part] {
+                        let r = try await client.event("same-\(i)", user: user, item: item, timestamp: ServeFixture.recent)
+                        #expect(r.status == .ok, "\(r.text)")
+                    }
+                    for route in ["recommendations?k=10", "because-you-played", "state"] {
+                        let a = try await one.get("/v1/users/\(user)/\(route)"), b = try await part.get("/v1/users/\(user)/\(route)")
+                        #expect(a.status == .ok && Self.same(a, b), "\(user) \(route) after an event: \(a.text) vs \(b.text)")
+                    }
+                }
+            }
+        }
+        #expect(held == whole.bundle.userIDs.count)
+    }
+
+    /// Whether two responses have the same status and the same JSON body (key order aside).
+    static func same(_ a: JSONResponse, _ b: JSONResponse) -> Bool {
+        func canonical(_ r: JSONResponse) -> Data? { try? JSONSerialization.data(withJSONObject: r.object, options: [.sortedKeys]) }
+        return a.status == b.status && canonical(a) != nil && canonical(a) == canonical(b)
+    }
+
     /// The configuration of the shard jobs over the fixture's world, writing under `dir`, and a quiet logger.
     static func partJob(fixture: ServeFixture, dir: String) -> (WeeklyConfiguration, Logger) {
         var logger = Logger(label: "test")

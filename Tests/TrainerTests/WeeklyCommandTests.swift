@@ -70,8 +70,17 @@ import EncoreTestSupport
         // The bundle and its indexes are published as one unit, out/b.h5.d, listed by its manifest.
         let published = try PublishedModel.open(path: "\(dir)/out/b.h5")
         #expect(published.unitDirectory == "\(dir)/out/b.h5.d" && published.version == "v-00000001")
-        // The world has texts, so the job has a hybrid space, and Daily Mix's index over it is published too.
-        #expect(published.indexes.map(\.role) == ["hybrid-cosine", "items-cosine", "items-ip", "users-cosine"])
+        // The world has texts, so the job has a hybrid space, and Daily Mix's index over it is published too, with
+        // one index per content space that has vectors (for the server's similar?space=).
+        let c = try #require(bundle.contentSpaces)
+        let spaces = [("audio", c.audioEmbeddings), ("text", c.text), ("sequence", c.sequence)].filter { ($0.1?.count ?? 0) > 0 }
+        #expect(spaces.contains { $0.0 == "text" })
+        #expect(published.indexes.map(\.role) == (["hybrid-cosine", "items-cosine", "items-ip", "users-cosine"] + spaces.map { $0.0 + "-cosine" }).sorted())
+        for (space, set) in spaces {
+            let index = try HNSWIndex.load(from: try #require(published.indexes.first { $0.role == space + "-cosine" }).path)
+            let withVector = try #require(set).vectors.rowNorms().filter { $0 > 0 }.count
+            #expect(index.count == withVector && index.dimension == set?.dimension && index.metric == .cosine, "\(space)")
+        }
         let hybridIndex = try HNSWIndex.load(from: try #require(published.indexes.first { $0.role == "hybrid-cosine" }).path)
         let hybrid = try #require(bundle.contentSpaces?.hybrid)
         #expect(hybridIndex.count == hybrid.count && hybridIndex.metric == .cosine)
