@@ -57,7 +57,9 @@ def parse_args(argv):
     p.add_argument("--shards", type=int, default=0, help="user shards of stage 4 (default: Spark's parallelism)")
     p.add_argument("--encore-events", help="the play log as Encore reads it for the item side and the playlists "
                                            "(default: --input, when it is a TSV/CSV file)")
-    p.add_argument("--encore-threads", type=int, default=1, help="threads of each encore-train process")
+    p.add_argument("--encore-threads", type=int, default=1, help="threads of each shard's encore-train process")
+    p.add_argument("--item-side-threads", type=int,
+                   help="threads of the item side's encore-train (it runs alone on the driver; default --encore-threads)")
     p.add_argument("--weekly-arg", action="append", default=[],
                    help="an extra argument of the item side's `encore-train weekly` (repeatable, e.g. --weekly-arg=--no-hybrid)")
     a = p.parse_args(argv)
@@ -71,8 +73,10 @@ def parse_args(argv):
         p.error("--weights-sample must be in [0, 1]")
     if a.encore_train and a.weights_only:
         p.error("--encore-train needs the factors: drop --weights-only")
-    if a.shards < 0 or a.encore_threads < 1:
-        p.error("--shards must be >= 0 and --encore-threads >= 1")
+    if a.item_side_threads is None:
+        a.item_side_threads = a.encore_threads
+    if a.shards < 0 or a.encore_threads < 1 or a.item_side_threads < 1:
+        p.error("--shards must be >= 0, --encore-threads and --item-side-threads >= 1")
     if a.encore_train and a.encore_events is None:
         if os.path.isfile(a.input) and not a.input.endswith(".parquet"):
             a.encore_events = a.input
@@ -207,7 +211,7 @@ def sharded_playlists(spark, args, times, report):
                                   "--regularization", str(args.regularization), "--alpha", str(args.alpha))
     events = os.path.abspath(args.encore_events)
     times["item_side_s"], _ = encore(binary, "weekly", "--events", events, "--model", imported, "--no-playlists",
-                                     "--eval-users", "0", "--threads", str(args.encore_threads), "--output", item,
+                                     "--eval-users", "0", "--threads", str(args.item_side_threads), "--output", item,
                                      "--work-dir", os.path.join(out, "item.work"), *args.weekly_arg)
     n = args.shards or spark.sparkContext.defaultParallelism
     parts_dir = os.path.join(out, "parts")
@@ -240,6 +244,7 @@ def sharded_playlists(spark, args, times, report):
 
 def main(argv=None):
     args = parse_args(argv if argv is not None else sys.argv[1:])
+    started = time.time()
     from pyspark.sql import SparkSession, functions as F
     from pyspark.ml.recommendation import ALS
     builder = SparkSession.builder.appName("encore-weekly").config("spark.ui.showConsoleProgress", "false")
@@ -251,9 +256,9 @@ def main(argv=None):
         builder = builder.master("local[2]")
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("WARN")
+    times, report = {"session_s": time.time() - started}, {"input": args.input, "weighting": args.weighting}
     parts = args.partitions or spark.sparkContext.defaultParallelism
     os.makedirs(args.output, exist_ok=True)
-    times, report = {}, {"input": args.input, "weighting": args.weighting}
 
     t = time.time()
     rows, how = load(spark, args)
@@ -297,6 +302,7 @@ def main(argv=None):
         if args.encore_train:
             sharded_playlists(spark, args, times, report)
     report["stage_seconds"] = times
+    report["wall_seconds"] = time.time() - started  # from the start of main, the Spark session's start included
     with open(os.path.join(args.output, "job.json"), "w") as f:
         json.dump(report, f, indent=2)
     print(json.dumps(report))
