@@ -92,6 +92,9 @@ if [ -n "$bench" ]; then
             break
         done
     }
+    # fresh_weekly STEM ARGS...: `encore-train weekly ARGS` without the unit and work folder of a run before (a void
+    # run's finished stages would otherwise be resumed).
+    fresh_weekly() { rm -rf "$1.h5.d" "$1.work"; shift; "$train_bin" weekly "$@"; }
     spark_dirs=() weekly_dirs=()
     for run in $(seq 1 "$runs"); do
         [[ $bench == *stages* ]] || break
@@ -101,8 +104,7 @@ if [ -n "$bench" ]; then
             --encore-train "$train_bin" --shards "$shards" --item-side-threads 2
         spark_dirs+=("$work/bench-spark-$run")
         echo "== run $run: encore-train weekly (2 threads, no evaluation)"
-        rm -rf "$work/bench-weekly-$run.h5.d" "$work/bench-weekly-$run.work"
-        bench_run "$work/bench-weekly-$run-report" "$work/bench-weekly-$run.log" "$train_bin" weekly \
+        bench_run "$work/bench-weekly-$run-report" "$work/bench-weekly-$run.log" fresh_weekly "$work/bench-weekly-$run" \
             --events "$world/plays.tsv" "${als[@]}" --eval-users 0 --threads 2 --output "$work/bench-weekly-$run.h5" \
             --work-dir "$work/bench-weekly-$run.work" --report "$work/bench-weekly-$run-report"
         weekly_dirs+=("$work/bench-weekly-$run-report")
