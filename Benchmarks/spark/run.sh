@@ -68,7 +68,8 @@ timed() { local t0=$SECONDS; "$@"; echo "  ($(( SECONDS - t0 )) s: ${*:1:3} ...)
 if [ -n "$bench" ]; then
     pause=${BENCH_PAUSE_FILE:-}
     # bench_run DIR LOG COMMAND...: runs COMMAND (output to LOG) with the load before and after, its wall seconds in
-    # DIR/wall.txt; waits while $pause exists and runs it again when $pause appeared during the run (then void).
+    # DIR/wall.txt; waits while $pause exists and runs it again when $pause appeared during the run or the run was
+    # stopped for a while (SIGSTOP): its time is then void.
     bench_run() {
         local dir=$1 log=$2; shift 2
         while :; do
@@ -77,7 +78,13 @@ if [ -n "$bench" ]; then
             local flag; flag=$(mktemp)
             rm -f "$flag"
             if [ -n "$pause" ]; then
-                ( while [ ! -e "$flag.done" ]; do [ -e "$pause" ] && touch "$flag"; sleep 5; done ) &
+                # A pause that came and went while this poller was stopped too shows as a gap in its clock.
+                ( last=$(date +%s)
+                  while [ ! -e "$flag.done" ]; do
+                      now=$(date +%s)
+                      { [ -e "$pause" ] || [ $(( now - last )) -gt 30 ]; } && touch "$flag"
+                      last=$now; sleep 5
+                  done ) &
             fi
             local before t0 t1
             before=$(uptime)
@@ -85,7 +92,7 @@ if [ -n "$bench" ]; then
             "$@" > "$log" 2>&1
             t1=$(date +%s.%N)
             touch "$flag.done"; wait 2>/dev/null || true; rm -f "$flag.done"
-            if [ -e "$flag" ]; then rm -f "$flag"; echo "  $pause appeared during the run: void, again"; continue; fi
+            if [ -e "$flag" ]; then rm -f "$flag"; echo "  $pause appeared (or the run was stopped) during the run: void, again"; continue; fi
             mkdir -p "$dir"
             python3 -c 'import sys; print(f"{float(sys.argv[2]) - float(sys.argv[1]):.1f}")' "$t0" "$t1" > "$dir/wall.txt"
             echo "  $(cat "$dir/wall.txt") s: ${*:1:2} ...; load before: ${before##*load average: }, after: $(uptime | sed 's/.*load average: //')"
