@@ -48,6 +48,12 @@ def parse_args(argv):
     p.add_argument("--alpha", type=float, default=1.0, help="Encore's confidence scale: confidence = alpha * weight")
     p.add_argument("--iterations", type=int, default=15)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--checkpoint-dir", help="where ALS checkpoints its factor RDDs every --checkpoint-interval "
+                                            "iterations (shared storage on a cluster; default OUTPUT/checkpoints, "
+                                            "removed at the end)")
+    p.add_argument("--checkpoint-interval", type=int, default=5,
+                   help="ALS iterations between checkpoints: without them the lineage grows with every iteration "
+                        "and a long fit fails with a StackOverflowError")
     p.add_argument("--partitions", type=int, default=0, help="shards per side and ALS blocks (0: Spark's parallelism)")
     p.add_argument("--weights-sample", type=float, default=0.0,
                    help="also write this fraction of the weighted pairs to OUTPUT/weights (CSV: user,item,raw,weight)")
@@ -65,6 +71,8 @@ def parse_args(argv):
     a = p.parse_args(argv)
     if a.factors <= 0 or a.iterations <= 0:
         p.error("--factors and --iterations must be > 0")
+    if a.checkpoint_interval < 1:
+        p.error("--checkpoint-interval must be >= 1")
     if not (a.regularization >= 0 and a.alpha > 0):
         p.error("--regularization must be >= 0 and --alpha > 0")
     if not (0 <= a.bm25_b <= 1 and a.bm25_k1 >= 0 and a.log_epsilon > 0):
@@ -273,6 +281,8 @@ def main(argv=None):
         weighted.sample(fraction=args.weights_sample, seed=args.seed).select("user", "item", "raw", "weight") \
             .coalesce(1).write.mode("overwrite").option("header", True).csv(os.path.join(args.output, "weights"))
     if not args.weights_only:
+        checkpoints = args.checkpoint_dir or os.path.join(args.output, "checkpoints")
+        spark.sparkContext.setCheckpointDir(checkpoints)
         t = time.time()
         user_index = weighted.select("user").distinct().rdd.map(lambda r: r[0]).zipWithIndex().toDF(["user", "uid"])
         item_index = weighted.select("item").distinct().rdd.map(lambda r: r[0]).zipWithIndex().toDF(["item", "iid"])
@@ -284,7 +294,8 @@ def main(argv=None):
             .select(F.col("uid").cast("int"), F.col("iid").cast("int"), rating.cast("float").alias("rating"))
         als = ALS(rank=mapped["rank"], maxIter=mapped["maxIter"], regParam=mapped["regParam"], alpha=mapped["alpha"],
                   implicitPrefs=True, nonnegative=False, userCol="uid", itemCol="iid", ratingCol="rating",
-                  numUserBlocks=parts, numItemBlocks=parts, seed=args.seed, coldStartStrategy="drop")
+                  numUserBlocks=parts, numItemBlocks=parts, seed=args.seed, coldStartStrategy="drop",
+                  checkpointInterval=args.checkpoint_interval)
         model = als.fit(ratings)
         times["als_s"] = time.time() - t
         t = time.time()
@@ -301,6 +312,9 @@ def main(argv=None):
                       spark=mapped)
         if args.encore_train:
             sharded_playlists(spark, args, times, report)
+    if not args.weights_only and args.checkpoint_dir is None:
+        import shutil
+        shutil.rmtree(os.path.join(args.output, "checkpoints"), ignore_errors=True)
     report["stage_seconds"] = times
     report["wall_seconds"] = time.time() - started  # from the start of main, the Spark session's start included
     with open(os.path.join(args.output, "job.json"), "w") as f:
