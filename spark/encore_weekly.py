@@ -48,6 +48,12 @@ def parse_args(argv):
     p.add_argument("--alpha", type=float, default=1.0, help="Encore's confidence scale: confidence = alpha * weight")
     p.add_argument("--iterations", type=int, default=15)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--checkpoint-dir", help="where ALS checkpoints its factor RDDs every --checkpoint-interval "
+                                            "iterations (shared storage on a cluster; default OUTPUT/checkpoints, "
+                                            "removed at the end)")
+    p.add_argument("--checkpoint-interval", type=int, default=5,
+                   help="ALS iterations between checkpoints: without them the lineage grows with every iteration "
+                        "and a long fit fails with a StackOverflowError")
     p.add_argument("--partitions", type=int, default=0, help="shards per side and ALS blocks (0: Spark's parallelism)")
     p.add_argument("--weights-sample", type=float, default=0.0,
                    help="also write this fraction of the weighted pairs to OUTPUT/weights (CSV: user,item,raw,weight)")
@@ -57,12 +63,16 @@ def parse_args(argv):
     p.add_argument("--shards", type=int, default=0, help="user shards of stage 4 (default: Spark's parallelism)")
     p.add_argument("--encore-events", help="the play log as Encore reads it for the item side and the playlists "
                                            "(default: --input, when it is a TSV/CSV file)")
-    p.add_argument("--encore-threads", type=int, default=1, help="threads of each encore-train process")
+    p.add_argument("--encore-threads", type=int, default=1, help="threads of each shard's encore-train process")
+    p.add_argument("--item-side-threads", type=int,
+                   help="threads of the item side's encore-train (it runs alone on the driver; default --encore-threads)")
     p.add_argument("--weekly-arg", action="append", default=[],
                    help="an extra argument of the item side's `encore-train weekly` (repeatable, e.g. --weekly-arg=--no-hybrid)")
     a = p.parse_args(argv)
     if a.factors <= 0 or a.iterations <= 0:
         p.error("--factors and --iterations must be > 0")
+    if a.checkpoint_interval < 1:
+        p.error("--checkpoint-interval must be >= 1")
     if not (a.regularization >= 0 and a.alpha > 0):
         p.error("--regularization must be >= 0 and --alpha > 0")
     if not (0 <= a.bm25_b <= 1 and a.bm25_k1 >= 0 and a.log_epsilon > 0):
@@ -71,8 +81,10 @@ def parse_args(argv):
         p.error("--weights-sample must be in [0, 1]")
     if a.encore_train and a.weights_only:
         p.error("--encore-train needs the factors: drop --weights-only")
-    if a.shards < 0 or a.encore_threads < 1:
-        p.error("--shards must be >= 0 and --encore-threads >= 1")
+    if a.item_side_threads is None:
+        a.item_side_threads = a.encore_threads
+    if a.shards < 0 or a.encore_threads < 1 or a.item_side_threads < 1:
+        p.error("--shards must be >= 0, --encore-threads and --item-side-threads >= 1")
     if a.encore_train and a.encore_events is None:
         if os.path.isfile(a.input) and not a.input.endswith(".parquet"):
             a.encore_events = a.input
@@ -207,7 +219,7 @@ def sharded_playlists(spark, args, times, report):
                                   "--regularization", str(args.regularization), "--alpha", str(args.alpha))
     events = os.path.abspath(args.encore_events)
     times["item_side_s"], _ = encore(binary, "weekly", "--events", events, "--model", imported, "--no-playlists",
-                                     "--eval-users", "0", "--threads", str(args.encore_threads), "--output", item,
+                                     "--eval-users", "0", "--threads", str(args.item_side_threads), "--output", item,
                                      "--work-dir", os.path.join(out, "item.work"), *args.weekly_arg)
     n = args.shards or spark.sparkContext.defaultParallelism
     parts_dir = os.path.join(out, "parts")
@@ -240,6 +252,7 @@ def sharded_playlists(spark, args, times, report):
 
 def main(argv=None):
     args = parse_args(argv if argv is not None else sys.argv[1:])
+    started = time.time()
     from pyspark.sql import SparkSession, functions as F
     from pyspark.ml.recommendation import ALS
     builder = SparkSession.builder.appName("encore-weekly").config("spark.ui.showConsoleProgress", "false")
@@ -251,9 +264,9 @@ def main(argv=None):
         builder = builder.master("local[2]")
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("WARN")
+    times, report = {"session_s": time.time() - started}, {"input": args.input, "weighting": args.weighting}
     parts = args.partitions or spark.sparkContext.defaultParallelism
     os.makedirs(args.output, exist_ok=True)
-    times, report = {}, {"input": args.input, "weighting": args.weighting}
 
     t = time.time()
     rows, how = load(spark, args)
@@ -268,6 +281,8 @@ def main(argv=None):
         weighted.sample(fraction=args.weights_sample, seed=args.seed).select("user", "item", "raw", "weight") \
             .coalesce(1).write.mode("overwrite").option("header", True).csv(os.path.join(args.output, "weights"))
     if not args.weights_only:
+        checkpoints = args.checkpoint_dir or os.path.join(args.output, "checkpoints")
+        spark.sparkContext.setCheckpointDir(checkpoints)
         t = time.time()
         user_index = weighted.select("user").distinct().rdd.map(lambda r: r[0]).zipWithIndex().toDF(["user", "uid"])
         item_index = weighted.select("item").distinct().rdd.map(lambda r: r[0]).zipWithIndex().toDF(["item", "iid"])
@@ -279,7 +294,8 @@ def main(argv=None):
             .select(F.col("uid").cast("int"), F.col("iid").cast("int"), rating.cast("float").alias("rating"))
         als = ALS(rank=mapped["rank"], maxIter=mapped["maxIter"], regParam=mapped["regParam"], alpha=mapped["alpha"],
                   implicitPrefs=True, nonnegative=False, userCol="uid", itemCol="iid", ratingCol="rating",
-                  numUserBlocks=parts, numItemBlocks=parts, seed=args.seed, coldStartStrategy="drop")
+                  numUserBlocks=parts, numItemBlocks=parts, seed=args.seed, coldStartStrategy="drop",
+                  checkpointInterval=args.checkpoint_interval)
         model = als.fit(ratings)
         times["als_s"] = time.time() - t
         t = time.time()
@@ -296,7 +312,11 @@ def main(argv=None):
                       spark=mapped)
         if args.encore_train:
             sharded_playlists(spark, args, times, report)
+    if not args.weights_only and args.checkpoint_dir is None:
+        import shutil
+        shutil.rmtree(os.path.join(args.output, "checkpoints"), ignore_errors=True)
     report["stage_seconds"] = times
+    report["wall_seconds"] = time.time() - started  # from the start of main, the Spark session's start included
     with open(os.path.join(args.output, "job.json"), "w") as f:
         json.dump(report, f, indent=2)
     print(json.dumps(report))
