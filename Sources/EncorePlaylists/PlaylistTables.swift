@@ -46,8 +46,13 @@ public struct DiscoverWeeklyTable: Sendable, Equatable {
         return (indptr[u]..<indptr[u + 1]).map { (items[$0], scores[$0], sourceNames[Int(sources[$0])]) }
     }
 
+    /// The most distinct source labels a table holds (its codes are one byte each).
+    public static let maxSourceLabels = 256
+
     /// Sets the rows from per-user playlists (the arrays are rebuilt; `rows[u]` is user `u`'s).
-    public init(week: String, rows: [[(item: Int32, score: Float, source: String)]]) {
+    /// - Throws: ``PlaylistError/invalidParameter(name:value:expected:)`` when the rows hold more than
+    ///   ``maxSourceLabels`` distinct source labels.
+    public init(week: String, rows: [[(item: Int32, score: Float, source: String)]]) throws(PlaylistError) {
         var names: [String] = []
         var codes: [String: UInt8] = [:]
         var ptr = [0], items: [Int32] = [], scores: [Float] = [], sources: [UInt8] = []
@@ -55,7 +60,12 @@ public struct DiscoverWeeklyTable: Sendable, Equatable {
             for t in row {
                 let code: UInt8
                 if let c = codes[t.source] { code = c } else {
-                    code = UInt8(truncatingIfNeeded: names.count)
+                    guard names.count < Self.maxSourceLabels else {
+                        throw .invalidParameter(
+                            name: "Discover Weekly source labels", value: "more than \(Self.maxSourceLabels) (the next: '\(t.source)')",
+                            expected: "at most \(Self.maxSourceLabels) distinct labels (combinations of sources) in one table")
+                    }
+                    code = UInt8(names.count)
                     codes[t.source] = code
                     names.append(t.source)
                 }

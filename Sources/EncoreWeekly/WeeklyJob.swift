@@ -420,7 +420,7 @@ public final class WeeklyJob {
         let rows = playlists.map { p in
             p.tracks.map { t in (item: t.item, score: t.relevance, source: p.sources(of: t).joined(separator: "+")) }
         }
-        return DiscoverWeeklyTable(week: week.description, rows: rows)
+        return try DiscoverWeeklyTable(week: week.description, rows: rows)
     }
 
     func makeDailyMixes() throws {

@@ -660,7 +660,7 @@ struct BundleTests {
             parameters: ALSParameters(factors: 2), userFactors: Matrix.random(rows: 3, cols: 2, scale: 1, seed: 1),
             itemFactors: Matrix.random(rows: 6, cols: 2, scale: 1, seed: 2))
         var bundle = ModelBundle(userIDs: users, itemIDs: items, model: model, userItems: .empty(rows: 3, cols: 6))
-        bundle.discoverWeekly = DiscoverWeeklyTable(week: "2026-11-16", rows: [
+        bundle.discoverWeekly = try DiscoverWeeklyTable(week: "2026-11-16", rows: [
             [(item: 3, score: 0.9, source: "cf"), (item: 1, score: 0.5, source: "releases")],
             [],
             [(item: 5, score: 0.7, source: "releases")],
@@ -684,5 +684,19 @@ struct BundleTests {
         bundle.discoverWeekly?.items[0] = 6
         #expect(throws: BundleError.self) { try bundle.write(to: "\(dir)/bad.h5") }
         #expect(!FileManager.default.fileExists(atPath: "\(dir)/bad.h5"))
+    }
+
+    @Test func sourceLabelsFillTheirOneByteCodesAndNoMore() throws {
+        // 256 labels: every code is used once and each track keeps its label.
+        let rows = (0..<256).map { k in [(item: Int32(k % 6), score: Float(1), source: "s\(k)")] }
+        let table = try DiscoverWeeklyTable(week: "2026-11-16", rows: rows)
+        #expect(table.sourceNames.count == 256 && table.sources.map(Int.init) == Array(0..<256))
+        #expect((0..<256).allSatisfy { table.tracks(ofUser: $0).map(\.source) == ["s\($0)"] })
+        // One more is an error naming the label, not a code that wraps to the first one's.
+        #expect(throws: PlaylistError.invalidParameter(
+            name: "Discover Weekly source labels", value: "more than 256 (the next: 's256')",
+            expected: "at most 256 distinct labels (combinations of sources) in one table")) {
+            _ = try DiscoverWeeklyTable(week: "2026-11-16", rows: rows + [[(item: 0, score: 1, source: "s256")]])
+        }
     }
 }

@@ -28,7 +28,7 @@ import EncoreTestSupport
             let tracks: [(item: Int32, familiar: Bool)] = [(a, true), (d, false)]
             dmRows.append([DailyMixTable.Mix(name: "mix \(u)", cover: a, tracks: tracks)])
         }
-        b.discoverWeekly = DiscoverWeeklyTable(week: "2026-12-07", rows: dwRows)
+        b.discoverWeekly = try DiscoverWeeklyTable(week: "2026-12-07", rows: dwRows)
         b.dailyMixes = DailyMixTable(day: "2026-12-07", rows: dmRows)
         return b
     }
@@ -42,7 +42,7 @@ import EncoreTestSupport
         for i in 0..<2 {
             let shard = try UserShard(index: i, count: 2)
             let rows = shard.rows(of: b.userIDs)
-            let dw = DiscoverWeeklyTable(week: "2026-12-07", rows: rows.map { b.discoverWeekly!.tracks(ofUser: Int($0)) })
+            let dw = try DiscoverWeeklyTable(week: "2026-12-07", rows: rows.map { b.discoverWeekly!.tracks(ofUser: Int($0)) })
             let dm = DailyMixTable(day: "2026-12-07", rows: rows.map { b.dailyMixes!.mixes(ofUser: Int($0)) })
             let part = try UserShardPart(shard: shard, bundle: b, itemSideChecksum: "0123456789abcdef", discoverWeekly: dw, dailyMixes: dm)
             try part.write(to: "\(dir)/part-\(i).h5")

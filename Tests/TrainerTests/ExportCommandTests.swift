@@ -14,7 +14,7 @@ import EncoreTestSupport
             parameters: ALSParameters(factors: 2), userFactors: Matrix.random(rows: 2, cols: 2, scale: 1, seed: 1),
             itemFactors: Matrix.random(rows: 3, cols: 2, scale: 1, seed: 2))
         var b = ModelBundle(userIDs: users, itemIDs: items, model: model, userItems: .empty(rows: 2, cols: 3))
-        b.discoverWeekly = DiscoverWeeklyTable(week: "2026-11-16", rows: [
+        b.discoverWeekly = try DiscoverWeeklyTable(week: "2026-11-16", rows: [
             [(item: 2, score: 0.5, source: "cf"), (item: 0, score: 0.25, source: "similar-users")], [],
         ])
         b.dailyMixes = DailyMixTable(day: "2026-11-17", rows: [
