@@ -417,8 +417,20 @@ public final class WeeklyJob {
         let builder = try DiscoverWeekly(environment: try environment(), configuration: config, week: week)
         let progress = ProgressReporter(stage: "discover-weekly", total: users.count, logger: logger)
         let playlists = try builder.buildAll(histories: histories, users: users, threads: threads) { progress.update($0) }
+        // One label string per combination of sources (a few hundred), shared by the tracks, not one per track: the
+        // playlists of one builder share its source names, so a source mask names the same sources in all of them.
+        var labels: [UInt32: String] = [:]
         let rows = playlists.map { p in
-            p.tracks.map { t in (item: t.item, score: t.relevance, source: p.sources(of: t).joined(separator: "+")) }
+            p.tracks.map { t in
+                let label: String
+                if let known = labels[t.sourceMask] {
+                    label = known
+                } else {
+                    label = p.sources(of: t).joined(separator: "+")
+                    labels[t.sourceMask] = label
+                }
+                return (item: t.item, score: t.relevance, source: label)
+            }
         }
         return try DiscoverWeeklyTable(week: week.description, rows: rows)
     }
