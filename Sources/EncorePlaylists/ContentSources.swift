@@ -60,7 +60,7 @@ public struct PredictedVectorCandidates: CandidateSource {
             guard Int(i) < predicted.rows else {
                 throw .unknownIndex("cold item \(i) has no row among the \(predicted.rows) predicted vectors")
             }
-            if let learned, Int(i) < learned.rows, learned.row(Int(i)).contains(where: { $0 != 0 }) { continue }
+            if let learned, Int(i) < learned.rows, !learned.isZeroRow(Int(i)) { continue }
             items.append(i)
         }
         var rows = Matrix(rows: items.count, cols: predicted.cols)

@@ -44,7 +44,7 @@ extension DiscoverWeekly {
         let factors = environment.model?.itemFactors
         func hasLearnedVector(_ item: Int32) -> Bool {
             guard let y = factors, item >= 0, Int(item) < y.rows else { return false }
-            return y.row(Int(item)).contains { $0 != 0 }
+            return !y.isZeroRow(Int(item))
         }
         let listed = Set(places.map(\.candidate.item))
         let competing = fresh.map(\.item).filter { !listed.contains($0) && !hasLearnedVector($0) }

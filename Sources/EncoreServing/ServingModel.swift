@@ -296,7 +296,7 @@ public final class ServingModel: Sendable {
         guard let space else {
             // Every item, or (since the weekly job leaves all-zero rows out) every item with a non-zero row.
             let y = bundle.model.itemFactors
-            let nonZero = (0..<y.rows).count { r in y.row(r).contains { $0 != 0 } }
+            let nonZero = (0..<y.rows).count { !y.isZeroRow($0) }
             return (f, [n, nonZero], role == "items-ip" ? .innerProduct : .cosine,
                     "\(f) factors and \(n) items (\(nonZero) with a non-zero factor row)")
         }

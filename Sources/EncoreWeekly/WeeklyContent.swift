@@ -197,7 +197,7 @@ extension WeeklyJob {
         let set = try AudioModelFiles.readLogMel(from: featuresPath)
         let factors = b.model.itemFactors
         let withTargets = set.ids.filter { id in
-            b.itemIDs.index(of: id).map { factors.row(Int($0)).contains { $0 != 0 } } ?? false
+            b.itemIDs.index(of: id).map { !factors.isZeroRow(Int($0)) } ?? false
         }.count
         var job = AudioTrainingJob(featuresPath: featuresPath, outputPath: path("audio-model.h5"))
         job.configuration = c.audioNetwork

@@ -357,11 +357,9 @@ public final class WeeklyJob {
         var storage: [Float] = []
         storage.reserveCapacity(m.storage.count)
         m.storage.withUnsafeBufferPointer { s in
-            for r in 0..<m.rows {
-                let row = UnsafeBufferPointer(rebasing: s[(r * d)..<((r + 1) * d)])
-                guard row.contains(where: { $0 != 0 }) else { continue }
+            for r in 0..<m.rows where !m.isZeroRow(r) {
                 ids.append(Int32(r))
-                storage.append(contentsOf: row)
+                storage.append(contentsOf: s[(r * d)..<((r + 1) * d)])
             }
         }
         return (ids, try Matrix(rows: ids.count, cols: d, storage: storage))

@@ -76,6 +76,10 @@ import Testing
         #expect(m.rowNormalized().row(0) == [0.6, 0.8])
         m.grow(toRows: 4)
         #expect(m.rows == 4 && m.row(3) == [0, 0])
+        // Rows 1 and 3 are zero (-0.0 is zero); one tiny value makes row 2 non-zero.
+        m[2, 1] = -1e-30
+        m[3, 0] = -0.0
+        #expect((0..<4).map { m.isZeroRow($0) } == [false, true, false, true])
     }
 
     @Test func seededGeneratorIsDeterministic() {

@@ -51,6 +51,11 @@ public struct Matrix: Sendable, Equatable {
         Array(storage[(r * cols)..<((r + 1) * cols)])
     }
 
+    /// Whether row `r` is all zeros (an item or user without a learned vector), read in place.
+    public func isZeroRow(_ r: Int) -> Bool {
+        storage.withUnsafeBufferPointer { s in !s[(r * cols)..<((r + 1) * cols)].contains { $0 != 0 } }
+    }
+
     /// Replaces row `r` with `values` (which must have `cols` elements).
     public mutating func setRow(_ r: Int, _ values: [Float]) {
         precondition(values.count == cols, "row length \(values.count) != \(cols)")
