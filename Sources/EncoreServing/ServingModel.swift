@@ -198,6 +198,9 @@ public final class ServingModel: Sendable {
         var indexes: [String: HNSWIndex] = [:]
         var files: [String: String] = [:]
         var statuses: [IndexStatus] = []
+        // Counted once for both collaborative roles (see expectedShape).
+        let itemFactors = bundle.model.itemFactors
+        let nonZeroItems = (0..<itemFactors.rows).count { !itemFactors.isZeroRow($0) }
         let dir = (opened.bundlePath as NSString).deletingLastPathComponent
         let base = opened.bundlePath.hasSuffix(".h5") ? String(opened.bundlePath.dropLast(3)) : opened.bundlePath
         for role in indexRoles {
@@ -230,7 +233,7 @@ public final class ServingModel: Sendable {
                 }
             }
             // A space's role is only reported when the bundle has the space or an index file is named for it.
-            let shape = expectedShape(role: role, space: space, bundle: bundle)
+            let shape = expectedShape(role: role, space: space, bundle: bundle, nonZeroItems: nonZeroItems)
             if space != nil, shape == nil, !expected, !present { continue }
             guard present else {
                 if expected {
@@ -291,14 +294,14 @@ public final class ServingModel: Sendable {
     /// The dimension, count and metric an index of `role` must have to belong to `bundle` (`space`: the role's
     /// content or hybrid space), with the bundle's side of the comparison in words; `nil` when the bundle lacks the
     /// space.
-    private static func expectedShape(role: String, space: String?, bundle: ModelBundle) -> (dimension: Int, counts: [Int], metric: VectorMetric, what: String)? {
+    private static func expectedShape(
+        role: String, space: String?, bundle: ModelBundle, nonZeroItems: Int
+    ) -> (dimension: Int, counts: [Int], metric: VectorMetric, what: String)? {
         let f = bundle.model.parameters.factors, n = bundle.itemIDs.count
         guard let space else {
             // Every item, or (since the weekly job leaves all-zero rows out) every item with a non-zero row.
-            let y = bundle.model.itemFactors
-            let nonZero = (0..<y.rows).count { !y.isZeroRow($0) }
-            return (f, [n, nonZero], role == "items-ip" ? .innerProduct : .cosine,
-                    "\(f) factors and \(n) items (\(nonZero) with a non-zero factor row)")
+            return (f, [n, nonZeroItems], role == "items-ip" ? .innerProduct : .cosine,
+                    "\(f) factors and \(n) items (\(nonZeroItems) with a non-zero factor row)")
         }
         guard let set = contentVectors(space, of: bundle), set.count > 0 else { return nil }
         let vectors = set.vectors.rowNorms().filter { $0 > 0 && $0.isFinite }.count
