@@ -56,6 +56,9 @@ def main():
     ap.add_argument("--regularization", type=float, default=0.05)
     ap.add_argument("--alpha", type=float, default=1.0)
     ap.add_argument("--iterations", type=int, default=15)
+    ap.add_argument("--confidence-floor", type=float, default=0.0,
+                    help="Encore's --confidence-floor; implicit gets the same objective through values raised to "
+                         "floor / alpha (0, the default: implicit's rule for both)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--k", type=int, default=10)
@@ -101,7 +104,7 @@ def main():
     metrics = os.path.join(data, "encore-eval.json")
     sh([binary, "fit", "--input", train_path, "--output", bundle, "--factors", str(args.factors),
         "--regularization", str(args.regularization), "--alpha", str(args.alpha), "--iterations", str(args.iterations),
-        "--threads", str(args.threads), "--solver", args.solver, "--weighting", args.weighting, "--seed", str(args.seed),
+        "--threads", str(args.threads), "--solver", args.solver, "--weighting", args.weighting, "--seed", str(args.seed), "--confidence-floor", str(args.confidence_floor),
         "--timings", timings])
     sh([binary, "evaluate", "--bundle", bundle, "--train", train_path, "--test", scored_test, "--k", str(args.k),
         "--json", metrics])
@@ -129,7 +132,7 @@ def main():
         m.sum_duplicates()
         return m
     x_train, x_test = matrix(train), matrix(test)
-    weighted = confidence(x_train, args.weighting)
+    weighted = confidence(x_train, args.weighting, args.confidence_floor / args.alpha)
     load_seconds = time.time() - t0
 
     iteration_seconds = []
@@ -170,13 +173,19 @@ def main():
         print(f"{name}@{args.k}: Encore / implicit = {b / a:.4f} ({(b - a) / a * 100:+.2f}%)")
 
 
-def confidence(user_items, weighting):
+def confidence(user_items, weighting, least=0.0):
     """What both libraries are given: BM25 (K1 100, B 0.8, over items x users as implicit's Last.fm example does) or
-    the raw summed play counts, as float32 users x items."""
+    the raw summed play counts, as float32 users x items. For implicit, positive values are raised to `least` (the
+    confidence floor over alpha), which is what Encore's --confidence-floor does inside its fit."""
     if weighting == "bm25":
         from implicit.nearest_neighbours import bm25_weight
-        return bm25_weight(user_items.T.tocsr(), K1=100, B=0.8).T.tocsr().astype(np.float32)
-    return user_items.astype(np.float32)
+        m = bm25_weight(user_items.T.tocsr(), K1=100, B=0.8).T.tocsr().astype(np.float32)
+    else:
+        m = user_items.astype(np.float32)
+    if least > 0:
+        positive = m.data > 0
+        m.data[positive] = np.maximum(m.data[positive], np.float32(least))
+    return m
 
 
 def speed_rounds(args, binary, data, train_path):
@@ -188,7 +197,7 @@ def speed_rounds(args, binary, data, train_path):
                        (users.get_indexer(train["user"]), items.get_indexer(train["item"]))),
                       shape=(len(users), len(items)))
     m.sum_duplicates()
-    weighted = confidence(m, args.weighting)
+    weighted = confidence(m, args.weighting, args.confidence_floor / args.alpha)
     del train
     enc, imp, loads = [], [], []
     for r in range(args.speed_rounds):
@@ -196,7 +205,7 @@ def speed_rounds(args, binary, data, train_path):
         sh([binary, "fit", "--input", train_path, "--output", os.path.join(data, "encore-speed.h5"), "--factors",
             str(args.factors), "--regularization", str(args.regularization), "--alpha", str(args.alpha),
             "--iterations", str(args.round_iterations), "--threads", str(args.threads), "--solver", args.solver,
-            "--weighting", args.weighting, "--seed", str(args.seed), "--timings", timings], stdout=subprocess.DEVNULL,
+            "--weighting", args.weighting, "--seed", str(args.seed), "--confidence-floor", str(args.confidence_floor), "--timings", timings], stdout=subprocess.DEVNULL,
            stderr=subprocess.DEVNULL)
         enc += json.load(open(timings))["iteration_seconds"]
         seconds = []

@@ -158,12 +158,14 @@ def weight(raw, args):
 def map_parameters(args, nnz, n_users, n_items):
     """Encore's (implicit's) ALS parameters as Spark's.
 
-    Encore: an observed pair of weight w has confidence c = alpha * w and preference 1 (a negative c: confidence |c|,
-    preference 0); an unobserved one confidence 1, preference 0; the L2 penalty is `regularization` for every row.
+    Encore: an observed pair of weight w has confidence max(alpha * w, floor) and preference 1 (a negative alpha * w:
+    confidence max(|alpha * w|, floor), preference 0), `--confidence-floor` 0 by default (implicit's rule); an unobserved pair
+    confidence 1, preference 0; the L2 penalty is `regularization` for every row.
     Spark (implicitPrefs): a rating r has confidence 1 + alpha_s * |r| and preference 1 when r > 0, else 0; its
     penalty is regParam times the row's number of positive ratings (ALS-WR).
-    So Spark gets alpha_s = 1 and ratings r = sign(c) * (|c| - 1): the confidences are equal wherever |c| > 1.
-    Where |c| <= 1 the rating is sign(c) * 1e-6 (confidence 1, the preference kept). The penalty cannot be matched
+    So Spark gets alpha_s = 1 and ratings r = sign(c) * (|c| - 1), c = alpha * w: the confidences are equal wherever
+    |c| > 1. Where |c| <= 1 the rating is sign(c) * 1e-6: confidence 1 (within 1e-6), the preference kept, which is
+    Encore's rule with `--confidence-floor 1` (with the default 0, as implicit, such a pair weighs |c| < 1 instead). The penalty cannot be matched
     row by row; regParam = regularization / m with m = 2 * nnz / (users + items), the mean number of ratings of a
     row, makes the penalty equal for a row of average length (lighter rows get less, heavier ones more).
     """

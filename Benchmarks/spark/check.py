@@ -227,9 +227,9 @@ def quality(spark_json, fit_json, metric, tolerance):
     ratios = {k: a[k] / b[k] for k in sorted(set(a) & set(b))
               if "@" in k and isinstance(a[k], (int, float)) and isinstance(b[k], (int, float)) and b[k]}
     worst = min(ratios, key=ratios.get)
-    ok = rel >= -tolerance
+    ok = abs(rel) <= tolerance
     print(f"quality: {metric} Spark {a[metric]:.4f}, Encore {b[metric]:.4f}, relative difference {100 * rel:+.2f} % "
-          f"(at most {100 * tolerance:g} % below: {'yes' if ok else 'NO'}); lowest Spark/Encore ratio: {worst} "
+          f"(within {100 * tolerance:g} % either way: {'yes' if ok else 'NO'}); lowest Spark/Encore ratio: {worst} "
           f"{ratios[worst]:.3f}")
     return 0 if ok else 1
 

@@ -3,7 +3,7 @@
 #   1. Spark's weighting equals Encore's on the same data (a sample of pairs against `fit`'s /cf/user_items, relative
 #      tolerance 1e-5), for the play log itself (listens from ms_played) and for the training split (weights);
 #   2. `encore-train import-factors` on the job's .npy shards makes a bundle holding them exactly;
-#   3. quality: `encore-train evaluate` of Spark's factors and of `encore-train fit`'s on the same split;
+#   3. quality: `encore-train evaluate` of Spark's factors and of `encore-train fit --confidence-floor 1`'s (Spark's confidence rule) on the same split;
 #   4. sharded playlists: the job on the whole play log with --encore-train (import, the item side once, one
 #      `encore-train playlists --users-shard I/N` task per shard on the executors, the manifest), checked user by user
 #      against the single-process `encore-train weekly --model` on the same imported factors.
@@ -123,15 +123,20 @@ if [ -n "$bench" ]; then
     rm -rf "$work/job"
     timed "$py" spark/encore_weekly.py --input "$work/train.tsv" --output "$work/job" --master 'local[2]' \
         --partitions 2 "${als[@]}" > "$work/job.log"
-    timed "$train_bin" fit --input "$work/train.tsv" --output "$work/fit.h5" "${als[@]}" 2>/dev/null
+    # Spark's confidence 1 + alpha * r is Encore's with --confidence-floor 1: that fit is the like-for-like one; the
+    # default fit (implicit's rule, floor 0) is shown beside it.
+    timed "$train_bin" fit --input "$work/train.tsv" --output "$work/fit.h5" "${als[@]}" --confidence-floor 1 2>/dev/null
+    timed "$train_bin" fit --input "$work/train.tsv" --output "$work/fit-floor0.h5" "${als[@]}" 2>/dev/null
     timed "$train_bin" import-factors --users "$work/job/users" --items "$work/job/items" --output "$work/spark.h5" \
         --regularization 0.01 --alpha 1 --interactions "$work/train.tsv" 2>/dev/null
-    for side in spark fit; do
+    for side in spark fit fit-floor0; do
         "$train_bin" evaluate --bundle "$work/$side.h5" --train "$work/train.tsv" --test "$work/test.tsv" --no-save \
             --json "$work/$side-metrics.json" 2>/dev/null
     done
     "$py" Benchmarks/spark/check.py --metrics "$work/spark-metrics.json" "$work/fit-metrics.json" \
         --quality "$work/spark-metrics.json" "$work/fit-metrics.json"
+    echo "== the default fit (--confidence-floor 0, implicit's rule) for comparison"
+    "$py" Benchmarks/spark/check.py --metrics "$work/spark-metrics.json" "$work/fit-floor0-metrics.json"
     uptime | sed 's/^/load after: /'
     exit 0
 fi
@@ -148,7 +153,7 @@ rm -rf "$work/job"
 timed "$py" spark/encore_weekly.py --input "$work/train.tsv" --output "$work/job" --weights-sample 0.1 \
     --master 'local[2]' --partitions 2 "${als[@]}" > "$work/job.log"
 cat "$work/job/job.json"
-timed "$train_bin" fit --input "$work/train.tsv" --output "$work/fit.h5" "${als[@]}" 2>/dev/null
+timed "$train_bin" fit --input "$work/train.tsv" --output "$work/fit.h5" "${als[@]}" --confidence-floor 1 2>/dev/null
 timed "$train_bin" import-factors --users "$work/job/users" --items "$work/job/items" --output "$work/spark.h5" \
     --regularization 0.01 --alpha 1 --interactions "$work/train.tsv" 2>/dev/null
 "$py" Benchmarks/spark/check.py --job "$work/job" --bundle "$work/spark.h5" --fit-bundle "$work/fit.h5"

@@ -18,8 +18,8 @@ public struct ALSProgress: Sendable, Equatable {
 extension ImplicitALS {
     /// Fits the factors to a users x items matrix of raw interaction strengths (play counts or weighted values).
     ///
-    /// The confidence of a stored value `r` is `alpha * r`; a negative value marks a negative example of confidence
-    /// `alpha * |r|`. Each iteration solves every user given the items, then every item given the users, on
+    /// The confidence of a stored value `r` is `alpha * r`, at least ``ALSParameters/confidenceFloor``; a negative value
+    /// marks a negative example of confidence `alpha * |r|` (at least the floor too). Each iteration solves every user given the items, then every item given the users, on
     /// ``ALSParameters/effectiveThreads`` threads (OpenBLAS stays single-threaded meanwhile).
     ///
     /// - Parameters:
@@ -37,13 +37,13 @@ extension ImplicitALS {
             throw .invalidParameter("the interaction matrix holds a non-finite value")
         }
         let f = parameters.factors
-        let alpha = parameters.alpha
         // Users and items are solved in order of descending activity and popularity: the factor rows every solve
         // gathers then cluster by how often they are read, so the popular ones stay in cache. The factors are
         // returned in the caller's order.
         let userOrder = Self.descendingCountOrder((0..<userItems.rows).map { userItems.count(ofRow: $0) })
         let itemOrder = userItems.popularityRanking(measure: .userCount)
-        let (cui, ciu) = try Self.reordered(userItems, rowOrder: userOrder, columnOrder: itemOrder, scale: alpha)
+        let (cui, ciu) = try Self.reordered(
+            userItems, rowOrder: userOrder, columnOrder: itemOrder, confidence: parameters.confidence)
         var x: Matrix, y: Matrix
         if warmStart && userFactors.cols == f && itemFactors.cols == f {
             x = Self.extended(userFactors, rows: cui.rows, seed: parameters.seed)
@@ -60,7 +60,7 @@ extension ImplicitALS {
             let t0 = Date()
             try Self.solveSide(cui, solving: &x, given: y, parameters: parameters)
             try Self.solveSide(ciu, solving: &y, given: x, parameters: parameters)
-            let loss = parameters.calculateLoss ? Self.loss(cui, x: x, y: y, parameters: parameters, scale: 1) : nil
+            let loss = parameters.calculateLoss ? Self.loss(cui, x: x, y: y, parameters: parameters, confidencesApplied: true) : nil
             let now = Date()
             let report = ALSProgress(
                 iteration: it + 1, iterations: parameters.iterations, seconds: now.timeIntervalSince(t0),
@@ -81,10 +81,10 @@ extension ImplicitALS {
         }
     }
 
-    /// `m` with row `k` of the result holding row `rowOrder[k]` and column `k` holding column `columnOrder[k]`, values
-    /// multiplied by `scale`; and its transpose. Both keep their columns sorted within each row.
+    /// `m` with row `k` of the result holding row `rowOrder[k]` and column `k` holding column `columnOrder[k]`, each
+    /// value replaced by its `confidence`; and its transpose. Both keep their columns sorted within each row.
     static func reordered(
-        _ m: CSRMatrix, rowOrder: [Int32], columnOrder: [Int32], scale: Float
+        _ m: CSRMatrix, rowOrder: [Int32], columnOrder: [Int32], confidence: (Float) -> Float
     ) throws(FactorizationError) -> (CSRMatrix, CSRMatrix) {
         var newColumn = [Int32](repeating: 0, count: m.cols)
         for (k, c) in columnOrder.enumerated() { newColumn[Int(c)] = Int32(k) }
@@ -99,7 +99,7 @@ extension ImplicitALS {
             for p in m.indptr[Int(r)]..<m.indptr[Int(r) + 1] {
                 let c = Int(newColumn[Int(m.indices[p])])
                 tIndices[next[c]] = Int32(k)
-                tValues[next[c]] = m.values[p] * scale
+                tValues[next[c]] = confidence(m.values[p])
                 next[c] += 1
             }
         }
@@ -143,14 +143,13 @@ extension ImplicitALS {
     /// The `implicit` training loss of the model on `userItems`:
     /// `(Σᵤᵢ cᵤᵢ(pᵤᵢ − xᵤ·yᵢ)² + λ(Σ‖xᵤ‖² + Σ‖yᵢ‖²)) / (Σ c⁺ + users·items − nnz)`.
     ///
-    /// - Parameter alphaApplied: whether `userItems` already holds `alpha * r`.
+    /// - Parameter alphaApplied: whether `userItems` already holds the confidences (``ALSParameters/confidence(_:)``).
     public func loss(_ userItems: CSRMatrix, alphaApplied: Bool = false) -> Double {
-        Self.loss(userItems, x: userFactors, y: itemFactors, parameters: parameters,
-                  scale: alphaApplied ? 1 : parameters.alpha)
+        Self.loss(userItems, x: userFactors, y: itemFactors, parameters: parameters, confidencesApplied: alphaApplied)
     }
 
     static func loss(_ userItems: CSRMatrix, x userFactors: Matrix, y itemFactors: Matrix,
-                     parameters: ALSParameters, scale: Float) -> Double {
+                     parameters: ALSParameters, confidencesApplied: Bool) -> Double {
         let f = parameters.factors
         let gram = BLAS.gram(itemFactors, threads: parameters.effectiveThreads)
         let block = 256
@@ -176,7 +175,7 @@ extension ImplicitALS {
                                             for j in 0..<f { xg += Double(x[j] * Kernels.dot(g + j * f, x, f)) }
                                             total += xg + Double(parameters.regularization * Kernels.dot(x, x, f))
                                             for p in userItems.indptr[u]..<userItems.indptr[u + 1] {
-                                                var c = Double(vs[p] * scale)
+                                                var c = Double(confidencesApplied ? vs[p] : parameters.confidence(vs[p]))
                                                 let s = Double(Kernels.dot(y + Int(ind[p]) * f, x, f))
                                                 if c > 0 {
                                                     total += (c - 1) * s * s - 2 * c * s + c

@@ -302,7 +302,7 @@ extension ImplicitALS {
         x.grow(toRows: matrix.rows)
         var p = parameters
         p.solver = .cholesky
-        let c = p.alpha == 1 ? matrix : matrix.mapValues { $0 * p.alpha }
+        let c = matrix.mapValues { p.confidence($0) }
         try Self.solveSide(c, solving: &x, given: other, parameters: p, rows: rows)
         return x
     }
@@ -315,7 +315,7 @@ extension ImplicitALS {
         return g
     }
 
-    /// Validates a history, sums repeated items and applies alpha.
+    /// Validates a history, sums repeated items and turns the sums into confidences (``ALSParameters/confidence(_:)``).
     package func history(items: [Int32], values: [Float]) throws(FactorizationError) -> ([Int32], [Float]) {
         guard items.count == values.count else {
             throw .shapeMismatch("history has \(items.count) items and \(values.count) values")
@@ -327,6 +327,6 @@ extension ImplicitALS {
             merged[i, default: 0] += v
         }
         let cols = merged.keys.sorted()
-        return (cols, cols.map { merged[$0]! * parameters.alpha })
+        return (cols, cols.map { parameters.confidence(merged[$0]!) })
     }
 }

@@ -131,6 +131,9 @@ enum BundleReader {
         let calculateLoss =
             file.hasAttribute("calculate_loss", on: cf)
             ? try file.scalarAttribute(UInt8.self, "calculate_loss", on: cf) != 0 : false
+        // A bundle from before the floor existed was fitted with implicit's rule, which is floor 0.
+        let floor = file.hasAttribute("confidence_floor", on: cf)
+            ? Float(try file.scalarAttribute(Double.self, "confidence_floor", on: cf)) : 0
         let parameters = ALSParameters(
             factors: try int("factors"),
             regularization: Float(try file.scalarAttribute(Double.self, "regularization", on: cf)),
@@ -140,7 +143,8 @@ enum BundleReader {
             cgSteps: try int("cg_steps"),
             seed: try file.scalarAttribute(UInt64.self, "seed", on: cf),
             threads: threads,
-            calculateLoss: calculateLoss)
+            calculateLoss: calculateLoss,
+            confidenceFloor: floor)
         do { try parameters.validate() } catch {
             throw .invalidData(path: file.path, object: cf, reason: error.description)
         }

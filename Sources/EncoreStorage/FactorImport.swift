@@ -94,11 +94,13 @@ public enum FactorImport {
     /// training matrix, so served recommendations leave out what a user played and fold-in has their rows;
     /// without them the matrix is empty.
     /// - Parameters:
-    ///   - regularization, alpha: the fold-in's parameters (the model's own, mapped to Encore's meaning).
+    ///   - regularization, alpha, confidenceFloor: the fold-in's parameters (the model's own, mapped to Encore's
+    ///     meaning: ``ALSParameters/confidenceFloor``).
     /// - Throws: ``BundleError/invalidData(path:object:reason:)`` for sides of different dimensions, duplicate ids or
     ///   invalid parameters (`path` is `source`).
     public static func bundle(
-        users: Side, items: Side, regularization: Float, alpha: Float, interactions: CSRMatrix? = nil,
+        users: Side, items: Side, regularization: Float, alpha: Float, confidenceFloor: Float = 0,
+        interactions: CSRMatrix? = nil,
         confidence: ConfidenceContext? = nil, metadata: [String: String] = [:], source: String
     ) throws(BundleError) -> ModelBundle {
         guard users.factors.cols == items.factors.cols else {
@@ -108,7 +110,9 @@ public enum FactorImport {
         let userIDs: IDMap, itemIDs: IDMap
         do { userIDs = try IDMap(ids: users.ids) } catch { throw .invalidData(path: source, object: "user ids", reason: error.description) }
         do { itemIDs = try IDMap(ids: items.ids) } catch { throw .invalidData(path: source, object: "item ids", reason: error.description) }
-        let params = ALSParameters(factors: users.factors.cols, regularization: regularization, alpha: alpha, iterations: 0)
+        let params = ALSParameters(
+            factors: users.factors.cols, regularization: regularization, alpha: alpha, iterations: 0,
+            confidenceFloor: confidenceFloor)
         let model: ImplicitALS
         do {
             try params.validate()

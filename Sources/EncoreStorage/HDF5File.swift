@@ -616,6 +616,17 @@ struct HDF5File: ~Copyable {
         return r > 0
     }
 
+    /// Deletes the attribute `name` of `object`; an attribute that does not exist is left alone.
+    func removeAttribute(_ name: String, on object: String) throws(BundleError) {
+        try checkPath(object)
+        guard hasAttribute(name, on: object) else { return }
+        HDF5Library.silence()
+        guard H5Adelete_by_name(id, object, name, encore_H5P_DEFAULT()) >= 0 else {
+            throw .hdf5(path: path, object: Self.attributeObject(name, on: object), operation: "delete the attribute",
+                        detail: HDF5Library.takeErrorMessage())
+        }
+    }
+
     /// The names of the attributes of `object`, in name order.
     func attributeNames(on object: String) throws(BundleError) -> [String] {
         try checkPath(object)

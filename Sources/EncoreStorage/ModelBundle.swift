@@ -20,7 +20,7 @@ import EncoreHybrid
 /// | `/` | attributes | `encore_version` (string), `encore_format_version` (int64), `created_at` (ISO-8601 string) |
 /// | `/ids/users` | dataset `[users]` | variable-length UTF-8 strings: the external user ids, row order of the factors |
 /// | `/ids/items` | dataset `[items]` | variable-length UTF-8 strings: the external item ids |
-/// | `/cf` | group attributes | `factors` (int64), `regularization` (float64), `alpha` (float64), `iterations` (int64), `solver` (string: `cg` or `cholesky`), `cg_steps` (int64), `seed` (uint64), `threads` (int64), `calculate_loss` (uint8) |
+/// | `/cf` | group attributes | `factors` (int64), `regularization` (float64), `alpha` (float64), `iterations` (int64), `solver` (string: `cg` or `cholesky`), `cg_steps` (int64), `seed` (uint64), `threads` (int64), `calculate_loss` (uint8), `confidence_floor` (float64; absent in bundles written before it existed, read as 0) |
 /// | `/cf/user_factors` | dataset `[users, factors]` | float32, row-major |
 /// | `/cf/item_factors` | dataset `[items, factors]` | float32, row-major |
 /// | `/cf/user_items` | group attributes | `shape` (int64 `[users, items]`), `format` (`"csr"`) |
@@ -235,6 +235,7 @@ public struct ModelBundle: Sendable {
         try file.setAttribute("seed", scalar: p.seed, on: BundleLayout.cf)
         try file.setAttribute("threads", scalar: Int64(p.threads), on: BundleLayout.cf)
         try file.setAttribute("calculate_loss", scalar: UInt8(p.calculateLoss ? 1 : 0), on: BundleLayout.cf)
+        try file.setAttribute("confidence_floor", scalar: Double(p.confidenceFloor), on: BundleLayout.cf)
 
         try step(BundleLayout.userFactors)
         try file.write(model.userFactors, at: BundleLayout.userFactors)
@@ -468,7 +469,8 @@ public struct BundleSummary: Sendable, Equatable, CustomStringConvertible {
             "  format \(formatVersion), written by Encore \(libraryVersion), created \(createdAt ?? "unknown")",
             "  \(userCount) users, \(itemCount) items, \(interactionCount) interactions",
             "  ALS: \(parameters.factors) factors, regularization \(parameters.regularization), alpha "
-                + "\(parameters.alpha), \(parameters.iterations) iterations, solver \(parameters.solver.rawValue)",
+                + "\(parameters.alpha), confidence floor \(parameters.confidenceFloor), \(parameters.iterations) iterations, "
+                + "solver \(parameters.solver.rawValue)",
         ]
         for (name, value) in metrics.sorted(by: { $0.key < $1.key }) { lines.append("  \(name) = \(value)") }
         for (key, value) in metadata.sorted(by: { $0.key < $1.key }) { lines.append("  \(key): \(value)") }

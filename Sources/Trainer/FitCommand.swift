@@ -53,6 +53,11 @@ struct FitCommand: ParsableCommand {
     @Option(help: "Confidence scale: an observed pair has confidence alpha * weight.")
     var alpha: Float = 1.0
 
+    @Option(help: ArgumentHelp(
+        "The least confidence of an observed pair: max(alpha * weight, floor). 0 is implicit's rule; 1 keeps a "
+            + "played track at least as certain as one never played (Hu, Koren and Volinsky's and Spark's 1 + alpha * r)."))
+    var confidenceFloor: Float = 0
+
     @Option(help: "ALS iterations.")
     var iterations: Int = 15
 
@@ -77,13 +82,14 @@ struct FitCommand: ParsableCommand {
     func validate() throws {
         try Self.validateALSOptions(
             factors: factors, regularization: regularization, alpha: alpha, iterations: iterations, cgSteps: cgSteps,
-            threads: threads)
+            threads: threads, confidenceFloor: confidenceFloor)
     }
 
     /// Refuses ALS options out of range with a message naming the flag (``ALSParameters/validate()`` checks the
     /// same ranges for library users).
     static func validateALSOptions(
-        factors: Int, regularization: Float, alpha: Float, iterations: Int, cgSteps: Int = 3, threads: Int
+        factors: Int, regularization: Float, alpha: Float, iterations: Int, cgSteps: Int = 3, threads: Int,
+        confidenceFloor: Float = 0
     ) throws {
         guard factors > 0 else { throw ValidationError("--factors must be positive, got \(factors)") }
         guard regularization >= 0, regularization.isFinite else {
@@ -93,13 +99,16 @@ struct FitCommand: ParsableCommand {
         guard iterations >= 0 else { throw ValidationError("--iterations must be >= 0, got \(iterations)") }
         guard cgSteps > 0 else { throw ValidationError("--cg-steps must be positive, got \(cgSteps)") }
         guard threads >= 0 else { throw ValidationError("--threads must be >= 0, got \(threads)") }
+        guard confidenceFloor >= 0, confidenceFloor.isFinite else {
+            throw ValidationError("--confidence-floor must be >= 0, got \(confidenceFloor)")
+        }
     }
 
     func run() throws {
         let logger = TrainerLogging.logger()
         let params = ALSParameters(
             factors: factors, regularization: regularization, alpha: alpha, iterations: iterations, solver: solver,
-            cgSteps: cgSteps, seed: seed, threads: threads, calculateLoss: loss)
+            cgSteps: cgSteps, seed: seed, threads: threads, calculateLoss: loss, confidenceFloor: confidenceFloor)
         try params.validate()
         let weighting = try weightingOptions.confidenceWeighting()
 

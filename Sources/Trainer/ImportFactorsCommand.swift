@@ -36,6 +36,11 @@ struct ImportFactorsCommand: ParsableCommand {
     @Option(help: "The fold-in's confidence scale (default: the .npz model's, else 1).")
     var alpha: Float?
 
+    @Option(help: ArgumentHelp(
+        "The fold-in's least confidence of an observed pair (default: 0 for an implicit .npz model, implicit's rule; "
+            + "else 1, the rule of Spark's 1 + alpha * r)."))
+    var confidenceFloor: Float?
+
     @Option(help: "The interactions the factors were trained on (see --format), weighted with --weighting.")
     var interactions: String?
 
@@ -47,6 +52,9 @@ struct ImportFactorsCommand: ParsableCommand {
             throw ValidationError("--regularization must be >= 0, got \(regularization)")
         }
         if let alpha, !(alpha > 0 && alpha.isFinite) { throw ValidationError("--alpha must be > 0, got \(alpha)") }
+        if let confidenceFloor, !(confidenceFloor >= 0 && confidenceFloor.isFinite) {
+            throw ValidationError("--confidence-floor must be >= 0, got \(confidenceFloor)")
+        }
     }
 
     func run() throws {
@@ -70,7 +78,9 @@ struct ImportFactorsCommand: ParsableCommand {
         }
         let bundle = try FactorImport.bundle(
             users: u, items: i, regularization: regularization ?? recorded.regularization ?? 0.01,
-            alpha: alpha ?? recorded.alpha ?? 1, interactions: matrix, confidence: confidence,
+            alpha: alpha ?? recorded.alpha ?? 1,
+            confidenceFloor: confidenceFloor ?? (users.hasSuffix(".npz") ? 0 : 1),
+            interactions: matrix, confidence: confidence,
             metadata: [
                 "command": "import-factors", "users": users, "items": items, "weighting": weightingName,
                 "created_at": ISO8601DateFormatter().string(from: Date()),

@@ -63,6 +63,10 @@ struct WeeklyCommand: ParsableCommand {
     @Option(help: "Latent factors.") var factors: Int = 64
     @Option(help: "L2 regularization.") var regularization: Float = 0.05
     @Option(help: "Confidence scale.") var alpha: Float = 1.0
+    @Option(help: ArgumentHelp(
+        "The least confidence of an observed pair: max(alpha * weight, floor). 0 is implicit's rule; 1 keeps a "
+            + "played track at least as certain as one never played (Hu, Koren and Volinsky's and Spark's 1 + alpha * r)."))
+    var confidenceFloor: Float = 0
     @Option(help: "ALS iterations.") var iterations: Int = 15
     @Option(help: "Threads (0 = every core).") var threads: Int = 0
     @Option(help: "Seed of the fit, the index and the evaluation sample.") var seed: UInt64 = 42
@@ -133,7 +137,8 @@ struct WeeklyCommand: ParsableCommand {
     func validate() throws {
         if events == nil && eventLog == nil { throw ValidationError("give --events, --event-log or both") }
         try FitCommand.validateALSOptions(
-            factors: factors, regularization: regularization, alpha: alpha, iterations: iterations, threads: threads)
+            factors: factors, regularization: regularization, alpha: alpha, iterations: iterations, threads: threads,
+            confidenceFloor: confidenceFloor)
     }
 
     /// The job's configuration from the options.
@@ -149,7 +154,7 @@ struct WeeklyCommand: ParsableCommand {
         config.reportDir = report
         config.parameters = ALSParameters(
             factors: factors, regularization: regularization, alpha: alpha, iterations: iterations, solver: .cg,
-            seed: seed, threads: threads)
+            seed: seed, threads: threads, confidenceFloor: confidenceFloor)
         config.threads = threads
         config.evaluationUsers = evalUsers
         config.index.quantization = indexQuantization

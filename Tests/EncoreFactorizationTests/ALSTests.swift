@@ -5,13 +5,15 @@ import Testing
 
 /// Independent reference: the normal equations of one user, built densely in Double over every item and solved by
 /// Gaussian elimination with partial pivoting.
-private func denseSolve(row: Int, c: CSRMatrix, y: Matrix, lambda: Double, alpha: Double) -> [Double] {
+private func denseSolve(
+    row: Int, c: CSRMatrix, y: Matrix, lambda: Double, alpha: Double, floor: Double = 0
+) -> [Double] {
     let f = y.cols
     var a = [[Double]](repeating: [Double](repeating: 0, count: f), count: f)
     var b = [Double](repeating: 0, count: f)
     for i in 0..<y.rows {
         let stored = Double(c.value(row: row, col: Int32(i))) * alpha
-        let conf = stored == 0 ? 1.0 : abs(stored)
+        let conf = stored == 0 ? 1.0 : max(abs(stored), floor)
         let pref = stored > 0 ? 1.0 : 0.0
         for j in 0..<f {
             b[j] += conf * pref * Double(y[i, j])
@@ -223,6 +225,87 @@ private func plantedMatrix(users: Int, items: Int, perUser: Int, seed: UInt64) -
         #expect(throws: FactorizationError.self) { try m.fit(randomMatrix(users: 3, items: 3, density: 0.5, seed: 1)) }
         m = ImplicitALS(parameters: ALSParameters(factors: 2, regularization: -1))
         #expect(throws: FactorizationError.self) { try m.fit(randomMatrix(users: 3, items: 3, density: 0.5, seed: 1)) }
+        for floor: Float in [-1, .nan, .infinity] {
+            #expect(throws: FactorizationError.invalidParameter("confidence floor must be >= 0, got \(floor)")) {
+                try ALSParameters(confidenceFloor: floor).validate()
+            }
+        }
+    }
+}
+
+/// Values of play-count-like weights below and above 1, as BM25 gives: `(0.05, 2)`.
+private func smallWeights(users: Int, items: Int, seed: UInt64) -> CSRMatrix {
+    var rng = SplitMix64(seed: seed)
+    var r: [Int32] = [], c: [Int32] = [], v: [Float] = []
+    for u in 0..<users {
+        for i in 0..<items where rng.nextDouble() < 0.3 || i == u % items {
+            r.append(Int32(u)); c.append(Int32(i)); v.append(Float(0.05 + 1.95 * rng.nextDouble()))
+        }
+    }
+    return try! CSRMatrix(rows: users, cols: items, rowIndices: r, colIndices: c, values: v)
+}
+
+@Suite struct ConfidenceFloorTests {
+    @Test func confidenceRaisesSmallMagnitudesAndKeepsTheSign() {
+        let p = ALSParameters(alpha: 2, confidenceFloor: 1)
+        // alpha * value, its magnitude raised to 1; zero counts as a negative example.
+        let cases: [(Float, Float)] = [(0.3, 1), (0.5, 1), (0.7, 1.4), (3, 6), (-0.2, -1), (-3, -6), (0, -1)]
+        for (value, expected) in cases { #expect(p.confidence(value) == expected, "value \(value)") }
+        let implicitRule = ALSParameters(alpha: 2, confidenceFloor: 0)
+        for value: Float in [0.3, 0.7, 3, -0.2, -3] { #expect(implicitRule.confidence(value) == 2 * value) }
+        #expect(ALSParameters().confidenceFloor == 0)
+    }
+
+    @Test func fitWithTheFloorIsTheFitOfRaisedValues() throws {
+        // The floor acts on confidences only: fitting raw weights with floor 1 is fitting max(w, 1) with floor 0.
+        let raw = smallWeights(users: 30, items: 24, seed: 6)
+        #expect(raw.values.contains { $0 < 1 } && raw.values.contains { $0 > 1 })
+        let raised = raw.mapValues { max($0, 1) }
+        func fit(_ m: CSRMatrix, floor: Float, solver: ALSSolver) throws -> ImplicitALS {
+            var model = ImplicitALS(parameters: ALSParameters(
+                factors: 4, regularization: 0.1, iterations: 4, solver: solver, seed: 5, threads: 2,
+                confidenceFloor: floor))
+            try model.fit(m)
+            return model
+        }
+        for solver in ALSSolver.allCases {
+            let floored = try fit(raw, floor: 1, solver: solver)
+            let reference = try fit(raised, floor: 0, solver: solver)
+            #expect(floored.userFactors == reference.userFactors, "\(solver)")
+            #expect(floored.itemFactors == reference.itemFactors, "\(solver)")
+            let implicitRule = try fit(raw, floor: 0, solver: solver)
+            #expect(implicitRule.userFactors != floored.userFactors, "\(solver)")
+        }
+    }
+
+    @Test func foldInAndRefitUseTheFloor() throws {
+        let data = smallWeights(users: 20, items: 16, seed: 9)
+        var model = ImplicitALS(parameters: ALSParameters(
+            factors: 4, regularization: 0.1, alpha: 1, iterations: 5, solver: .cholesky, seed: 2, threads: 1,
+            confidenceFloor: 1))
+        try model.fit(data)
+        let h = ImplicitALS.history(of: 3, in: data)
+        #expect(h.values.contains { $0 < 1 })
+        let x = try model.foldIn(items: h.items, values: h.values)
+        let ref = denseSolve(row: 3, c: data, y: model.itemFactors, lambda: 0.1, alpha: 1, floor: 1)
+        let implicitRef = denseSolve(row: 3, c: data, y: model.itemFactors, lambda: 0.1, alpha: 1, floor: 0)
+        for j in 0..<4 { #expect(abs(Double(x[j]) - ref[j]) < 1e-3 * (abs(ref[j]) + 1)) }
+        // The two rules give different vectors here, so the comparison above can fail.
+        #expect(zip(ref, implicitRef).contains { abs($0 - $1) > 1e-2 * (abs($0) + 1) })
+        // An exact refit of the user is the same solve.
+        var refit = model
+        try refit.refitUsers([3], userItems: data)
+        for j in 0..<4 { #expect(abs(Double(refit.userFactors[3, j]) - ref[j]) < 1e-3 * (abs(ref[j]) + 1)) }
+    }
+
+    @Test func parametersDecodedWithoutTheFloorUseImplicitsRule() throws {
+        let p = ALSParameters(factors: 7, alpha: 3, confidenceFloor: 0.5)
+        let data = try JSONEncoder().encode(p)
+        #expect(try JSONDecoder().decode(ALSParameters.self, from: data) == p)
+        var object = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        object["confidenceFloor"] = nil
+        let old = try JSONDecoder().decode(ALSParameters.self, from: JSONSerialization.data(withJSONObject: object))
+        #expect(old.confidenceFloor == 0 && old.factors == 7 && old.alpha == 3)
     }
 }
 

@@ -52,7 +52,7 @@ private func sampleBundle(users: Int = 9, items: Int = 23, factors: Int = 5, see
     let csr = try CSRMatrix(rows: users, cols: items, rowIndices: rowIdx, colIndices: colIdx, values: vals)
     let parameters = ALSParameters(
         factors: factors, regularization: 0.05, alpha: 40, iterations: 12, solver: .cholesky, cgSteps: 4,
-        seed: UInt64.max - 3, threads: 2, calculateLoss: true)
+        seed: UInt64.max - 3, threads: 2, calculateLoss: true, confidenceFloor: 0.75)
     let model = try ImplicitALS(
         parameters: parameters, userFactors: gaussianMatrix(rows: users, cols: factors, seed: seed + 1),
         itemFactors: gaussianMatrix(rows: items, cols: factors, seed: seed + 2))
@@ -150,6 +150,23 @@ struct BundleTests {
             #expect(back == bundle)
             #expect(back.userIDs.index(of: "ユーザー") == 1)
             #expect(back.itemIDs.index(of: "") == 1)
+        }
+    }
+
+    @Test("a bundle written before the confidence floor existed reads as floor 0, implicit's rule it was fitted with")
+    func bundleWithoutConfidenceFloor() throws {
+        try withBundleTempDirectory { dir in
+            let path = dir + "/model.h5"
+            try sampleBundle().write(to: path)
+            #expect(try ModelBundle.read(from: path).model.parameters.confidenceFloor == 0.75)
+            var file = try HDF5File.open(at: path, writable: true)
+            let stored = file.hasAttribute("confidence_floor", on: BundleLayout.cf)
+            #expect(stored)
+            try file.removeAttribute("confidence_floor", on: BundleLayout.cf)
+            try file.close()
+            let back = try ModelBundle.read(from: path)
+            #expect(back.model.parameters.confidenceFloor == 0)
+            #expect(back.model.parameters.alpha == 40)
         }
     }
 

@@ -62,6 +62,8 @@ struct ImportFactorsTests {
         checkFactors(a, userIDs: Array(rowIDs.prefix(5)), itemIDs: rowIDs)
         // implicit's recorded hyperparameters become the fold-in's.
         #expect(a.model.parameters.regularization == 0.25 && a.model.parameters.alpha == 3)
+        // implicit's rule for its own models: confidences not floored.
+        #expect(a.model.parameters.confidenceFloor == 0)
         #expect(a.userItems.nnz == 0 && a.userItems.rows == 5 && a.userItems.cols == 9)
 
         try run(["import-factors", "--users", "\(dir)/compressed.npz", "--items", "\(dir)/compressed.npz",
@@ -72,7 +74,13 @@ struct ImportFactorsTests {
 
         let itemIDs = (0..<9).map { "caf\u{e9} \($0)" }
         try run(["import-factors", "--users", "\(dir)/users", "--items", "\(dir)/items", "--output", "\(dir)/c.h5"])
-        checkFactors(try ModelBundle.read(from: "\(dir)/c.h5"), userIDs: (0..<5).map { "u\($0)" }, itemIDs: itemIDs)
+        let c = try ModelBundle.read(from: "\(dir)/c.h5")
+        checkFactors(c, userIDs: (0..<5).map { "u\($0)" }, itemIDs: itemIDs)
+        // .npy shards (Spark's) fold in with Spark's confidence rule, 1 + alpha * r: floor 1; or the one given.
+        #expect(c.model.parameters.confidenceFloor == 1)
+        try run(["import-factors", "--users", "\(dir)/users", "--items", "\(dir)/items", "--output", "\(dir)/c2.h5",
+                 "--confidence-floor", "0.5"])
+        #expect(try ModelBundle.read(from: "\(dir)/c2.h5").model.parameters.confidenceFloor == 0.5)
 
         try "user\titem\tweight\nu1\tcaf\u{e9} 3\t2\nu1\tcaf\u{e9} 3\t1\nu4\tcaf\u{e9} 0\t5\nstranger\tcaf\u{e9} 0\t1\n"
             .write(toFile: "\(dir)/log.tsv", atomically: true, encoding: .utf8)

@@ -175,6 +175,13 @@ import EncoreTestSupport
         #expect(!FileManager.default.fileExists(atPath: "\(dir)/m.h5"))
         let weekly = errorMessage { try run(["weekly", "--events", "\(dir)/log.tsv", "--output", "\(dir)/w.h5", "--iterations", "-1"]) }
         #expect(weekly?.contains("--iterations") == true, "\(weekly ?? "no error")")
+        for input in ["fit --input", "weekly --events"] {
+            let words = input.split(separator: " ").map(String.init)
+            let floor = errorMessage {
+                try run(words + ["\(dir)/log.tsv", "--output", "\(dir)/f.h5", "--confidence-floor=-0.5"])
+            }
+            #expect(floor?.contains("--confidence-floor must be >= 0, got -0.5") == true, "\(floor ?? "no error")")
+        }
     }
 
     @Test(arguments: ["generate", "split", "fit", "evaluate", "recommend"])
