@@ -242,7 +242,7 @@ public struct MelSpectrogram: Sendable, Equatable {
     public func power(_ samples: [Float]) -> Matrix {
         // The filter bank is applied batch by batch, so the linear power spectrogram is never held whole.
         var out = Matrix(rows: stft.frameCount(samples: samples.count), cols: bands)
-        var stream = SpectrogramStream(stft: stft, batchFrames: 256)
+        var stream = SpectrogramStream(stft: stft, batchFrames: 32)
         var row = 0
         let bank = filterBank, bands = self.bands
         out.storage.withUnsafeMutableBufferPointer { o in
@@ -253,8 +253,7 @@ public struct MelSpectrogram: Sendable, Equatable {
                 bank.apply(power.baseAddress!, frames: kept, into: base + row * bands)
                 row += kept
             }
-            samples.withUnsafeBufferPointer { stream.appendInBlocks($0, consume) }
-            stream.finish(consume)
+            samples.withUnsafeBufferPointer { stream.appendWhole($0, consume) }
         }
         return out
     }

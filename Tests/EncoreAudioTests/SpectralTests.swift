@@ -117,6 +117,31 @@ struct STFTTests {
         #expect(rows == whole.storage)
     }
 
+    @Test("appendWhole reads the frames in place and gives those of append then finish, at any length",
+          arguments: [1, 700, 1_024, 2_048, 2_049, 5_000])
+    func appendWhole(n: Int) {
+        let x = noise(count: n, seed: UInt64(n))
+        var streamed = SpectrogramStream(stft: stft, batchFrames: 3), whole = SpectrogramStream(stft: stft, batchFrames: 5)
+        var rowsStreamed: [Float] = [], rowsWhole: [Float] = []
+        x.withUnsafeBufferPointer { p in
+            streamed.append(p) { q, _ in rowsStreamed.append(contentsOf: q) }
+            whole.appendWhole(p) { q, _ in rowsWhole.append(contentsOf: q) }
+        }
+        streamed.finish { q, _ in rowsStreamed.append(contentsOf: q) }
+        #expect(rowsStreamed.count == stft.frameCount(samples: n) * stft.bins)
+        #expect(rowsWhole == rowsStreamed)
+        #expect(whole.framesEmitted == streamed.framesEmitted)
+        #expect(whole.samplesSeen == n)
+        // On a stream that already has samples it appends the rest and finishes.
+        var started = SpectrogramStream(stft: stft)
+        var rowsStarted: [Float] = []
+        x.withUnsafeBufferPointer { p in
+            started.append(UnsafeBufferPointer(rebasing: p[0..<(n / 2)])) { q, _ in rowsStarted.append(contentsOf: q) }
+            started.appendWhole(UnsafeBufferPointer(rebasing: p[(n / 2)...])) { q, _ in rowsStarted.append(contentsOf: q) }
+        }
+        #expect(rowsStarted == rowsStreamed)
+    }
+
     @Test("bad sizes are refused with the parameter named")
     func badSizes() {
         #expect(throws: AudioError.invalidParameter(name: "n_fft", reason: "2047 is not an even size in 4...1048576")) {
