@@ -8,6 +8,7 @@
 #include <time.h>
 
 static double now(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return t.tv_sec + t.tv_nsec * 1e-9; }
+static double cpu_now(void) { struct timespec t; clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t); return t.tv_sec + t.tv_nsec * 1e-9; }
 static int cmp(const void *a, const void *b) { double x = *(const double *)a, y = *(const double *)b; return (x > y) - (x < y); }
 
 static long decode(const char *path, float **keep, long *cap) {
@@ -54,15 +55,17 @@ static long decode(const char *path, float **keep, long *cap) {
 int main(int argc, char **argv) {
     if (argc < 3) { fprintf(stderr, "usage: decode_baseline REPEATS FILE...\n"); return 2; }
     int repeats = atoi(argv[1]);
-    double *times = malloc(sizeof(double) * repeats);
+    double *times = malloc(sizeof(double) * repeats), *cpu = malloc(sizeof(double) * repeats);
     long samples = 0, cap = 1 << 20;
     float *keep = malloc(sizeof(float) * cap);
     for (int r = 0; r < repeats; r++) {
-        double t0 = now(); samples = 0;
+        double t0 = now(), c0 = cpu_now(); samples = 0;
         for (int i = 2; i < argc; i++) samples += decode(argv[i], &keep, &cap);
         times[r] = now() - t0;
+        cpu[r] = cpu_now() - c0;
     }
     qsort(times, repeats, sizeof(double), cmp);
-    printf("{\"decode_s\": %.6f, \"samples\": %ld}\n", times[repeats / 2], samples);
+    qsort(cpu, repeats, sizeof(double), cmp);
+    printf("{\"decode_s\": %.6f, \"decode_cpu_s\": %.6f, \"samples\": %ld}\n", times[repeats / 2], cpu[repeats / 2], samples);
     return 0;
 }

@@ -263,30 +263,33 @@ public struct AudioDecoder: ~Copyable {
             if let native {
                 interleaved.withUnsafeBufferPointer { native(UnsafeBufferPointer(rebasing: $0[0..<(got * channels)])) }
             }
-            var mono = [Float](repeating: 0, count: got)
-            var finite = true
-            var peak = self.peak
-            interleaved.withUnsafeBufferPointer { x in
-                mono.withUnsafeMutableBufferPointer { m in
-                    if channels == 1 {
-                        for i in 0..<got { m[i] = x[i] }
-                    } else {
+            let mono = interleaved.withUnsafeBufferPointer { x in
+                [Float](unsafeUninitializedCapacity: got) { m, initialized in
+                    let xp = x.baseAddress!, mp = m.baseAddress!
+                    switch channels {
+                    case 1: mp.initialize(from: xp, count: got)
+                    case 2: for i in 0..<got { mp[i] = (xp[2 * i] + xp[2 * i + 1]) * 0.5 }
+                    default:
                         let scale = 1 / Float(channels)
                         for i in 0..<got {
                             var s: Float = 0
-                            for c in 0..<channels { s += x[i * channels + c] }
-                            m[i] = s * scale
+                            for c in 0..<channels { s += xp[i * channels + c] }
+                            mp[i] = s * scale
                         }
                     }
-                    for i in 0..<got {
-                        let v = m[i]
-                        if !v.isFinite { finite = false; break }
-                        peak = max(peak, abs(v))
-                    }
+                    initialized = got
                 }
             }
-            self.peak = peak
-            guard finite else { throw .corrupt(path: path, reason: "non-finite sample values near \(Self.seconds(framesRead, nativeSampleRate)) s") }
+            // The largest magnitude as a bit pattern: finite floats' magnitudes order as their bits do, and infinities
+            // and NaNs lie above them all, so one integer maximum (no branch, vectorized) gives the peak and the check.
+            var top: UInt32 = 0
+            mono.withUnsafeBufferPointer { m in
+                for v in m { top = max(top, v.bitPattern & 0x7fff_ffff) }
+            }
+            guard top < Float.infinity.bitPattern else {
+                throw .corrupt(path: path, reason: "non-finite sample values near \(Self.seconds(framesRead, nativeSampleRate)) s")
+            }
+            peak = max(peak, Float(bitPattern: top))
             return try resample(mono, last: false)
         }
         // End of the excerpt: flush the resampler, fix the length, check for silence.

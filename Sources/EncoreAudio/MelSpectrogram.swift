@@ -40,6 +40,9 @@ public struct MelFilterBank: Sendable, Equatable {
     public let weights: [Float]
     /// Band edges in Hz (`bands + 2` values: each band `i` rises from edge `i`, peaks at `i + 1`, falls to `i + 2`).
     public let edgesHz: [Double]
+    /// The bins each band's triangle covers: band `i` is nonzero only in `spans[i]` (empty when the triangle falls
+    /// between two bins).
+    public let spans: [Range<Int>]
 
     /// A filter bank of `bands` filters from `fmin` to `fmax` Hz (`nil`: the Nyquist frequency); with
     /// `slaneyNorm` each triangle is scaled to unit area over Hz (`2 / (right - left)`), as librosa's `norm="slaney"`.
@@ -72,14 +75,35 @@ public struct MelFilterBank: Sendable, Equatable {
         self.bins = bins
         self.weights = w
         self.edgesHz = edges
+        // A triangle is positive on one run of bins and zero elsewhere.
+        self.spans = (0..<bands).map { i in
+            let row = w[(i * bins)..<((i + 1) * bins)]
+            guard let first = row.firstIndex(where: { $0 != 0 }), let last = row.lastIndex(where: { $0 != 0 }) else {
+                return 0..<0
+            }
+            return (first - i * bins)..<(last - i * bins + 1)
+        }
     }
 
-    /// Applies the bank to `frames` power spectra (frames x bins, row-major) into `output` (frames x bands), by BLAS.
+    /// Applies the bank to `frames` power spectra (frames x bins, row-major) into `output` (frames x bands).
+    ///
+    /// Each band is a dot product over its span only (a triangle covers a few of the bins, so a dense product over
+    /// all bins would mostly multiply zeros); every frame gets the same arithmetic however the frames are batched.
     public func apply(_ power: UnsafePointer<Float>, frames: Int, into output: UnsafeMutablePointer<Float>) {
         guard frames > 0 else { return }
+        let bins = self.bins, bands = self.bands
         weights.withUnsafeBufferPointer { w in
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(frames), Int32(bands), Int32(bins),
-                        1, power, Int32(bins), w.baseAddress, Int32(bins), 0, output, Int32(bands))
+            spans.withUnsafeBufferPointer { spans in
+                let weights = w.baseAddress!
+                for t in 0..<frames {
+                    let row = power + t * bins, out = output + t * bands
+                    for b in 0..<bands {
+                        let span = spans[b]
+                        out[b] = span.isEmpty ? 0
+                            : Kernels.dot(weights + b * bins + span.lowerBound, row + span.lowerBound, span.count)
+                    }
+                }
+            }
         }
     }
 }
@@ -102,16 +126,67 @@ public struct PowerToDB: Sendable, Equatable {
     }
 
     /// Converts `values` in place to dB without the `topDB` clip; returns their maximum.
+    ///
+    /// Eight values at a time with a series for the logarithm (within 2e-5 dB of `10 log10f`); a value at or below
+    /// `amin` gets exactly `10 log10f(amin)` minus the reference's dB. The result of a value does not depend on its
+    /// position in `values`.
     @discardableResult
     public func convert(_ values: UnsafeMutableBufferPointer<Float>) -> Float {
-        let offset = 10 * log10(max(amin, reference))
-        var peak = -Float.infinity
-        for i in values.indices {
-            let db = 10 * log10f(max(amin, values[i])) - offset
-            values[i] = db
-            peak = max(peak, db)
+        let offset = 10 * log10f(max(amin, reference))
+        let floorDB = 10 * log10f(amin) - offset
+        guard let base = values.baseAddress else { return -.infinity }
+        guard amin >= .leastNormalMagnitude else {
+            // The series needs normal floats; an `amin` below them lets subnormal powers through.
+            var peak = -Float.infinity
+            for i in values.indices {
+                let db = 10 * log10f(max(amin, values[i])) - offset
+                values[i] = db
+                peak = max(peak, db)
+            }
+            return peak
         }
-        return peak
+        var peaks = SIMD8<Float>(repeating: -.infinity)
+        var i = 0
+        while i + 8 <= values.count {
+            let x = UnsafeRawPointer(base + i).loadUnaligned(as: SIMD8<Float>.self)
+            var db = PowerToDB.decibels(x) - offset
+            db.replace(with: floorDB, where: .!(x .> amin))
+            UnsafeMutableRawPointer(base + i).storeBytes(of: db, as: SIMD8<Float>.self)
+            peaks = pointwiseMax(peaks, db)
+            i += 8
+        }
+        if i < values.count {
+            // The last few values through the same lanes (the unused ones hold 1, 0 dB, and are not kept).
+            let n = values.count - i
+            var x = SIMD8<Float>(repeating: 1)
+            for j in 0..<n { x[j] = base[i + j] }
+            var db = PowerToDB.decibels(x) - offset
+            db.replace(with: floorDB, where: .!(x .> amin))
+            for j in 0..<n {
+                base[i + j] = db[j]
+                peaks[j] = max(peaks[j], db[j])
+            }
+        }
+        return peaks.max()
+    }
+
+    /// `10 log10(x)` of eight positive normal floats: `x = m 2^e` with `m` in `[sqrt(1/2), sqrt(2))`, and
+    /// `ln m = 2 atanh(s) = 2 (s + s^3/3 + ... + s^9/9)` with `s = (m - 1) / (m + 1)`, `|s| < 0.172`.
+    @inline(__always)
+    static func decibels(_ x: SIMD8<Float>) -> SIMD8<Float> {
+        let shifted = unsafeBitCast(x, to: SIMD8<Int32>.self) &- 0x3f35_04f3
+        let e = SIMD8<Float>(shifted &>> 23)
+        let m = unsafeBitCast((shifted & 0x007f_ffff) &+ 0x3f35_04f3, to: SIMD8<Float>.self)
+        let one = SIMD8<Float>(repeating: 1)
+        let s: SIMD8<Float> = (m - one) / (m + one)
+        let s2: SIMD8<Float> = s * s
+        var series: SIMD8<Float> = s2 * Float(1.0 / 9) + Float(1.0 / 7)
+        series = series * s2 + Float(1.0 / 5)
+        series = series * s2 + Float(1.0 / 3)
+        series = series * s2 + 1
+        // ln 2 split in two so that e ln 2 is exact in its first part.
+        let ln: SIMD8<Float> = e * Float(0.693_145_751_953_125) + (e * Float(1.428_606_765_330_187e-6) + (s + s) * series)
+        return ln * Float(4.342_944_819_032_518)   // 10 / ln 10
     }
 
     /// Applies the `topDB` clip in place given the maximum over the whole array.
@@ -167,7 +242,7 @@ public struct MelSpectrogram: Sendable, Equatable {
     public func power(_ samples: [Float]) -> Matrix {
         // The filter bank is applied batch by batch, so the linear power spectrogram is never held whole.
         var out = Matrix(rows: stft.frameCount(samples: samples.count), cols: bands)
-        var stream = SpectrogramStream(stft: stft, batchFrames: 256)
+        var stream = SpectrogramStream(stft: stft, batchFrames: 32)
         var row = 0
         let bank = filterBank, bands = self.bands
         out.storage.withUnsafeMutableBufferPointer { o in
@@ -178,8 +253,7 @@ public struct MelSpectrogram: Sendable, Equatable {
                 bank.apply(power.baseAddress!, frames: kept, into: base + row * bands)
                 row += kept
             }
-            samples.withUnsafeBufferPointer { stream.appendInBlocks($0, consume) }
-            stream.finish(consume)
+            samples.withUnsafeBufferPointer { stream.appendWhole($0, consume) }
         }
         return out
     }
@@ -187,7 +261,11 @@ public struct MelSpectrogram: Sendable, Equatable {
     /// The log-mel spectrogram of a whole signal in dB (frames x bands), clipped `topDB` below its maximum.
     public func logMel(_ samples: [Float]) -> Matrix {
         var m = power(samples)
-        m.storage = toDB(m.storage)
+        let toDB = self.toDB
+        m.storage.withUnsafeMutableBufferPointer { b in
+            let peak = toDB.convert(b)
+            toDB.clip(b, maximum: peak)
+        }
         return m
     }
 }

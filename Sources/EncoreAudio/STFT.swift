@@ -54,8 +54,7 @@ public struct STFT: Sendable, Equatable {
             }
         }
         out.storage.reserveCapacity(frameCount(samples: samples.count) * bins)
-        samples.withUnsafeBufferPointer { stream.appendInBlocks($0, consume) }
-        stream.finish(consume)
+        samples.withUnsafeBufferPointer { stream.appendWhole($0, consume) }
         return out
     }
 }
@@ -131,17 +130,42 @@ public struct SpectrogramStream: ~Copyable {
         drain(consume)
     }
 
-    /// Adds a whole signal in blocks of about 64k samples, so the pending buffer stays small (no copy of the
-    /// whole signal); the same frames as one ``append(_:_:)`` of `samples`.
-    public mutating func appendInBlocks(_ samples: UnsafeBufferPointer<Float>,
-                                        _ consume: (UnsafeBufferPointer<Float>, Int) -> Void) {
-        let block = max(1 << 16, stft.nFFT)
-        var start = 0
-        while start < samples.count {
-            let end = min(samples.count, start + block)
-            append(UnsafeBufferPointer(rebasing: samples[start..<end]), consume)
-            start = end
+    /// Adds a whole signal and ends the stream: the same frames as ``append(_:_:)`` of `samples` then
+    /// ``finish(_:)``, but the frames that lie inside the signal are read where they are (no copy); only those
+    /// reaching into the padding at either end are copied. On a stream that already has samples, it appends and
+    /// finishes.
+    public mutating func appendWhole(_ samples: UnsafeBufferPointer<Float>,
+                                     _ consume: (UnsafeBufferPointer<Float>, Int) -> Void) {
+        guard !finished else { return }
+        guard samplesSeen == 0, readPosition == 0, let base = samples.baseAddress else {
+            append(samples, consume)
+            finish(consume)
+            return
         }
+        finished = true
+        samplesSeen = samples.count
+        let n = stft.nFFT, hop = stft.hopLength, half = n / 2, count = samples.count
+        let total = stft.frameCount(samples: count)
+        var edge = [Float](repeating: 0, count: n)
+        var t = 0
+        while t < total {
+            let frames = min(total - t, batchFrames - batchCount)
+            edge.withUnsafeMutableBufferPointer { e in
+                transform(frames) { j in
+                    let start = (t + j) * hop - half
+                    if start >= 0, start + n <= count { return base + start }
+                    // A frame over an end: the samples it covers, zeros beyond them.
+                    for i in 0..<n {
+                        let k = start + i
+                        e[i] = k >= 0 && k < count ? base[k] : 0
+                    }
+                    return UnsafePointer(e.baseAddress!)
+                }
+            }
+            t += frames
+            if batchCount == batchFrames { flush(consume) }
+        }
+        flush(consume)
     }
 
     /// Ends the signal (pads `nFFT / 2` zeros) and hands out the remaining frames.
@@ -154,35 +178,14 @@ public struct SpectrogramStream: ~Copyable {
     }
 
     private mutating func drain(_ consume: (UnsafeBufferPointer<Float>, Int) -> Void) {
-        let n = stft.nFFT, bins = stft.bins, hop = stft.hopLength
+        let n = stft.nFFT, hop = stft.hopLength
         while pending.count - readPosition >= n {
-            // Window, transform and square a whole batch's worth of frames without leaving the buffers.
             let available = 1 + (pending.count - readPosition - n) / hop
             let count = min(available, batchFrames - batchCount)
-            let fft = self.fft, start = readPosition, row0 = batchCount
+            let start = readPosition
             pending.withUnsafeBufferPointer { p in
-                window.withUnsafeBufferPointer { w in
-                    frameInput.withUnsafeMutableBufferPointer { f in
-                        spectrum.withUnsafeMutableBufferPointer { s in
-                            batchPower.withUnsafeMutableBufferPointer { b in
-                                let fp = f.baseAddress!, wp = w.baseAddress!, sp = s.baseAddress!
-                                for j in 0..<count {
-                                    let frame = p.baseAddress! + start + j * hop
-                                    for i in 0..<n { fp[i] = frame[i] * wp[i] }
-                                    fft.forward(fp, sp)
-                                    let out = b.baseAddress! + (row0 + j) * bins
-                                    for k in 0..<bins {
-                                        let re = sp[2 * k], im = sp[2 * k + 1]
-                                        out[k] = re * re + im * im
-                                    }
-                                }
-                            }
-                        }
-                    }
-                }
+                transform(count) { j in p.baseAddress! + start + j * hop }
             }
-            batchCount += count
-            framesEmitted += count
             readPosition += count * hop
             if batchCount == batchFrames { flush(consume) }
         }
@@ -191,6 +194,33 @@ public struct SpectrogramStream: ~Copyable {
             pending.removeSubrange(0..<min(readPosition, pending.count))
             readPosition = 0
         }
+    }
+
+    /// Windows, transforms and squares `count` frames (frame `j` starts at `frame(j)`, `nFFT` samples) into the
+    /// batch's next rows, without leaving the buffers.
+    private mutating func transform(_ count: Int, _ frame: (Int) -> UnsafePointer<Float>) {
+        let n = stft.nFFT, bins = stft.bins, fft = self.fft, row0 = batchCount
+        window.withUnsafeBufferPointer { w in
+            frameInput.withUnsafeMutableBufferPointer { f in
+                spectrum.withUnsafeMutableBufferPointer { s in
+                    batchPower.withUnsafeMutableBufferPointer { b in
+                        let fp = f.baseAddress!, wp = w.baseAddress!, sp = s.baseAddress!
+                        for j in 0..<count {
+                            let x = frame(j)
+                            for i in 0..<n { fp[i] = x[i] * wp[i] }
+                            fft.forward(fp, sp)
+                            let out = b.baseAddress! + (row0 + j) * bins
+                            for k in 0..<bins {
+                                let re = sp[2 * k], im = sp[2 * k + 1]
+                                out[k] = re * re + im * im
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        batchCount += count
+        framesEmitted += count
     }
 
     private mutating func flush(_ consume: (UnsafeBufferPointer<Float>, Int) -> Void) {

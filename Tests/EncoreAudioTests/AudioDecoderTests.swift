@@ -11,6 +11,21 @@ func writeAudio(_ path: String, _ format: AudioFileFormat, sampleRate: Int, chan
     try writer.close()
 }
 
+/// A 32-bit float WAV (format 3) of interleaved `samples`, written byte by byte: the 16-bit files of
+/// `AudioFileWriter` cannot hold a NaN, an infinity or a value past full scale.
+func writeFloatWAV(_ path: String, sampleRate: Int, channels: Int, _ samples: [Float]) throws {
+    var d = Data()
+    func u32(_ v: UInt32) { withUnsafeBytes(of: v.littleEndian) { d.append(contentsOf: $0) } }
+    func u16(_ v: UInt16) { withUnsafeBytes(of: v.littleEndian) { d.append(contentsOf: $0) } }
+    let bytes = UInt32(samples.count * 4)
+    d.append(contentsOf: Array("RIFF".utf8)); u32(36 + bytes); d.append(contentsOf: Array("WAVE".utf8))
+    d.append(contentsOf: Array("fmt ".utf8)); u32(16); u16(3); u16(UInt16(channels)); u32(UInt32(sampleRate))
+    u32(UInt32(sampleRate * channels * 4)); u16(UInt16(channels * 4)); u16(32)
+    d.append(contentsOf: Array("data".utf8)); u32(bytes)
+    for x in samples { u32(x.bitPattern) }
+    try d.write(to: URL(fileURLWithPath: path))
+}
+
 /// Pearson correlation of two equal-length arrays.
 func correlation(_ a: ArraySlice<Float>, _ b: ArraySlice<Float>) -> Double {
     let n = Double(a.count)
@@ -126,6 +141,40 @@ struct AudioDecoderTests {
         #expect(message(dir + "/cut.wav") == dir + "/cut.wav: corrupt audio: truncated: the data chunk declares 44100 bytes but the file holds 10000")
         #expect(throws: AudioError.invalidParameter(name: "duration", reason: "-1.0 s is not a positive number of seconds")) {
             _ = try AudioDecoder(path: dir + "/short.wav", options: DecodeOptions(duration: -1))
+        }
+    }
+
+    @Test("mono is the mean of 1, 2 or 3 channels; the peak is the largest magnitude; a NaN or infinity is corrupt")
+    func floatSamples() throws {
+        let dir = makeTemporaryDirectory("decode")
+        let frames = 1_000, native = DecodeOptions(sampleRate: nil, blockFrames: 256)
+        func message(_ path: String) -> String {
+            do { _ = try AudioDecoder.decode(path: path, options: native); return "decoded" } catch { return error.description }
+        }
+        for channels in 1...3 {
+            let values: [Float] = [0.3, -0.6, 0.05]
+            var x = [Float](repeating: 0, count: channels * frames)
+            for i in 0..<frames { for c in 0..<channels { x[i * channels + c] = values[c] + Float(i) / 10_000 } }
+            try writeFloatWAV(dir + "/c\(channels).wav", sampleRate: 22_050, channels: channels, x)
+            let y = try AudioDecoder.decode(path: dir + "/c\(channels).wav", options: native)
+            #expect(y.count == frames)
+            let mean = values[0..<channels].reduce(0, +) / Float(channels)
+            for i in stride(from: 0, to: frames, by: 7) { #expect(abs(y[i] - (mean + Float(i) / 10_000)) < 1e-6) }
+        }
+        // The loudest sample is negative: its magnitude counts.
+        var quiet = [Float](repeating: 0, count: frames)
+        quiet[600] = -2e-4
+        try writeFloatWAV(dir + "/negative.wav", sampleRate: 22_050, channels: 1, quiet)
+        #expect(message(dir + "/negative.wav") == "decoded")
+        quiet[600] = -5e-5
+        try writeFloatWAV(dir + "/quiet.wav", sampleRate: 22_050, channels: 1, quiet)
+        #expect(message(dir + "/quiet.wav") == dir + "/quiet.wav: no audio: the audio is silent (peak 5e-05 below 0.0001)")
+        // One bad value in the third block of 256 frames (frames 512..<768; 768 frames read is 0.035 s).
+        for bad in [Float.nan, .infinity, -.infinity] {
+            var stereo = [Float](repeating: 0.1, count: 2 * frames)
+            stereo[2 * 700 + 1] = bad
+            try writeFloatWAV(dir + "/bad.wav", sampleRate: 22_050, channels: 2, stereo)
+            #expect(message(dir + "/bad.wav") == dir + "/bad.wav: corrupt audio: non-finite sample values near 0.035 s", "\(bad)")
         }
     }
 

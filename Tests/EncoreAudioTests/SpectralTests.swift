@@ -117,6 +117,31 @@ struct STFTTests {
         #expect(rows == whole.storage)
     }
 
+    @Test("appendWhole reads the frames in place and gives those of append then finish, at any length",
+          arguments: [1, 700, 1_024, 2_048, 2_049, 5_000])
+    func appendWhole(n: Int) {
+        let x = noise(count: n, seed: UInt64(n))
+        var streamed = SpectrogramStream(stft: stft, batchFrames: 3), whole = SpectrogramStream(stft: stft, batchFrames: 5)
+        var rowsStreamed: [Float] = [], rowsWhole: [Float] = []
+        x.withUnsafeBufferPointer { p in
+            streamed.append(p) { q, _ in rowsStreamed.append(contentsOf: q) }
+            whole.appendWhole(p) { q, _ in rowsWhole.append(contentsOf: q) }
+        }
+        streamed.finish { q, _ in rowsStreamed.append(contentsOf: q) }
+        #expect(rowsStreamed.count == stft.frameCount(samples: n) * stft.bins)
+        #expect(rowsWhole == rowsStreamed)
+        #expect(whole.framesEmitted == streamed.framesEmitted)
+        #expect(whole.samplesSeen == n)
+        // On a stream that already has samples it appends the rest and finishes.
+        var started = SpectrogramStream(stft: stft)
+        var rowsStarted: [Float] = []
+        x.withUnsafeBufferPointer { p in
+            started.append(UnsafeBufferPointer(rebasing: p[0..<(n / 2)])) { q, _ in rowsStarted.append(contentsOf: q) }
+            started.appendWhole(UnsafeBufferPointer(rebasing: p[(n / 2)...])) { q, _ in rowsStarted.append(contentsOf: q) }
+        }
+        #expect(rowsStarted == rowsStreamed)
+    }
+
     @Test("bad sizes are refused with the parameter named")
     func badSizes() {
         #expect(throws: AudioError.invalidParameter(name: "n_fft", reason: "2047 is not an even size in 4...1048576")) {
@@ -177,6 +202,57 @@ struct MelTests {
             let nearest = centers.indices.min { abs(centers[$0] - f) < abs(centers[$1] - f) }! - 1
             #expect(abs(peak - nearest) <= 1, "\(f) Hz: band \(peak), nearest center \(nearest)")
         }
+    }
+
+    @Test("each band's span holds exactly its nonzero weights; the banded product equals the dense sum over all bins",
+          arguments: [(2048, 128), (256, 128), (8192, 40)])
+    func bandedProduct(nFFT: Int, bands: Int) throws {
+        let bank = try MelFilterBank(sampleRate: 22_050, nFFT: nFFT, bands: bands)
+        let bins = bank.bins
+        #expect(bank.spans.count == bands)
+        for b in 0..<bands {
+            for k in 0..<bins { #expect((bank.weights[b * bins + k] != 0) == bank.spans[b].contains(k), "band \(b) bin \(k)") }
+        }
+        // 256 points give bins 86 Hz apart, wider than the lowest triangles: some bands cover no bin at all.
+        if nFFT == 256 { #expect(bank.spans.contains { $0.isEmpty }) }
+        let frames = 5
+        let power = noise(count: frames * bins, seed: 11).map { $0 * $0 * 100 }
+        var out = [Float](repeating: .nan, count: frames * bands)
+        power.withUnsafeBufferPointer { p in
+            out.withUnsafeMutableBufferPointer { bank.apply(p.baseAddress!, frames: frames, into: $0.baseAddress!) }
+        }
+        for t in 0..<frames {
+            for b in 0..<bands {
+                var expected = 0.0
+                for k in 0..<bins { expected += Double(bank.weights[b * bins + k]) * Double(power[t * bins + k]) }
+                let got = Double(out[t * bands + b])
+                if expected == 0 { #expect(got == 0, "frame \(t) band \(b)") }
+                else { #expect(abs(got - expected) / expected < 1e-5, "frame \(t) band \(b): \(got) vs \(expected)") }
+            }
+        }
+    }
+
+    @Test("power_to_db's logarithm is within 2e-5 dB of 10 log10 from 1e-12 to 1e6, whatever a value's position")
+    func powerToDBAccuracy() {
+        // 1 003 values: not a multiple of the 8 lanes, so the tail is covered too.
+        let values = (0..<1_003).map { Float(pow(10, -12 + 18 * Double($0) / 1_002)) }
+        let db = PowerToDB(topDB: nil)(values)
+        for (x, d) in zip(values, db) {
+            let expected = 10 * log10(max(Double(Float(1e-10)), Double(x)))
+            #expect(abs(Double(d) - expected) < 2e-5, "\(x): \(d) dB, expected \(expected)")
+        }
+        #expect(Array(PowerToDB(topDB: nil)(Array(values[3...]))) == Array(db[3...]))
+        let referenced = PowerToDB(reference: 10, topDB: nil)(values)
+        for i in values.indices { #expect(abs(referenced[i] - (db[i] - 10)) < 2e-5) }
+        var copy = values
+        let peak = copy.withUnsafeMutableBufferPointer { PowerToDB().convert($0) }
+        #expect(peak == copy.max()!)
+        #expect(abs(Double(peak) - 60) < 2e-5)
+        // An amin below the normal floats: subnormal powers are converted by log10f itself.
+        let tiny = PowerToDB(amin: 0, topDB: nil)([0, 1e-40, 1])
+        #expect(tiny[0] == -.infinity)
+        #expect(abs(Double(tiny[1]) - 10 * log10(Double(Float(1e-40)))) < 1e-3)
+        #expect(tiny[2] == 0)
     }
 
     @Test("power_to_db: 10 log10(max(1e-10, S)), clipped 80 dB below the whole array's maximum")

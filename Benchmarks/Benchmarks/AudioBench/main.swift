@@ -1,15 +1,25 @@
 // The Swift side of Benchmarks/compare_audio.py.
 //
 //   AudioBench numerics OUT FILE...   decode each file and write OUT/<i>.{samples,logmel,mfcc,chroma}.npy
-//   AudioBench time REPEATS FILE...   per-stage seconds over all files (medians of REPEATS runs), as JSON
+//   AudioBench time REPEATS FILE...   per-stage wall and CPU seconds over all files (medians of REPEATS runs), as JSON
 //   AudioBench rtf THREADS FILE...    decode + log-mel + MFCC of all files on THREADS threads, as JSON
 import Foundation
 import RecCore
 
 func seconds(_ body: () throws -> Void) rethrows -> Double {
-    let start = DispatchTime.now().uptimeNanoseconds
+    try measured(body).wall
+}
+
+/// Wall seconds and the process's CPU seconds of `body` (on a shared machine the CPU time is the steadier figure).
+func measured(_ body: () throws -> Void) rethrows -> (wall: Double, cpu: Double) {
+    func cpuNow() -> Double {
+        var t = timespec()
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t)
+        return Double(t.tv_sec) + Double(t.tv_nsec) / 1e9
+    }
+    let start = DispatchTime.now().uptimeNanoseconds, cpuStart = cpuNow()
     try body()
-    return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+    return (Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9, cpuNow() - cpuStart)
 }
 
 func median(_ xs: [Double]) -> Double { let s = xs.sorted(); return s[s.count / 2] }
@@ -45,16 +55,19 @@ case "numerics":
     }
 case "time":
     let repeats = Int(args[2]) ?? 3
-    var decode: [Double] = [], spectral: [Double] = [], pipeline: [Double] = []
+    var decode: [(wall: Double, cpu: Double)] = [], spectral = decode, pipeline = decode
     for _ in 0..<repeats {
         var decoded: [[Float]] = []
-        decode.append(try seconds { for f in files { decoded.append(try AudioDecoder.decode(path: f)) } })
-        spectral.append(try seconds { for y in decoded { _ = try spectrogramStage(y, mel: mel, mfcc: mfcc) } })
-        pipeline.append(try seconds {
+        decode.append(try measured { for f in files { decoded.append(try AudioDecoder.decode(path: f)) } })
+        spectral.append(try measured { for y in decoded { _ = try spectrogramStage(y, mel: mel, mfcc: mfcc) } })
+        pipeline.append(try measured {
             for f in files { _ = try spectrogramStage(try AudioDecoder.decode(path: f), mel: mel, mfcc: mfcc) }
         })
     }
-    print("{\"decode_s\": \(median(decode)), \"spectral_s\": \(median(spectral)), \"pipeline_s\": \(median(pipeline))}")
+    let fields = [("decode", decode), ("spectral", spectral), ("pipeline", pipeline)].flatMap { name, runs in
+        ["\"\(name)_s\": \(median(runs.map(\.wall)))", "\"\(name)_cpu_s\": \(median(runs.map(\.cpu)))"]
+    }
+    print("{" + fields.joined(separator: ", ") + "}")
 case "rtf":
     let threads = Int(args[2]) ?? 1
     let audio = Locked(0.0)
