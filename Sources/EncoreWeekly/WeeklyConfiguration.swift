@@ -20,7 +20,10 @@ public struct WeeklyConfiguration: Sendable {
         public var ef: Int = 100
         /// Whether searches walk the graph on 8-bit codes before exact re-ranking (see ``VectorQuantization``).
         public var quantization = VectorQuantization.none
-        /// The defaults (M 16, efConstruction 100, ef 100, no quantization).
+        /// Whether the content spaces (audio, text, sequence) get cosine indexes for the server's `similar?space=`.
+        /// Without them the server answers those queries by an exact scan; the playlists never read them.
+        public var contentSpaces = true
+        /// The defaults (M 16, efConstruction 100, ef 100, no quantization, content-space indexes built).
         public init() {}
     }
 

@@ -105,6 +105,7 @@ public final class WeeklyJob {
                        "eventlog=\(eventLog.map { "\($0.directory)@\($0.through)" } ?? "none")"]
             + (config.hasInputOptions ? ["input=\(playsFormat.map { "\($0)" } ?? "none")"] : []) + contentInputs.options
             + (config.index.quantization == .none ? [] : ["index-quantization=\(config.index.quantization.rawValue)"])
+            + (config.index.contentSpaces ? [] : ["content-indexes=none"])
         let runner = try StageRunner(workDir: work, fingerprint: StageRunner.fingerprint(files: inputs, options: options), logger: logger)
 
         try runner.run("fit", outputs: [path("fit.h5")], resume: { fitted = try ModelBundle.read(from: path("fit.h5")) }) { try fit() }
@@ -334,9 +335,10 @@ public final class WeeklyJob {
         }
     }
 
-    /// The content spaces (audio, text, sequence) with vectors, whose cosine indexes the index stage publishes.
+    /// The content spaces (audio, text, sequence) with vectors, whose cosine indexes the index stage publishes
+    /// (none when ``WeeklyConfiguration/IndexParameters/contentSpaces`` is off).
     var contentIndexSpaces: [(String, ItemVectorSet)] {
-        guard fitted != nil else { return [] }
+        guard fitted != nil, config.index.contentSpaces else { return [] }
         let spaces: [(String, ItemVectorSet?)] = [("audio", content.audioEmbeddings), ("text", content.text), ("sequence", content.sequence)]
         return spaces.compactMap { name, set in set.flatMap { $0.count > 0 ? (name, $0) : nil } }
     }

@@ -74,6 +74,9 @@ struct WeeklyCommand: ParsableCommand {
     @Option(help: "Quantization of the HNSW indexes: none, or int8 (the graph walk ranks by 8-bit codes, then the candidates are re-ranked by exact distances).")
     var indexQuantization: VectorQuantization = .none
 
+    @Flag(help: "Leave out the audio, text and sequence spaces' cosine indexes (the server then answers similar?space= for them by an exact scan; the playlists do not use them).")
+    var noContentIndexes = false
+
     @Option(help: "Users sampled for the offline evaluation (0 skips it).")
     var evalUsers: Int = 2000
 
@@ -158,6 +161,7 @@ struct WeeklyCommand: ParsableCommand {
         config.threads = threads
         config.evaluationUsers = evalUsers
         config.index.quantization = indexQuantization
+        config.index.contentSpaces = !noContentIndexes
         config.model = model
         config.makesPlaylists = !noPlaylists
         try inputFormat.apply(to: &config, events: events)

@@ -280,6 +280,24 @@ import EncoreTestSupport
         }
     }
 
+    @Test("--no-content-indexes publishes the collaborative and hybrid indexes only; the content spaces stay in the bundle")
+    func contentIndexesCanBeLeftOut() throws {
+        let dir = makeTemporaryDirectory("weekly-content")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try run(["generate", "--preset", "tiny", "--output", "\(dir)/world", "--seed", "9"])
+        for (extra, name) in [([String](), "with"), (["--no-content-indexes"], "without")] {
+            try run(["weekly", "--events", "\(dir)/world/plays.tsv", "--output", "\(dir)/\(name)/b.h5", "--factors", "4",
+                     "--iterations", "1", "--eval-users", "0", "--threads", "1", "--no-texts"] + extra)
+            let bundle = try PublishedModel.readBundle(at: "\(dir)/\(name)/b.h5")
+            #expect(bundle.contentSpaces?.sequence != nil, "\(name)")
+            let unit = try PublishedModel.open(path: "\(dir)/\(name)/b.h5")
+            #expect(unit.indexes.allSatisfy { $0.present }, "\(name)")
+            let roles = unit.indexes.map(\.role).sorted()
+            let collaborative = ["hybrid-cosine", "items-cosine", "items-ip", "users-cosine"]
+            #expect(roles == (name == "with" ? (collaborative + ["sequence-cosine"]).sorted() : collaborative), "\(name)")
+        }
+    }
+
     @Test("bad content inputs are refused with the option and the file named")
     func badContentInputs() throws {
         let dir = makeTemporaryDirectory("weekly-content")
