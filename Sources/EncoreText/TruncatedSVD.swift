@@ -196,13 +196,15 @@ public struct TruncatedSVD: Sendable, Equatable {
         try householderQ(&a, rows: rows, cols: cols)
     }
 
-    /// One CholeskyQR round on the `rows x cols` row-major `a`: `R = chol(A^T A)` (upper, Gram in Double), then
-    /// `A <- A R^-1`; `r` receives `R` (row-major `cols x cols`). Returns false, leaving `a` unchanged, when the
-    /// factorization fails or `R`'s diagonal spans more than `conditionLimit` (a lower bound of its condition).
+    /// One CholeskyQR round on the `rows x cols` row-major `a`: `R = chol(A^T A)` (upper; the Gram matrix summed in
+    /// Double, or in Float when `floatGram`, enough to keep a power iteration's basis scaled), then `A <- A R^-1`; `r`
+    /// receives `R` (row-major `cols x cols`). Returns false, leaving `a` unchanged, when the factorization fails or
+    /// `R`'s diagonal spans more than `conditionLimit` (a lower bound of its condition).
     static func choleskyQRStep(_ a: inout [Float], rows: Int, cols: Int, r: inout [Float], conditionLimit: Float,
-                               threads: Int) -> Bool {
+                               threads: Int, floatGram: Bool = false) -> Bool {
         let n = cols
-        let g = gramDouble(a, rows: rows, cols: cols, threads: threads)
+        let g = floatGram ? gramFloat(a, rows: rows, cols: cols, threads: threads)
+            : gramDouble(a, rows: rows, cols: cols, threads: threads)
         var gd = g
         let info = LAPACKE_dpotrf(LAPACK_ROW_MAJOR, Int8(UInt8(ascii: "U")), Int32(n), &gd, Int32(n))
         guard info == 0 else { return false }
@@ -224,6 +226,30 @@ public struct TruncatedSVD: Sendable, Equatable {
             }
         }
         return true
+    }
+
+    /// `A^T A` of the `rows x cols` row-major `a` by Float `ssyrk` on row blocks in parallel, the blocks' sums added in
+    /// Double (`cols x cols`, upper triangle).
+    static func gramFloat(_ a: [Float], rows: Int, cols: Int, threads: Int) -> [Double] {
+        let n = cols
+        let parts = max(1, min(threads, rows / max(1, n)))
+        let per = (rows + parts - 1) / parts
+        let slots = OrderedSlots<[Float]>(count: parts)
+        a.withUnsafeBufferPointer { ap in
+            let base = UncheckedSendable(ap.baseAddress!)
+            Parallel.forEach(parts, threads: parts) { t in
+                var acc = [Float](repeating: 0, count: n * n)
+                let lo = t * per, m = min(rows, lo + per) - lo
+                if m > 0 {
+                    cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, Int32(n), Int32(m), 1, base.value + lo * n,
+                                Int32(n), 0, &acc, Int32(n))
+                }
+                slots.set(t, acc)
+            }
+        }
+        var g = [Double](repeating: 0, count: n * n)
+        for part in slots.take() { for i in 0..<(n * n) { g[i] += Double(part[i]) } }
+        return g
     }
 
     /// `A^T A` of the `rows x cols` row-major `a`, accumulated in Double (row blocks in parallel; `cols x cols`).
@@ -304,14 +330,16 @@ public struct TruncatedSVD: Sendable, Equatable {
     }
 
     /// Keeps a power iteration's basis well scaled without changing the space its columns span: one CholeskyQR round
-    /// (`A <- A R^-1` with `R^T R = A^T A`, the Gram matrix in Double, row blocks in parallel), whose columns are
+    /// (`A <- A R^-1` with `R^T R = A^T A`, the Gram matrix in Float, row blocks in parallel), whose columns are
     /// orthonormal up to rounding; ``normalizeLU(_:rows:cols:scratch:threads:)`` (scikit-learn's normalizer) when the
-    /// Cholesky factor fails or shows a condition above 10^4.
+    /// Cholesky factor fails or shows a condition above 10^3.
     static func normalizeBasis(_ a: inout [Float], rows: Int, cols: Int, scratch: inout [Float],
                                threads: Int) throws(TextError) {
         var r: [Float] = []
         if rows >= cols, cols > 0,
-           choleskyQRStep(&a, rows: rows, cols: cols, r: &r, conditionLimit: 1e4, threads: threads) { return }
+           choleskyQRStep(&a, rows: rows, cols: cols, r: &r, conditionLimit: 1e3, threads: threads, floatGram: true) {
+            return
+        }
         try normalizeLU(&a, rows: rows, cols: cols, scratch: &scratch, threads: threads)
     }
 
