@@ -64,7 +64,8 @@ let package = Package(
             swiftSettings: swift6),
         // Text and sequence vectors: tokenizer, TF-IDF/BM25, randomized truncated SVD (LSA), skip-gram (beside Audio).
         .target(
-            name: "EncoreText", dependencies: ["EncoreCore", "EncoreData", "CBLAS", "CLAPACKE"], swiftSettings: swift6),
+            name: "EncoreText", dependencies: ["EncoreCore", "EncoreData", "CBLAS", "CLAPACKE", "CKernels"],
+            swiftSettings: swift6),
         // The audio embedding CNN: layers (im2col + sgemm), losses, AdamW, training and inference over log-mel
         // arrays in memory. Beside Audio; its files (features in, model out) are read and written by Storage.
         .target(name: "EncoreAudioModel", dependencies: ["EncoreCore", "CBLAS"], swiftSettings: swift6),

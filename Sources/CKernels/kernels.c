@@ -468,8 +468,86 @@ static void spmm_row_generic(const int32_t *idx, const float *val, long nnz, con
 
 #ifdef ENCORE_X86
 /* The row's output stays in registers: 32 columns at a time over all of the row's entries, then 8, then a masked
- * tail. The first pass prefetches the whole x row of the entry 8 ahead, so the later passes read from cache. */
+ * tail. The first pass prefetches the whole x row of the entry 8 ahead, so the later passes read from cache.
+ * A long row (a frequent term's, in a transposed documents x terms matrix) goes in runs of SPMM_RUN entries (an even
+ * number): each run makes all the passes while its x rows are in cache, and the partial sums wait in `part` between
+ * runs. Each output is still the same chain of fused multiply-adds over the entries in order (the 8-column blocks'
+ * even and odd chains too), so the result is bit for bit the one of a single run. */
+#define SPMM_RUN 128
+#define SPMM_MAX_PART 512
+AVX2 static void spmm_row_avx2_run(const int32_t *idx, const float *val, long lo, long hi, long nnz, const float *x,
+                                   float *part, long l, int first_run) {
+    long j = 0;
+    int first = 1;
+    for (; j + 32 <= l; j += 32) {
+        __m256 a0, a1, a2, a3;
+        if (first_run) {
+            a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
+        } else {
+            a0 = _mm256_loadu_ps(part + j), a1 = _mm256_loadu_ps(part + j + 8);
+            a2 = _mm256_loadu_ps(part + j + 16), a3 = _mm256_loadu_ps(part + j + 24);
+        }
+        for (long p = lo; p < hi; p++) {
+            if (first && p + 8 < nnz) {
+                const char *ahead = (const char *)(x + (long)idx[p + 8] * l);
+                for (long b = 0; b < l * 4; b += 64) _mm_prefetch(ahead + b, _MM_HINT_T0);
+            }
+            const float *xr = x + (long)idx[p] * l + j;
+            __m256 v = _mm256_broadcast_ss(val + p);
+            a0 = _mm256_fmadd_ps(v, _mm256_loadu_ps(xr), a0);
+            a1 = _mm256_fmadd_ps(v, _mm256_loadu_ps(xr + 8), a1);
+            a2 = _mm256_fmadd_ps(v, _mm256_loadu_ps(xr + 16), a2);
+            a3 = _mm256_fmadd_ps(v, _mm256_loadu_ps(xr + 24), a3);
+        }
+        first = 0;
+        _mm256_storeu_ps(part + j, a0);
+        _mm256_storeu_ps(part + j + 8, a1);
+        _mm256_storeu_ps(part + j + 16, a2);
+        _mm256_storeu_ps(part + j + 24, a3);
+    }
+    /* The 8-column blocks keep their even chain at part[j..] and their odd chain at part[l + j..]. */
+    for (; j + 8 <= l; j += 8) {
+        __m256 a0, a1;
+        if (first_run) {
+            a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+        } else {
+            a0 = _mm256_loadu_ps(part + j), a1 = _mm256_loadu_ps(part + l + j);
+        }
+        long p = lo;
+        for (; p + 2 <= hi; p += 2) {
+            a0 = _mm256_fmadd_ps(_mm256_broadcast_ss(val + p), _mm256_loadu_ps(x + (long)idx[p] * l + j), a0);
+            a1 = _mm256_fmadd_ps(_mm256_broadcast_ss(val + p + 1), _mm256_loadu_ps(x + (long)idx[p + 1] * l + j), a1);
+        }
+        if (p < hi) a0 = _mm256_fmadd_ps(_mm256_broadcast_ss(val + p), _mm256_loadu_ps(x + (long)idx[p] * l + j), a0);
+        _mm256_storeu_ps(part + j, a0);
+        _mm256_storeu_ps(part + l + j, a1);
+    }
+    if (j < l) {
+        long rest = l - j;
+        __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)rest), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+        __m256 a0 = first_run ? _mm256_setzero_ps() : _mm256_maskload_ps(part + j, mask);
+        for (long p = lo; p < hi; p++) {
+            a0 = _mm256_fmadd_ps(_mm256_broadcast_ss(val + p), _mm256_maskload_ps(x + (long)idx[p] * l + j, mask), a0);
+        }
+        _mm256_maskstore_ps(part + j, mask, a0);
+    }
+}
+
 AVX2 static void spmm_row_avx2(const int32_t *idx, const float *val, long nnz, const float *x, float *y, long l) {
+    if (nnz > SPMM_RUN && 2 * l <= SPMM_MAX_PART) {
+        float part[SPMM_MAX_PART];
+        for (long lo = 0; lo < nnz; lo += SPMM_RUN) {
+            long hi = lo + SPMM_RUN < nnz ? lo + SPMM_RUN : nnz;
+            spmm_row_avx2_run(idx, val, lo, hi, nnz, x, part, l, lo == 0);
+        }
+        /* Close the 8-column blocks (even chain + odd chain) and copy out. */
+        long j = l - l % 32;
+        for (long c = 0; c < j; c++) y[c] = part[c];
+        for (; j + 8 <= l; j += 8)
+            _mm256_storeu_ps(y + j, _mm256_add_ps(_mm256_loadu_ps(part + j), _mm256_loadu_ps(part + l + j)));
+        for (; j < l; j++) y[j] = part[j];
+        return;
+    }
     long j = 0;
     int first = 1;
     for (; j + 32 <= l; j += 32) {
@@ -525,6 +603,76 @@ void encore_spmm_rows(const long *indptr, const int32_t *indices, const float *v
         }
 #endif
         spmm_row_generic(indices + lo, values + lo, n, x, y + r * l, l);
+    }
+}
+
+/* ---- Transposed sparse x dense product and dense transposes (the randomized SVD's) ----------------------------- */
+
+static long first_at_least(const int32_t *idx, long lo, long hi, int32_t c) {
+    while (lo < hi) {
+        long mid = lo + (hi - lo) / 2;
+        if (idx[mid] < c) lo = mid + 1; else hi = mid;
+    }
+    return lo;
+}
+
+static void spmm_t_row_generic(const int32_t *idx, const float *val, long lo, long hi, const float *xr, float *y, long l) {
+    for (long p = lo; p < hi; p++) axpy_generic(val[p], xr, y + (long)idx[p] * l, l);
+}
+
+#ifdef ENCORE_X86
+/* One row of A: its x row is read from cache for every entry; the y row of the entry 4 ahead is prefetched. */
+AVX2 static void spmm_t_row_avx2(const int32_t *idx, const float *val, long lo, long hi, const float *xr, float *y,
+                                 long l) {
+    long rest = l % 8, full = l - rest;
+    __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)rest), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    for (long p = lo; p < hi; p++) {
+        if (p + 4 < hi) {
+            const char *ahead = (const char *)(y + (long)idx[p + 4] * l);
+            for (long b = 0; b < l * 4; b += 64) _mm_prefetch(ahead + b, _MM_HINT_T0);
+        }
+        float *yr = y + (long)idx[p] * l;
+        __m256 v = _mm256_broadcast_ss(val + p);
+        long j = 0;
+        for (; j < full; j += 8)
+            _mm256_storeu_ps(yr + j, _mm256_fmadd_ps(v, _mm256_loadu_ps(xr + j), _mm256_loadu_ps(yr + j)));
+        if (rest) {
+            __m256 t = _mm256_fmadd_ps(v, _mm256_maskload_ps(xr + j, mask), _mm256_maskload_ps(yr + j, mask));
+            _mm256_maskstore_ps(yr + j, mask, t);
+        }
+    }
+}
+#endif
+
+void encore_spmm_t_rows(const long *indptr, const int32_t *indices, const float *values, const float *x, float *y,
+                        long l, long row_begin, long row_end, int32_t col_begin, int32_t col_end) {
+    for (long r = row_begin; r < row_end; r++) {
+        long lo = indptr[r], hi = indptr[r + 1];
+        if (lo == hi) continue;
+        if (indices[lo] < col_begin) lo = first_at_least(indices, lo, hi, col_begin);
+        if (lo < hi && indices[hi - 1] >= col_end) hi = first_at_least(indices, lo, hi, col_end);
+        if (lo == hi) continue;
+#ifdef ENCORE_X86
+        if (avx2()) {
+            spmm_t_row_avx2(indices, values, lo, hi, x + r * l, y, l);
+            continue;
+        }
+#endif
+        spmm_t_row_generic(indices, values, lo, hi, x + r * l, y, l);
+    }
+}
+
+void encore_transpose_rows(const float *src, long rows, long cols, float *dst, long row_begin, long row_end) {
+    enum { T = 16 };
+    for (long i0 = row_begin; i0 < row_end; i0 += T) {
+        long i1 = i0 + T < row_end ? i0 + T : row_end;
+        for (long j0 = 0; j0 < cols; j0 += T) {
+            long j1 = j0 + T < cols ? j0 + T : cols;
+            for (long j = j0; j < j1; j++) {
+                float *d = dst + j * rows;
+                for (long i = i0; i < i1; i++) d[i] = src[i * cols + j];
+            }
+        }
     }
 }
 

@@ -2,7 +2,7 @@ import EncoreCore
 
 /// How the truncated SVD is computed.
 public enum SVDAlgorithm: String, Sendable, Equatable, CaseIterable {
-    /// Halko-Martinsson-Tropp randomized SVD (``TruncatedSVD/randomized(_:transposed:rank:oversamples:powerIterations:seed:threads:)``).
+    /// Halko-Martinsson-Tropp randomized SVD (``TruncatedSVD/randomized(_:rank:oversamples:powerIterations:seed:threads:progress:)``).
     case randomized
     /// A dense LAPACK SVD, for small corpora.
     case exact
@@ -143,30 +143,51 @@ public struct IDVectors: Sendable, Equatable {
         guard documentIDs.count == vectors.rows else {
             throw .invalidParameter("\(documentIDs.count) document ids but \(vectors.rows) vectors")
         }
-        var index: [String: Int] = [:]
+        return try combiningCounted(documentIDs: documentIDs, vectors: vectors).vectors
+    }
+
+    /// ``combining(documentIDs:vectors:)`` and the number of distinct ids (those left out included).
+    static func combiningCounted(documentIDs: [String], vectors: Matrix) throws(TextError)
+        -> (vectors: IDVectors, distinct: Int) {
+        guard documentIDs.count == vectors.rows else {
+            throw .invalidParameter("\(documentIDs.count) document ids but \(vectors.rows) vectors")
+        }
+        var index: [String: Int32] = [:]
+        index.reserveCapacity(documentIDs.count)
         var ids: [String] = []
-        let k = vectors.cols
-        var sums: [Float] = []
+        var rowOf = [Int32](repeating: 0, count: documentIDs.count)
         for (d, id) in documentIDs.enumerated() {
-            let i: Int
             if let found = index[id] {
-                i = found
+                rowOf[d] = found
             } else {
-                i = ids.count
-                index[id] = i
+                rowOf[d] = Int32(ids.count)
+                index[id] = Int32(ids.count)
                 ids.append(id)
-                sums.append(contentsOf: repeatElement(0, count: k))
             }
-            for c in 0..<k { sums[i * k + c] += vectors[d, c] }
+        }
+        let k = vectors.cols
+        var sums = [Float](repeating: 0, count: ids.count * k)
+        vectors.storage.withUnsafeBufferPointer { v in
+            sums.withUnsafeMutableBufferPointer { s in
+                for d in 0..<documentIDs.count {
+                    let o = Int(rowOf[d]) * k, src = d * k
+                    for c in 0..<k { s[o + c] += v[src + c] }
+                }
+            }
         }
         var summed = Matrix(rows: ids.count, cols: k)
         summed.storage = sums
         summed = summed.rowNormalized()
         let norms = summed.rowNorms()
         let keep = (0..<ids.count).filter { norms[$0] > 0 }
+        if keep.count == ids.count { return (try IDVectors(ids: ids, vectors: summed), ids.count) }
         var out = Matrix(rows: keep.count, cols: k)
-        for (r, i) in keep.enumerated() { out.setRow(r, summed.row(i)) }
-        return try IDVectors(ids: keep.map { ids[$0] }, vectors: out)
+        summed.storage.withUnsafeBufferPointer { src in
+            out.storage.withUnsafeMutableBufferPointer { dst in
+                for (r, i) in keep.enumerated() { for c in 0..<k { dst[r * k + c] = src[i * k + c] } }
+            }
+        }
+        return (try IDVectors(ids: keep.map { ids[$0] }, vectors: out), ids.count)
     }
 
     /// Adds, for every track of `trackArtists` (track id, artist id) without a vector of its own, its artist's vector,

@@ -1,3 +1,5 @@
+import Foundation
+
 /// An open-addressing hash table interning byte strings (UTF-8 terms) as dense `Int32` ids in insertion order.
 ///
 /// Terms live in one byte arena, so interning a token does not allocate a `String`.
@@ -22,13 +24,32 @@ struct TermTable: Sendable {
     /// The number of terms.
     var count: Int { starts.count - 1 }
 
-    /// FNV-1a over the bytes, then a final mix (64 bits).
+    /// A 64-bit hash of the bytes: eight bytes at a time (the last 1-7 zero-padded), each word mixed in by a multiply
+    /// and a shift, then MurmurHash3's final mix.
     @inline(__always)
     static func hash(_ bytes: UnsafeBufferPointer<UInt8>) -> UInt64 {
-        var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        for b in bytes { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
+        let n = bytes.count
+        var h: UInt64 = 0x9E37_79B9_7F4A_7C15 ^ UInt64(n)
+        guard n > 0, let base = bytes.baseAddress else { return h }
+        let raw = UnsafeRawPointer(base)
+        var i = 0
+        while i + 8 <= n {
+            h = (h ^ raw.loadUnaligned(fromByteOffset: i, as: UInt64.self)) &* 0xff51_afd7_ed55_8ccd
+            h ^= h >> 32
+            i += 8
+        }
+        if i < n {
+            var w: UInt64 = 0, shift: UInt64 = 0
+            while i < n {
+                w |= UInt64(base[i]) << shift
+                shift += 8
+                i += 1
+            }
+            h = (h ^ w) &* 0xff51_afd7_ed55_8ccd
+            h ^= h >> 32
+        }
         h ^= h >> 33
-        h = h &* 0xff51_afd7_ed55_8ccd
+        h = h &* 0xc4ce_b9fe_1a85_ec53
         h ^= h >> 33
         return h
     }
@@ -90,8 +111,8 @@ struct TermTable: Sendable {
     private func equal(_ a: UnsafeBufferPointer<UInt8>, _ id: Int, _ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
         let lo = starts[id], hi = starts[id + 1]
         guard hi - lo == bytes.count else { return false }
-        for i in 0..<bytes.count where a[lo + i] != bytes[i] { return false }
-        return true
+        guard let p = a.baseAddress, let q = bytes.baseAddress else { return true }
+        return memcmp(p + lo, q, bytes.count) == 0
     }
 
     private mutating func grow() {

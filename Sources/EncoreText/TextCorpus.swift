@@ -150,69 +150,82 @@ struct DelimitedRecords {
     }
 
     /// The next record and the line it starts on, or nil at the end.
+    ///
+    /// A field without doubled quotes becomes a string straight from its bytes (no copy into a field buffer).
     mutating func next() throws(TextError) -> (Int, [String])? {
         guard position < bytes.count else { return nil }
         let startLine = line
+        let quote = UInt8(ascii: "\"")
         var fields: [String] = []
-        var field: [UInt8] = []
-        func finish(_ field: inout [UInt8], _ fields: inout [String]) throws(TextError) {
-            guard let s = String(validating: field, as: UTF8.self) else {
+        func string(_ start: Int, _ end: Int, _ fields: [String]) throws(TextError) -> String {
+            guard let s = String(validating: bytes[start..<end], as: UTF8.self) else {
                 throw .malformedRow(file: path, line: startLine, field: "#\(fields.count + 1)", reason: "not valid UTF-8")
             }
-            fields.append(s)
-            field.removeAll(keepingCapacity: true)
+            return s
         }
-        var atFieldStart = true
-        while position < bytes.count {
-            let b = bytes[position]
-            if atFieldStart && b == UInt8(ascii: "\"") {
+        while true {
+            // At the start of a field.
+            if position < bytes.count && bytes[position] == quote {
                 // A quoted field.
                 position += 1
-                var closed = false
+                let start = position
+                var closed = false, doubled = false
                 while position < bytes.count {
                     let c = bytes[position]
-                    if c == UInt8(ascii: "\"") {
-                        if position + 1 < bytes.count && bytes[position + 1] == UInt8(ascii: "\"") {
-                            field.append(c)
+                    if c == quote {
+                        if position + 1 < bytes.count && bytes[position + 1] == quote {
+                            doubled = true
                             position += 2
                             continue
                         }
-                        position += 1
                         closed = true
                         break
                     }
                     if c == 10 { line += 1 }
-                    field.append(c)
                     position += 1
                 }
                 guard closed else {
                     throw .malformedRow(file: path, line: startLine, field: "#\(fields.count + 1)",
                                         reason: "a quoted field is not closed before the end of the file")
                 }
+                let end = position
+                position += 1
+                if doubled {
+                    var field: [UInt8] = []
+                    field.reserveCapacity(end - start)
+                    var i = start
+                    while i < end {
+                        field.append(bytes[i])
+                        i += bytes[i] == quote ? 2 : 1
+                    }
+                    guard let s = String(validating: field, as: UTF8.self) else {
+                        throw .malformedRow(file: path, line: startLine, field: "#\(fields.count + 1)", reason: "not valid UTF-8")
+                    }
+                    fields.append(s)
+                } else {
+                    fields.append(try string(start, end, fields))
+                }
                 if position < bytes.count && bytes[position] != separator && bytes[position] != 10 && bytes[position] != 13 {
-                    throw .malformedRow(file: path, line: line, field: "#\(fields.count + 1)",
+                    throw .malformedRow(file: path, line: line, field: "#\(fields.count)",
                                         reason: "unexpected character after a closing quote")
                 }
-                atFieldStart = false
-                continue
-            }
-            atFieldStart = false
-            if b == separator {
-                try finish(&field, &fields)
-                atFieldStart = true
-                position += 1
-            } else if b == 10 || b == 13 {
-                position += 1
-                if b == 13 && position < bytes.count && bytes[position] == 10 { position += 1 }
-                line += 1
-                try finish(&field, &fields)
-                return (startLine, fields)
             } else {
-                field.append(b)
-                position += 1
+                let start = position
+                while position < bytes.count {
+                    let c = bytes[position]
+                    if c == separator || c == 10 || c == 13 { break }
+                    position += 1
+                }
+                fields.append(try string(start, position, fields))
             }
+            // At a separator, a line end or the end of the file.
+            guard position < bytes.count else { return (startLine, fields) }
+            let c = bytes[position]
+            position += 1
+            if c == separator { continue }
+            if c == 13 && position < bytes.count && bytes[position] == 10 { position += 1 }
+            line += 1
+            return (startLine, fields)
         }
-        try finish(&field, &fields)
-        return (startLine, fields)
     }
 }

@@ -108,7 +108,7 @@ public struct TextVectorizerOptions: Sendable, Equatable {
 /// Term counts of a range of documents, over terms local to that range.
 struct ChunkCounts: Sendable {
     var table = TermTable()
-    /// Document `d` of the chunk has terms `rowPtr[d]..<rowPtr[d+1]` of `ids`/`counts`, ids ascending.
+    /// Document `d` of the chunk has terms `rowPtr[d]..<rowPtr[d+1]` of `ids`/`counts`, in order of first occurrence.
     var rowPtr: [Int] = [0]
     var ids: [Int32] = []
     var counts: [Int32] = []
@@ -204,32 +204,47 @@ public struct TextVectorizer: Sendable {
         let terms = kept.map { global.term($0) }
         let keptDF = kept.map { df[$0] }
 
-        // Each document's kept counts, as (column, count) sorted by column.
+        // Each document's kept counts, as (column, count) sorted by column: chunks in parallel, then joined.
+        let columnOf = column, maps = localToGlobal
+        let parts = OrderedSlots<(cols: [Int32], counts: [Int32], ends: [Int])>(count: chunks.count)
+        Parallel.forEach(chunks.count, threads: threads) { ci in
+            let c = chunks[ci], map = maps[ci]
+            var keys: [UInt64] = []
+            var cols: [Int32] = [], counts: [Int32] = [], ends: [Int] = []
+            cols.reserveCapacity(c.ids.count)
+            counts.reserveCapacity(c.ids.count)
+            ends.reserveCapacity(c.rowPtr.count - 1)
+            for r in 0..<(c.rowPtr.count - 1) {
+                keys.removeAll(keepingCapacity: true)
+                for p in c.rowPtr[r]..<c.rowPtr[r + 1] {
+                    let j = columnOf[Int(map[Int(c.ids[p])])]
+                    if j >= 0 { keys.append(UInt64(UInt32(j)) << 32 | UInt64(UInt32(c.counts[p]))) }
+                }
+                keys.sort()
+                for key in keys {
+                    cols.append(Int32(truncatingIfNeeded: key >> 32))
+                    counts.append(Int32(truncatingIfNeeded: key))
+                }
+                ends.append(cols.count)
+            }
+            parts.set(ci, (cols, counts, ends))
+        }
         var rowPtr = [Int](repeating: 0, count: n + 1)
         var cols: [Int32] = []
         var counts: [Int32] = []
-        var lengths = [Int64](repeating: 0, count: n)
         var d = 0
-        for (ci, c) in chunks.enumerated() {
-            let map = localToGlobal[ci]
-            var pairs: [(Int32, Int32)] = []
-            for r in 0..<(c.rowPtr.count - 1) {
-                pairs.removeAll(keepingCapacity: true)
-                for p in c.rowPtr[r]..<c.rowPtr[r + 1] {
-                    let j = column[Int(map[Int(c.ids[p])])]
-                    if j >= 0 { pairs.append((j, c.counts[p])) }
-                }
-                pairs.sort { $0.0 < $1.0 }
-                for (j, k) in pairs {
-                    cols.append(j)
-                    counts.append(k)
-                    lengths[d] += Int64(k)
-                }
+        for part in parts.take() {
+            let base = cols.count
+            for e in part.ends {
                 d += 1
-                rowPtr[d] = cols.count
+                rowPtr[d] = base + e
             }
+            cols.append(contentsOf: part.cols)
+            counts.append(contentsOf: part.counts)
         }
-        let averageLength = Double(lengths.reduce(0, +)) / Double(n)
+        var totalLength: Int64 = 0
+        for k in counts { totalLength += Int64(k) }
+        let averageLength = Double(totalLength) / Double(n)
         let idf: [Double] = keptDF.map { f in
             switch options.weighting {
             case .tfidf: return Foundation.log(Double(1 + n) / Double(1 + Int(f))) + 1
@@ -352,20 +367,29 @@ public struct TextVectorizer: Sendable {
             let lo = c * size, hi = min(n, lo + size)
             var chunk = ChunkCounts()
             var scratch = TokenScratch()
-            var ids: [Int32] = []
+            // Per local term: the last document (within the chunk) that had it, and its entry in that row.
+            var seenIn: [Int32] = [], entry: [Int32] = []
             if lo < hi {
                 for d in lo..<hi {
-                    ids.removeAll(keepingCapacity: true)
+                    let doc = Int32(d - lo)
                     tokenizer.forEachTerm(documents[d], scratch: &scratch) { term in
-                        let id = chunk.table.intern(term)
-                        if Int(id) == chunk.df.count { chunk.df.append(0); chunk.total.append(0) }
-                        ids.append(id)
-                    }
-                    Self.forEachDistinct(&ids) { id, k in
-                        chunk.ids.append(id)
-                        chunk.counts.append(k)
-                        chunk.df[Int(id)] += 1
-                        chunk.total[Int(id)] += Int64(k)
+                        let id = Int(chunk.table.intern(term))
+                        if id == chunk.df.count {
+                            chunk.df.append(0)
+                            chunk.total.append(0)
+                            seenIn.append(-1)
+                            entry.append(0)
+                        }
+                        if seenIn[id] != doc {
+                            seenIn[id] = doc
+                            entry[id] = Int32(chunk.ids.count)
+                            chunk.ids.append(Int32(id))
+                            chunk.counts.append(1)
+                            chunk.df[id] += 1
+                        } else {
+                            chunk.counts[Int(entry[id])] += 1
+                        }
+                        chunk.total[id] += 1
                     }
                     chunk.rowPtr.append(chunk.ids.count)
                     if (d - lo) % 4096 == 4095, let progress { progress(done.add(4096) + 4096) }

@@ -136,15 +136,19 @@ struct TokenScratch {
 
 /// The token rule `(?u)\b\w\w+\b` over case-folded UTF-8.
 enum TokenScanner {
-    /// ASCII word characters: letters, digits, underscore.
-    static let asciiWord: [Bool] = (0..<128).map { b in
-        (b >= 48 && b <= 57) || (b >= 65 && b <= 90) || (b >= 97 && b <= 122) || b == 95
+    /// Whether the ASCII byte `b` (< 128) is a word character: a letter, a digit or the underscore (a bit mask per
+    /// half of the ASCII range: digits are bits 48-57 of the low half; A-Z, `_` and a-z bits 1-26, 31 and 33-58 of
+    /// the high one).
+    @inline(__always)
+    static func isASCIIWord(_ b: UInt8) -> Bool {
+        b < 64 ? (0x03FF_0000_0000_0000 as UInt64) >> UInt64(b) & 1 == 1
+            : (0x07FF_FFFE_87FF_FFFE as UInt64) >> UInt64(b &- 64) & 1 == 1
     }
 
     /// Whether `s` is a word character as Python's `\w` on `str` (alphanumeric or underscore).
     @inline(__always)
     static func isWord(_ s: Unicode.Scalar) -> Bool {
-        if s.value < 128 { return asciiWord[Int(s.value)] }
+        if s.value < 128 { return isASCIIWord(UInt8(s.value)) }
         let p = s.properties
         switch p.generalCategory {
         case .uppercaseLetter, .lowercaseLetter, .titlecaseLetter, .modifierLetter, .otherLetter: return true
@@ -195,16 +199,23 @@ enum TokenScanner {
         while i < n {
             let c = b[i]
             if c < 0x80 {
-                // ASCII fast path.
-                var l = c
-                if lowercase && c >= 65 && c <= 90 { l = c + 32 }
-                if asciiWord[Int(l)] {
-                    runScalars += 1
-                    scratch.bytes.append(l)
-                } else if runScalars > 0 {
-                    endRun(&scratch)
+                // ASCII fast path: a whole run of ASCII word bytes at once.
+                if isASCIIWord(c) {
+                    var j = i + 1
+                    while j < n && b[j] < 0x80 && isASCIIWord(b[j]) { j += 1 }
+                    let start = scratch.bytes.count
+                    scratch.bytes.append(contentsOf: UnsafeBufferPointer(rebasing: b[i..<j]))
+                    if lowercase {
+                        scratch.bytes.withUnsafeMutableBufferPointer { p in
+                            for k in start..<p.count where p[k] &- 65 < 26 { p[k] &+= 32 }
+                        }
+                    }
+                    runScalars += j - i
+                    i = j
+                } else {
+                    if runScalars > 0 { endRun(&scratch) }
+                    i += 1
                 }
-                i += 1
                 continue
             }
             let (s, len) = decode(b, i)

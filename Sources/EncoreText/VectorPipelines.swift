@@ -22,9 +22,9 @@ public struct TextVectorsResult: Sendable {
     ) throws(TextError) -> TextVectorsResult {
         guard corpus.count > 0 else { throw .emptyCorpus("no documents") }
         let (model, documentVectors, weighted) = try LSAModel.fit(corpus.texts, options: options, threads: threads, progress: progress)
-        var vectors = try IDVectors.combining(documentIDs: corpus.ids, vectors: documentVectors)
-        let distinct = Set(corpus.ids).count
-        let without = distinct - vectors.ids.count
+        let combined = try IDVectors.combiningCounted(documentIDs: corpus.ids, vectors: documentVectors)
+        var vectors = combined.vectors
+        let without = combined.distinct - vectors.ids.count
         if let trackArtists { vectors = vectors.inheriting(trackArtists: trackArtists) }
         return TextVectorsResult(model: model, vectors: vectors, weighted: weighted, documents: corpus.count, idsWithoutTerms: without)
     }

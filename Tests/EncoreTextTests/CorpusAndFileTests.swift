@@ -28,6 +28,10 @@ struct CorpusAndFileTests {
         #expect(jsonl.ids == ["t1", "7"] && jsonl.texts == ["Loud \"rock\"\tguitar", "x"])
         let renamed = try TextCorpus.read(path: dir + "/a.csv", idColumn: "text", textColumn: "id")
         #expect(renamed.texts == ["t1", "a1"])
+        // A quoted field without doubled quotes, and a last row with an empty field and no line end.
+        try write("id\ttext\nt1\t\"a\ttab, \u{E9}\"\r\nt2\t", to: dir + "/end.tsv")
+        let end = try TextCorpus.read(path: dir + "/end.tsv")
+        #expect(end.ids == ["t1", "t2"] && end.texts == ["a\ttab, \u{E9}", ""])
     }
 
     @Test("malformed rows name the file, line and field; an empty corpus is an error")
@@ -49,6 +53,8 @@ struct CorpusAndFileTests {
         #expect(try message("noid.tsv", "id\ttext\n\tok\n") == "noid.tsv:2: field 'id': empty id")
         #expect(try message("quote.csv", "id,text\nt1,\"never closed\n") 
             == "quote.csv:2: field 'text': a quoted field is not closed before the end of the file")
+        #expect(try message("after.csv", "id,text\nt1,\"a\"b\n")
+            == "after.csv:2: field 'text': unexpected character after a closing quote")
         #expect(try message("col.tsv", "track\ttext\nt1\tx\n")
             == "col.tsv: no column 'id' in the header (columns: track, text)")
         #expect(try message("empty.tsv", "id\ttext\n") == "empty corpus: empty.tsv has no documents")
@@ -58,6 +64,10 @@ struct CorpusAndFileTests {
         try Data([UInt8]("id\ttext\nt1\tab".utf8) + [0xFF, 10]).write(to: URL(fileURLWithPath: dir + "/utf.tsv"))
         #expect(throws: TextError.malformedRow(file: dir + "/utf.tsv", line: 2, field: "text", reason: "not valid UTF-8")) {
             _ = try TextCorpus.read(path: dir + "/utf.tsv")
+        }
+        try Data([UInt8]("id\ttext\nt1\t\"ab".utf8) + [0xFF] + [UInt8]("\"\n".utf8)).write(to: URL(fileURLWithPath: dir + "/q.tsv"))
+        #expect(throws: TextError.malformedRow(file: dir + "/q.tsv", line: 2, field: "text", reason: "not valid UTF-8")) {
+            _ = try TextCorpus.read(path: dir + "/q.tsv")
         }
         #expect(throws: TextError.unreadable(file: dir + "/missing.tsv", reason: "No such file or directory")) {
             _ = try TextCorpus.read(path: dir + "/missing.tsv")

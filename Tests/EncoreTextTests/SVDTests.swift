@@ -106,6 +106,135 @@ struct SVDTests {
         }
     }
 
+    /// A matrix whose rows 0, 1 and 2 have 1000, 129 and 300 entries (past the kernel's runs of 128), then short
+    /// rows and an empty one.
+    static func longRows(columns terms: Int) -> CSRMatrix {
+        var rng = SplitMix64(seed: 9)
+        var rows: [Int32] = [], cols: [Int32] = [], vals: [Float] = []
+        for (r, n) in [1000, 129, 300, 5, 0, 17].enumerated() {
+            var picked = Set<Int32>()
+            while picked.count < n { picked.insert(Int32(rng.next() % UInt64(terms))) }
+            for c in picked { rows.append(Int32(r)); cols.append(c); vals.append(rng.nextFloat() - 0.5) }
+        }
+        return try! CSRMatrix(rows: 6, cols: terms, rowIndices: rows, colIndices: cols, values: vals)
+    }
+
+    @Test("the product over rows longer than the kernel's runs of 128 entries equals a dense loop", arguments: [8, 45, 110])
+    func sparseProductLongRows(columns: Int) {
+        let a = Self.longRows(columns: 1500)
+        var rng = SplitMix64(seed: 4)
+        let x = (0..<(1500 * columns)).map { _ in rng.nextFloat() - 0.5 }
+        var y: [Float] = []
+        SparseProducts.multiply(a, x, columns: columns, into: &y, threads: 2)
+        for c in 0..<columns {
+            let want = times(a, (0..<1500).map { x[$0 * columns + c] })
+            for r in 0..<6 { #expect(abs(Double(y[r * columns + c]) - want[r]) < 1e-4, "row \(r) column \(c)") }
+        }
+    }
+
+    @Test("the transposed product from A's rows equals a dense loop over A's columns, on 1 to 3 threads",
+          arguments: [(3, 1), (8, 2), (45, 3), (110, 2)])
+    func transposedProduct(shape: (Int, Int)) {
+        let (columns, threads) = shape
+        for a in [topicMatrix(documents: 150, terms: 20, topics: 2, seed: 5), Self.longRows(columns: 1500)] {
+            var rng = SplitMix64(seed: 6)
+            let x = (0..<(a.rows * columns)).map { _ in rng.nextFloat() - 0.5 }
+            // y starts with stale values: the product overwrites them.
+            var y = [Float](repeating: 7, count: a.cols * columns)
+            SparseProducts.multiplyTransposed(a, x, columns: columns, into: &y, threads: threads)
+            #expect(y.count == a.cols * columns)
+            let at = a.transposed()
+            for c in 0..<columns {
+                let want = times(at, (0..<a.rows).map { x[$0 * columns + c] })
+                for t in 0..<a.cols {
+                    #expect(abs(Double(y[t * columns + c]) - want[t]) < 1e-4, "term \(t) column \(c)")
+                }
+            }
+        }
+    }
+
+    @Test("the Gaussian test matrix: the same values on any number of threads, mean 0 and variance 1")
+    func gaussianMatrix() {
+        let one = TruncatedSVD.gaussianMatrix(count: 100_001, seed: 3, threads: 1)
+        let three = TruncatedSVD.gaussianMatrix(count: 100_001, seed: 3, threads: 3)
+        #expect(one == three)
+        #expect(one != TruncatedSVD.gaussianMatrix(count: 100_001, seed: 4, threads: 1))
+        let mean = one.reduce(0.0) { $0 + Double($1) } / Double(one.count)
+        let variance = one.reduce(0.0) { $0 + (Double($1) - mean) * (Double($1) - mean) } / Double(one.count)
+        let tail = Double(one.filter { abs($0) > 1.959964 }.count) / Double(one.count)
+        #expect(abs(mean) < 0.01)
+        #expect(abs(variance - 1) < 0.02)
+        #expect(abs(tail - 0.05) < 0.004, "share beyond the two-sided 5% quantile")
+    }
+
+    @Test("the tall SVD through CholeskyQR2 equals LAPACK's sgesdd: values, left and right vectors")
+    func tallSVDMatchesLAPACK() throws {
+        let rows = 400, cols = 12
+        var rng = SplitMix64(seed: 8)
+        // Columns scaled 1 to 1/12 so the singular values spread.
+        let m = (0..<(rows * cols)).map { i in (rng.nextFloat() - 0.5) / Float(1 + i % cols) }
+        var a = m, b = m
+        let fast = try TruncatedSVD.tallSVD(&a, rows: rows, cols: cols, threads: 2)
+        let lapack = try TruncatedSVD.thinSVD(&b, rows: rows, cols: cols)
+        for i in 0..<cols {
+            #expect(abs(fast.s[i] - lapack.s[i]) <= 1e-4 * lapack.s[0], "s\(i)")
+            // The same singular pair up to a common sign.
+            let du = (0..<rows).reduce(0.0) { $0 + Double(fast.u[$1 * cols + i]) * Double(lapack.u[$1 * cols + i]) }
+            let dv = (0..<cols).reduce(0.0) { $0 + Double(fast.vt[i * cols + $1]) * Double(lapack.vt[i * cols + $1]) }
+            #expect(abs(abs(du) - 1) < 1e-3 && abs(abs(dv) - 1) < 1e-3 && du * dv > 0, "pair \(i)")
+        }
+    }
+
+    @Test("orthonormalize falls back to Householder QR on nearly dependent columns; normalizeBasis to LU")
+    func illConditionedFallbacks() throws {
+        let rows = 200, cols = 4
+        var rng = SplitMix64(seed: 12)
+        var m = (0..<(rows * cols)).map { _ in rng.nextFloat() - 0.5 }
+        // Column 3 = column 0 + 1e-6 noise: condition about 10^6, past CholeskyQR's limit.
+        for r in 0..<rows { m[r * cols + 3] = m[r * cols] + 1e-6 * (rng.nextFloat() - 0.5) }
+        var q = m
+        try TruncatedSVD.orthonormalize(&q, rows: rows, cols: cols)
+        for i in 0..<cols {
+            for j in 0..<cols {
+                let qq = (0..<rows).reduce(0.0) { $0 + Double(q[$1 * cols + i]) * Double(q[$1 * cols + j]) }
+                #expect(abs(qq - (i == j ? 1 : 0)) < 1e-4, "q\(i) . q\(j)")
+            }
+        }
+        // A zero column: no Cholesky factor, so the basis is scikit-learn's LU one, exactly.
+        var z = m
+        for r in 0..<rows { z[r * cols + 2] = 0 }
+        var viaBasis = z, viaLU = z, s1: [Float] = [], s2: [Float] = []
+        try TruncatedSVD.normalizeBasis(&viaBasis, rows: rows, cols: cols, scratch: &s1, threads: 2)
+        try TruncatedSVD.normalizeLU(&viaLU, rows: rows, cols: cols, scratch: &s2, threads: 1)
+        #expect(viaBasis == viaLU)
+    }
+
+    @Test("normalizeBasis keeps the column space and makes the columns orthonormal")
+    func basisNormalizer() throws {
+        let rows = 300, cols = 7
+        var rng = SplitMix64(seed: 13)
+        let m = (0..<(rows * cols)).map { i in (rng.nextFloat() - 0.5) * Float(1 + i % cols) }
+        var q = m, scratch: [Float] = []
+        try TruncatedSVD.normalizeBasis(&q, rows: rows, cols: cols, scratch: &scratch, threads: 3)
+        for i in 0..<cols {
+            for j in 0..<cols {
+                let qq = (0..<rows).reduce(0.0) { $0 + Double(q[$1 * cols + i]) * Double(q[$1 * cols + j]) }
+                #expect(abs(qq - (i == j ? 1 : 0)) < 1e-4)
+            }
+        }
+        // Each column of A is in span(Q): A - Q Q^T A is zero.
+        for j in 0..<cols {
+            let coef = (0..<cols).map { i in (0..<rows).reduce(0.0) { $0 + Double(q[$1 * cols + i]) * Double(m[$1 * cols + j]) } }
+            var residual = 0.0, norm = 0.0
+            for r in 0..<rows {
+                let back = (0..<cols).reduce(0.0) { $0 + coef[$1] * Double(q[r * cols + $1]) }
+                residual += (Double(m[r * cols + j]) - back) * (Double(m[r * cols + j]) - back)
+                norm += Double(m[r * cols + j]) * Double(m[r * cols + j])
+            }
+            #expect(residual.squareRoot() < 1e-4 * norm.squareRoot(), "column \(j)")
+        }
+    }
+
     @Test("the LU normalizer gives scipy's lu(permute_l=True): hand-computed 3 x 2, and P L spans A's columns")
     func luNormalizer() throws {
         var a: [Float] = [1, 2, 3, 4, 5, 6]

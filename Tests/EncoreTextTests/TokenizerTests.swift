@@ -65,6 +65,9 @@ struct TokenizerTests {
         // A combining mark is not a word character; a final capital sigma lowers to ς.
         #expect(t.terms("cafe\u{301}s ΣΟΦΟΣ ΣΣ") == ["cafe", "σοφος", "σς"])
         #expect(t.terms("") == [])
+        // ASCII runs joined to non-ASCII letters, and every ASCII punctuation boundary (@ [ ` { ~ and the others).
+        #expect(t.terms("ABCd\u{E9}_9 x@y Z\u{FC}rich2 [a]bc `q{r}s~ a1b2c3d4e5f6g7h8i9 !\"#$%&'()*+,-./:;<=>?\\^|ok")
+            == ["abcd\u{E9}_9", "z\u{FC}rich2", "bc", "a1b2c3d4e5f6g7h8i9", "ok"])
         let stop = Tokenizer(options: TokenizerOptions(stopWords: .english, ngramMax: 2))
         #expect(stop.terms("The cat and the hat sat") == ["cat", "hat", "sat", "cat hat", "hat sat"])
         let cased = Tokenizer(options: TokenizerOptions(lowercase: false))

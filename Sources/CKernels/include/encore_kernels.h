@@ -32,6 +32,17 @@ void encore_cg_update_at(int level, float *x, long f, const float *gram, const f
 void encore_spmm_rows(const long *indptr, const int32_t *indices, const float *values, const float *x, float *y,
                       long l, long row_begin, long row_end);
 
+/* The transposed product from A's own rows: y[c, :] += values[p] * x[r, :] for every entry p (column c) of rows
+ * row_begin..<row_end of the CSR matrix A whose column is in col_begin..<col_end (column indices sorted within each
+ * row). x has A's rows, y A's columns, both row-major with l columns; y is accumulated into, not cleared. Threads
+ * that take disjoint column ranges write disjoint rows of y. */
+void encore_spmm_t_rows(const long *indptr, const int32_t *indices, const float *values, const float *x, float *y,
+                        long l, long row_begin, long row_end, int32_t col_begin, int32_t col_end);
+
+/* Rows row_begin..<row_end of the rows x cols row-major src written transposed into dst (cols x rows, row-major):
+ * dst[j * rows + i] = src[i * cols + j], in cache-sized tiles. Threads may take disjoint row ranges. */
+void encore_transpose_rows(const float *src, long rows, long cols, float *dst, long row_begin, long row_end);
+
 /* 1 when the AVX2+FMA versions are in use. */
 int encore_kernels_use_avx2(void);
 
