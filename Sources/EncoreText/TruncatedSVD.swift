@@ -453,21 +453,9 @@ public enum SparseProducts {
         }
         bounds.append(Int32(m.cols))
         let ranges = bounds
-        x.withUnsafeBufferPointer { xp in
-            y.withUnsafeMutableBufferPointer { yp in
-                m.indptr.withUnsafeBufferPointer { ptr in
-                    m.indices.withUnsafeBufferPointer { idx in
-                        m.values.withUnsafeBufferPointer { val in
-                            let xs = UncheckedSendable(xp.baseAddress!), ys = UncheckedSendable(yp.baseAddress!)
-                            let ps = UncheckedSendable(ptr.baseAddress!), ix = UncheckedSendable(idx.baseAddress!)
-                            let vs = UncheckedSendable(val.baseAddress!)
-                            Parallel.forEach(parts, threads: parts) { t in
-                                encore_spmm_t_rows(ps.value, ix.value, vs.value, xs.value, ys.value, l, 0, m.rows,
-                                                   ranges[t], ranges[t + 1])
-                            }
-                        }
-                    }
-                }
+        withPointers(m, x, &y) { p in
+            Parallel.forEach(parts, threads: parts) { t in
+                encore_spmm_t_rows(p.indptr, p.indices, p.values, p.x, p.y, l, 0, m.rows, ranges[t], ranges[t + 1])
             }
         }
     }
@@ -476,20 +464,30 @@ public enum SparseProducts {
     public static func multiply(_ m: CSRMatrix, _ x: [Float], columns l: Int, into y: inout [Float], threads: Int) {
         precondition(x.count >= m.cols * l, "x has \(x.count) values, needs \(m.cols * l)")
         if y.count != m.rows * l { y = [Float](repeating: 0, count: m.rows * l) }
+        withPointers(m, x, &y) { p in
+            let block = 64
+            Parallel.forEach((m.rows + block - 1) / block, threads: threads, grain: 4) { b in
+                Kernels.sparseRows(indptr: p.indptr, indices: p.indices, values: p.values, x: p.x, y: p.y, columns: l,
+                                   rows: (b * block)..<min(m.rows, (b + 1) * block))
+            }
+        }
+    }
+
+    /// The raw pointers of a product's operands, shared read-only (`y` written in disjoint parts) by its threads.
+    private struct Operands: @unchecked Sendable {
+        let indptr: UnsafePointer<Int>, indices: UnsafePointer<Int32>, values: UnsafePointer<Float>
+        let x: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>
+    }
+
+    /// Runs `body` with the pointers of `m`'s arrays, `x` and `y`.
+    private static func withPointers(_ m: CSRMatrix, _ x: [Float], _ y: inout [Float], _ body: (Operands) -> Void) {
         x.withUnsafeBufferPointer { xp in
             y.withUnsafeMutableBufferPointer { yp in
                 m.indptr.withUnsafeBufferPointer { ptr in
                     m.indices.withUnsafeBufferPointer { idx in
                         m.values.withUnsafeBufferPointer { val in
-                            let xs = UncheckedSendable(xp.baseAddress!), ys = UncheckedSendable(yp.baseAddress!)
-                            let ps = UncheckedSendable(ptr.baseAddress!), ix = UncheckedSendable(idx.baseAddress!)
-                            let vs = UncheckedSendable(val.baseAddress!)
-                            let block = 64
-                            Parallel.forEach((m.rows + block - 1) / block, threads: threads, grain: 4) { b in
-                                Kernels.sparseRows(indptr: ps.value, indices: ix.value, values: vs.value, x: xs.value,
-                                                   y: ys.value, columns: l,
-                                                   rows: (b * block)..<min(m.rows, (b + 1) * block))
-                            }
+                            body(Operands(indptr: ptr.baseAddress!, indices: idx.baseAddress!, values: val.baseAddress!,
+                                          x: xp.baseAddress!, y: yp.baseAddress!))
                         }
                     }
                 }
