@@ -18,8 +18,9 @@ public struct ALSProgress: Sendable, Equatable {
 extension ImplicitALS {
     /// Fits the factors to a users x items matrix of raw interaction strengths (play counts or weighted values).
     ///
-    /// The confidence of a stored value `r` is `alpha * r`, at least ``ALSParameters/confidenceFloor``; a negative value
-    /// marks a negative example of confidence `alpha * |r|` (at least the floor too). Each iteration solves every user given the items, then every item given the users, on
+    /// The confidence of a stored value `r` is `alpha * r`, at least ``ALSParameters/confidenceFloor``; a negative
+    /// value marks a negative example of confidence `alpha * |r|` (at least the floor too). Each iteration solves
+    /// every user given the items, then every item given the users, on
     /// ``ALSParameters/effectiveThreads`` threads (OpenBLAS stays single-threaded meanwhile).
     ///
     /// - Parameters:

@@ -302,7 +302,8 @@ extension ImplicitALS {
         x.grow(toRows: matrix.rows)
         var p = parameters
         p.solver = .cholesky
-        let c = matrix.mapValues { p.confidence($0) }
+        // At alpha 1 and floor 0 every value is its own confidence: no copy.
+        let c = p.alpha == 1 && p.confidenceFloor == 0 ? matrix : matrix.mapValues { p.confidence($0) }
         try Self.solveSide(c, solving: &x, given: other, parameters: p, rows: rows)
         return x
     }
