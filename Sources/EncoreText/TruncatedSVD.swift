@@ -184,16 +184,23 @@ public struct TruncatedSVD: Sendable, Equatable {
     /// precision when `A`'s condition number is below about `1 / sqrt(eps)`; when the first Cholesky factor fails or
     /// shows a larger condition, Householder QR runs on the original matrix instead.
     static func orthonormalize(_ a: inout [Float], rows: Int, cols: Int, threads: Int = 1) throws(TextError) {
-        if rows >= cols, cols > 0 {
-            var work = a
-            var r1 = [Float](), r2 = [Float]()
-            if choleskyQRStep(&work, rows: rows, cols: cols, r: &r1, conditionLimit: 1e3, threads: threads),
-               choleskyQRStep(&work, rows: rows, cols: cols, r: &r2, conditionLimit: 10, threads: threads) {
-                a = work
-                return
-            }
+        if let (q, _, _) = choleskyQR2(a, rows: rows, cols: cols, threads: threads) {
+            a = q
+            return
         }
         try householderQ(&a, rows: rows, cols: cols)
+    }
+
+    /// CholeskyQR2 of the `rows x cols` row-major `a`: `Q` and the two rounds' factors (`A = Q R2 R1`), or `nil` when
+    /// `a` is not tall, or a round declines (its Cholesky factor fails or shows too large a condition).
+    static func choleskyQR2(_ a: [Float], rows: Int, cols: Int, threads: Int)
+        -> (q: [Float], r1: [Float], r2: [Float])? {
+        guard rows >= cols, cols > 0 else { return nil }
+        var q = a
+        var r1 = [Float](), r2 = [Float]()
+        guard choleskyQRStep(&q, rows: rows, cols: cols, r: &r1, conditionLimit: 1e3, threads: threads),
+              choleskyQRStep(&q, rows: rows, cols: cols, r: &r2, conditionLimit: 10, threads: threads) else { return nil }
+        return (q, r1, r2)
     }
 
     /// One CholeskyQR round on the `rows x cols` row-major `a`: `R = chol(A^T A)` (upper; the Gram matrix summed in
@@ -287,11 +294,7 @@ public struct TruncatedSVD: Sendable, Equatable {
     static func tallSVD(_ a: inout [Float], rows: Int, cols: Int, threads: Int) throws(TextError)
         -> (s: [Float], u: [Float], vt: [Float]) {
         let n = cols
-        guard rows >= cols, cols > 0 else { return try thinSVD(&a, rows: rows, cols: cols) }
-        var q = a
-        var r1 = [Float](), r2 = [Float]()
-        guard choleskyQRStep(&q, rows: rows, cols: n, r: &r1, conditionLimit: 1e3, threads: threads),
-              choleskyQRStep(&q, rows: rows, cols: n, r: &r2, conditionLimit: 10, threads: threads) else {
+        guard let (q, r1, r2) = choleskyQR2(a, rows: rows, cols: cols, threads: threads) else {
             return try thinSVD(&a, rows: rows, cols: cols)
         }
         // R = R2 R1.
